@@ -1,0 +1,26 @@
+"""The pydantic contract between clients, the API and the workers."""
+
+from schemas.budget import Cost, over_budget
+from schemas.datasets import DatasetSpec, InlineDataset, SphereDataset
+from schemas.experiments import ExperimentSpec, KernelSpec
+from schemas.identity import canonical_json, spec_hash
+from schemas.jobs import JobPage, JobRequest, JobStatus, JobView
+from schemas.results import ExperimentResult, KernelResult
+
+__all__ = [
+    "Cost",
+    "DatasetSpec",
+    "ExperimentResult",
+    "ExperimentSpec",
+    "InlineDataset",
+    "JobPage",
+    "JobRequest",
+    "JobStatus",
+    "JobView",
+    "KernelResult",
+    "KernelSpec",
+    "SphereDataset",
+    "canonical_json",
+    "over_budget",
+    "spec_hash",
+]

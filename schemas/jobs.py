@@ -1,0 +1,76 @@
+"""The job contract of the REST API: submissions, views, pages."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from schemas.common import SpecModel
+from schemas.experiments import ExperimentSpec
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+class JobRequest(SpecModel):
+    """POST /v1/jobs body: the experiment spec and whether a finished identical job may answer."""
+
+    spec: ExperimentSpec
+    reuse: bool = Field(True, description="return a finished job with the same spec instead of rerunning")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "spec": {
+                        "kind": "kernel",
+                        "dataset": {
+                            "name": "sphere",
+                            "n": 256,
+                            "d": 10,
+                            "seed": 0,
+                            "labels": {"rule": "relu_teacher", "k": 4},
+                        },
+                    },
+                    "reuse": True,
+                }
+            ]
+        }
+    }
+
+
+class JobView(BaseModel):
+    """What the API shows of a job."""
+
+    id: str
+    kind: str
+    status: JobStatus
+    progress: float = Field(ge=0, le=1)
+    message: str
+    attempts: int
+    cancel_requested: bool
+    cached: bool = Field(False, description="true when an identical finished job answered the request")
+    spec_hash: str
+    queue: str
+    owner: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    links: dict[str, str]
+
+
+class JobPage(BaseModel):
+    """One page of jobs, newest first; pass `next_cursor` as `cursor` for the next page."""
+
+    items: list[JobView]
+    next_cursor: str | None
