@@ -30,9 +30,7 @@ class ReluTeacherLabels(SpecModel):
     k: int = Field(4, ge=1, le=1024, description="number of teacher neurons")
 
 
-LabelRule = Annotated[
-    RandomSignLabels | LinearLabels | ReluTeacherLabels, Field(discriminator="rule")
-]
+LabelRule = Annotated[RandomSignLabels | LinearLabels | ReluTeacherLabels, Field(discriminator="rule")]
 
 
 class SphereDataset(SpecModel):

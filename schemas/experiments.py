@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from schemas.budget import Cost
 from schemas.common import SpecModel, seed_field
@@ -32,8 +32,8 @@ class KernelSpec(SpecModel):
     empirical_seed: int = seed_field("seed of the empirical kernel's random first layer")
     device: Device = Field("cpu", description="where the worker computes; `cuda` goes to the gpu queue")
 
-    model_config = {
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        json_schema_extra={
             "examples": [
                 {
                     "kind": "kernel",
@@ -49,7 +49,7 @@ class KernelSpec(SpecModel):
                 }
             ]
         }
-    }
+    )
 
     def cost(self) -> Cost:
         """Gram + arccos (~n^2 d), a full symmetric eigendecomposition (~10 n^3, float64),

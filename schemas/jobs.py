@@ -3,7 +3,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.common import SpecModel
 from schemas.experiments import ExperimentSpec
@@ -27,8 +27,8 @@ class JobRequest(SpecModel):
     spec: ExperimentSpec
     reuse: bool = Field(True, description="return a finished job with the same spec instead of rerunning")
 
-    model_config = {
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        json_schema_extra={
             "examples": [
                 {
                     "spec": {
@@ -45,7 +45,7 @@ class JobRequest(SpecModel):
                 }
             ]
         }
-    }
+    )
 
 
 class JobView(BaseModel):

@@ -162,4 +162,3 @@ class JobStore:
                 row.updated_at = utcnow()
                 row.message = "cancel requested"
             return row
-

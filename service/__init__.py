@@ -1,0 +1,1 @@
+"""The HTTP face of ntkdyn: FastAPI app, embedded launcher and CLI. Never imports torch."""

@@ -1,0 +1,73 @@
+"""The `ntkdyn` command."""
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from workers.settings import Settings, get_settings
+
+app = typer.Typer(help="ntkdyn: optimization dynamics of over-parameterized networks, as a service.")
+
+Host = Annotated[str | None, typer.Option(help="address to listen on [NTKDYN_HOST]")]
+Port = Annotated[int | None, typer.Option(help="port to listen on (0: any free one) [NTKDYN_PORT]")]
+
+
+def settings_with(host: str | None, port: int | None) -> Settings:
+    settings = get_settings()
+    overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
+    return settings.model_copy(update=overrides)
+
+
+@app.command()
+def run(host: Host = None, port: Port = None) -> None:
+    """Start the whole stack: Redis and SQLite embedded unless REDIS_URL / DATABASE_URL are set,
+    one Celery worker and the API. Ctrl-C stops everything it started."""
+    from .launcher import run_stack
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    settings = settings_with(host, port)
+
+    def announce(url: str) -> None:
+        typer.secho(f"ntkdyn is up at {url}  (API docs: {url}/docs)", fg="green", bold=True)
+        typer.echo(f"data folder: {settings.data_dir.resolve()}   logs: worker.log, redis.log")
+
+    run_stack(settings, announce)
+
+
+@app.command()
+def api(host: Host = None, port: Port = None) -> None:
+    """Start the API alone, on the Redis and store of the settings (never starts them)."""
+    from .app import create_app
+
+    settings = settings_with(host, port)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="comma-separated queues: cpu, gpu")] = "cpu",
+    pool: Annotated[str, typer.Option(help="Celery pool: prefork, solo or threads")] = "prefork",
+    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
+) -> None:
+    """Start a Celery worker alone, on the Redis and store of the settings (never starts them).
+    Its concurrency is NTKDYN_WORKER_CONCURRENCY."""
+    from workers.celery_app import QUEUES, celery_app
+    from workers.store import make_engine, migrate
+
+    unknown = set(queues.split(",")) - set(QUEUES)
+    if unknown:
+        raise typer.BadParameter(f"unknown queues {sorted(unknown)}; choose from {QUEUES}")
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    migrate(engine)
+    engine.dispose()
+    argv = ["worker", "-Q", queues, "-P", pool, "-c", str(settings.worker_concurrency)]
+    argv += ["-n", f"ntkdyn-{os.getpid()}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
+    celery_app.worker_main(argv)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,80 @@
+"""`ntkdyn run`: the whole stack in one command. Embedded Redis and SQLite unless REDIS_URL and
+DATABASE_URL point elsewhere, one supervised Celery worker subprocess, and uvicorn."""
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+
+import uvicorn
+
+from workers.settings import Settings
+from workers.store import make_engine, migrate
+
+from .app import create_app
+from .embedded import EmbeddedRedis
+from .processes import spawn, stop
+
+log = logging.getLogger(__name__)
+WORKER_GRACE_SECONDS = 10.0
+
+
+class SupervisedWorker:
+    """A `ntkdyn worker` subprocess, restarted if it dies while the stack runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stopping = threading.Event()
+        self.process = self._spawn()
+        self.watcher = threading.Thread(target=self._watch, daemon=True)
+        self.watcher.start()
+
+    def _spawn(self):  # type: ignore[no-untyped-def]
+        argv = [sys.executable, "-m", "service.cli", "worker"]
+        return spawn(argv, env=self.settings.environment(), log_file=self.settings.data_dir / "worker.log")
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(1.0):
+            if self.process.poll() is not None:
+                log.warning("worker exited with %s; starting a new one", self.process.returncode)
+                self.process = self._spawn()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.watcher.join()
+        stop(self.process, grace=WORKER_GRACE_SECONDS)
+
+
+def serve(settings: Settings, announce: Callable[[str], None]) -> None:
+    """Run uvicorn until SIGINT/SIGTERM; announce the URL once it listens."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port))
+
+    def tell_when_started() -> None:
+        while not server.started and not server.should_exit:
+            threading.Event().wait(0.05)
+        if server.started:
+            host, port = server.servers[0].sockets[0].getsockname()[:2]
+            announce(f"http://{host}:{port}")
+
+    threading.Thread(target=tell_when_started, daemon=True).start()
+    server.run()
+
+
+def run_stack(settings: Settings, announce: Callable[[str], None]) -> None:
+    """Start what the settings do not point elsewhere, serve, and stop it all on the way out."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = EmbeddedRedis(settings.data_dir) if settings.embedded_redis else None
+    worker: SupervisedWorker | None = None
+    try:
+        if embedded is not None:
+            embedded.start()
+        engine = make_engine(settings.effective_database_url)
+        migrate(engine)
+        engine.dispose()
+        worker = SupervisedWorker(settings)
+        serve(settings, announce)
+    finally:
+        if worker is not None:
+            worker.stop()
+        if embedded is not None:
+            embedded.stop()

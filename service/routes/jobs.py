@@ -1,0 +1,160 @@
+"""/v1/jobs: submit, inspect, wait for, page through and cancel jobs."""
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
+
+from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
+from workers.celery_app import RUN_JOB, queue_for
+from workers.store import JobRow
+from workers.version import ENGINE_VERSION
+
+from ..deps import CeleryDep, CurrentUser, JobDep, SettingsDep, StoreDep
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+WAIT_MAX = 60.0
+POLL_SECONDS = 0.2
+
+
+def view(row: JobRow, cached: bool = False) -> JobView:
+    path = f"/v1/jobs/{row.id}"
+    return JobView(
+        id=row.id,
+        kind=row.kind,
+        status=JobStatus(row.status),
+        progress=row.progress,
+        message=row.message,
+        attempts=row.attempts,
+        cancel_requested=row.cancel_requested,
+        cached=cached,
+        spec_hash=row.spec_hash,
+        queue=row.queue,
+        owner=row.owner,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        error=row.error,
+        links={"self": path, "result": f"{path}/result"},
+    )
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobView,
+    responses={
+        200: {"description": "an identical finished job answers (`cached: true`)"},
+        413: {"description": "request body too large"},
+        422: {"description": "invalid spec, or over the compute/memory budget"},
+        503: {"description": "the broker cannot be reached"},
+    },
+)
+def submit(
+    request: JobRequest,
+    response: Response,
+    store: StoreDep,
+    settings: SettingsDep,
+    celery: CeleryDep,
+    owner: CurrentUser,
+) -> Any:
+    """Validate, check the budget, reuse an identical finished job or store and queue a new one."""
+    spec = request.spec
+    reason = over_budget(spec.cost(), settings.max_flops, settings.max_memory_bytes)
+    if reason is not None:
+        detail = [{"loc": ["body", "spec"], "msg": reason, "type": "budget_exceeded"}]
+        raise HTTPException(status_code=422, detail=detail)
+    identity = spec_hash(spec, ENGINE_VERSION)
+    if request.reuse and (hit := store.find_succeeded(identity)) is not None:
+        response.status_code = 200
+        return view(hit, cached=True)
+    queue = queue_for(spec.device)
+    row = store.create(
+        kind=spec.kind,
+        spec=spec.model_dump(mode="json"),
+        spec_hash=identity,
+        queue=queue,
+        owner=owner,
+        message=f"waiting for a worker on queue {queue!r}",
+    )
+    try:
+        celery.send_task(RUN_JOB, args=[row.id], task_id=row.id, queue=queue)
+    except OperationalError as error:
+        log.error("could not queue job %s: %s", row.id, error)
+        store.cancel(row.id)
+        return JSONResponse(status_code=503, content={"detail": "the broker cannot be reached"})
+    response.headers["Location"] = f"/v1/jobs/{row.id}"
+    return view(row)
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        detail = [{"loc": ["query", "cursor"], "msg": "not a cursor from this API", "type": "value_error"}]
+        raise HTTPException(status_code=422, detail=detail) from None
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    store: StoreDep,
+    status: JobStatus | None = None,
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> JobPage:
+    """Jobs newest first, filtered by status and kind."""
+    rows = store.page(
+        status=status.value if status else None,
+        kind=kind,
+        limit=limit + 1,
+        before_seq=decode_cursor(cursor),
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = base64.urlsafe_b64encode(str(rows[-1].seq).encode()).decode() if more else None
+    return JobPage(items=[view(row) for row in rows], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobView)
+async def get_job(
+    job: JobDep,
+    store: StoreDep,
+    wait: Annotated[float, Query(ge=0, le=WAIT_MAX, description="seconds to wait for the end")] = 0,
+) -> JobView:
+    """The job; with `wait`, returns as soon as it has finished or after `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while not JobStatus(job.status).finished and time.monotonic() < deadline:
+        await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        job = await run_in_threadpool(store.get, job.id) or job
+    return view(job)
+
+
+@router.get("/{job_id}/result", responses={409: {"description": "the job has not succeeded"}})
+def get_result(job: JobDep) -> Any:
+    """The result document of a succeeded job (its model depends on the job's kind)."""
+    if job.status != JobStatus.succeeded.value:
+        detail = {"msg": f"job is {job.status}, it has no result", "status": job.status, "error": job.error}
+        raise HTTPException(status_code=409, detail=detail)
+    return job.result
+
+
+@router.delete("/{job_id}", response_model=JobView, responses={409: {"description": "already finished"}})
+def cancel_job(job: JobDep, store: StoreDep, response: Response) -> JobView:
+    """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next
+    progress check (202); a finished job cannot be cancelled (409)."""
+    if JobStatus(job.status).finished:
+        raise HTTPException(status_code=409, detail=f"job already finished ({job.status})")
+    row = store.cancel(job.id) or job
+    response.status_code = 200 if JobStatus(row.status).finished else 202
+    return view(row)

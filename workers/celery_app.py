@@ -1,0 +1,45 @@
+"""The Celery application: Redis broker, explicit queues, late acks, redelivery of lost work.
+
+The store holds results, so Celery keeps none. The API imports this module to send tasks and
+must stay free of torch: tasks are sent by name, and workers.tasks is loaded only by workers.
+"""
+
+from celery import Celery
+from kombu import Queue
+
+from workers.settings import Settings, get_settings
+
+QUEUES = ("cpu", "gpu")
+RUN_JOB = "ntkdyn.run_job"
+
+
+def queue_for(device: str) -> str:
+    """GPU work goes to the `gpu` queue, everything else to `cpu`."""
+    return "gpu" if device == "cuda" else "cpu"
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("ntkdyn", broker=settings.broker_url, include=["workers.tasks"])
+    app.conf.update(
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_create_missing_queues=False,
+        task_default_queue="cpu",
+        task_soft_time_limit=settings.max_job_seconds,
+        task_time_limit=settings.max_job_seconds + 30,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            "unacked_restore_interval": settings.unacked_restore_interval,
+            "unacked_restore_throttle": 1,
+        },
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    return app
+
+
+celery_app = make_celery(get_settings())

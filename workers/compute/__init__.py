@@ -1,0 +1,21 @@
+"""The science, in pure PyTorch: what tasks call, one entry per experiment kind."""
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from workers.compute.kernel_experiment import run_kernel
+from workers.compute.progress import Progress, silent
+
+EXPERIMENTS: dict[str, Callable[[Any, Progress], BaseModel]] = {"kernel": run_kernel}
+
+
+def run_experiment(spec: BaseModel, progress: Progress = silent) -> BaseModel:
+    """Run a validated experiment spec; returns its validated result model.
+
+    Raises ValueError with a message for the user when the spec cannot be computed."""
+    return EXPERIMENTS[spec.kind](spec, progress)  # type: ignore[attr-defined]
+
+
+__all__ = ["EXPERIMENTS", "Progress", "run_experiment", "silent"]

@@ -1,0 +1,32 @@
+"""Worker liveness in Redis: each worker refreshes a key with a time-to-live; /readyz reads them."""
+
+import json
+import logging
+import threading
+import time
+
+import redis
+
+log = logging.getLogger(__name__)
+PREFIX = "ntkdyn:worker:"
+
+
+def beat(client: redis.Redis, name: str, queues: list[str], every: float) -> None:
+    """Refresh `ntkdyn:worker:<name>` every `every` seconds (expires after 3 missed beats)."""
+    payload = json.dumps({"name": name, "queues": queues})
+    while True:
+        try:
+            client.set(PREFIX + name, payload, ex=max(1, round(3 * every)))
+        except redis.RedisError as error:
+            log.warning("heartbeat failed: %s", error)
+        time.sleep(every)
+
+
+def start_heartbeat(client: redis.Redis, name: str, queues: list[str], every: float) -> None:
+    threading.Thread(target=beat, args=(client, name, queues, every), daemon=True).start()
+
+
+def live_workers(client: redis.Redis) -> list[dict]:
+    """The workers whose heartbeat has not expired."""
+    keys = list(client.scan_iter(match=PREFIX + "*", count=100))
+    return [json.loads(raw) for raw in client.mget(keys) if raw] if keys else []
