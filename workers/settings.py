@@ -17,7 +17,7 @@ GIB = 2**30
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="NTKDYN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="NTKDYN_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(Path(".ntkdyn"), description="embedded Redis socket, AOF and SQLite store")
     redis_url: str | None = Field(

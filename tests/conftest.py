@@ -1,0 +1,163 @@
+"""Real parts for the tests: an embedded redis-server, the store on SQLite and PostgreSQL, real
+Celery worker subprocesses, and the FastAPI app in process.
+
+PostgreSQL tests run when NTKDYN_TEST_DATABASE_URL names a server (.ci/run sets it); each test
+session works in a database of its own, dropped at the end.
+"""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from service.app import create_app
+from service.embedded import EmbeddedRedis
+from service.processes import spawn, stop
+from workers.heartbeat import live_workers
+from workers.settings import Settings
+from workers.store import JobStore, make_engine, migrate
+
+POSTGRES_ENV = "NTKDYN_TEST_DATABASE_URL"
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(POSTGRES_ENV):
+        return
+    skip = pytest.mark.skip(reason=f"set {POSTGRES_ENV} to run the PostgreSQL store tests")
+    for item in items:
+        if "postgresql" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the server of NTKDYN_TEST_DATABASE_URL, dropped afterwards."""
+    server = Settings(database_url=os.environ[POSTGRES_ENV]).database_url
+    assert server is not None
+    name = f"ntkdyn_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def database_url_for(backend: str, folder: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{folder / 'store.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    """A migrated, empty store on each backend."""
+    engine = make_engine(database_url_for(request.param, tmp_path, request))
+    migrate(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM jobs"))
+    yield JobStore(engine)
+    engine.dispose()
+
+
+def start_worker(settings: Settings, log: Path, **env: str) -> subprocess.Popen:
+    """A real `ntkdyn worker` subprocess on the settings' Redis and store."""
+    environment = settings.environment()
+    environment.update(
+        NTKDYN_MAX_JOB_SECONDS=str(settings.max_job_seconds),
+        NTKDYN_VISIBILITY_TIMEOUT=str(settings.visibility_timeout),
+        NTKDYN_UNACKED_RESTORE_INTERVAL=str(settings.unacked_restore_interval),
+        NTKDYN_PROGRESS_INTERVAL=str(settings.progress_interval),
+        NTKDYN_WORKER_HEARTBEAT_SECONDS="1",
+        **env,
+    )
+    return spawn([sys.executable, "-m", "service.cli", "worker"], env=environment, log_file=log)
+
+
+def wait_for_workers(settings: Settings, count: int = 1, timeout: float = 60) -> None:
+    client = redis.Redis.from_url(settings.effective_redis_url)
+    deadline = time.monotonic() + timeout
+    while len(live_workers(client)) < count:
+        assert time.monotonic() < deadline, "the worker did not report in time"
+        time.sleep(0.1)
+    client.close()
+
+
+@dataclass
+class Stack:
+    """A running stack: Redis, store, one worker, and a client of the in-process API."""
+
+    settings: Settings
+    client: TestClient
+    store: JobStore
+    worker: subprocess.Popen
+    log: Path
+
+    def submit(self, spec: dict, **body: object) -> dict:
+        response = self.client.post("/v1/jobs", json={"spec": spec, **body})
+        assert response.status_code in (200, 202), response.text
+        return response.json()
+
+    def wait(self, job_id: str, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.client.get(f"/v1/jobs/{job_id}", params={"wait": 5}).json()
+            if job["status"] in ("succeeded", "failed", "cancelled") or time.monotonic() > deadline:
+                return job
+
+    def wait_running(self, job_id: str, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.client.get(f"/v1/jobs/{job_id}").json()
+            if job["status"] != "queued" or time.monotonic() > deadline:
+                return job
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole stack on each store backend, with its own redis-server."""
+    folder = tmp_path_factory.mktemp(f"stack-{request.param}")
+    server = EmbeddedRedis(folder)
+    server.start()
+    settings = Settings(
+        data_dir=folder,
+        redis_url=server.url,
+        database_url=database_url_for(request.param, folder, request),
+        progress_interval=0.1,
+        max_flops=1e12,
+    )
+    engine = make_engine(settings.effective_database_url)
+    migrate(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM jobs"))
+    log = folder / "worker.log"
+    worker = start_worker(settings, log)
+    try:
+        wait_for_workers(settings)
+        with TestClient(create_app(settings)) as client:
+            yield Stack(settings, client, JobStore(engine), worker, log)
+    finally:
+        stop(worker, grace=10)
+        engine.dispose()
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """One embedded redis-server for tests that need a broker but no worker."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,202 @@
+"""The REST API against a real stack (embedded redis-server, real Celery worker, store on SQLite
+and PostgreSQL): what a user sees from submit to result."""
+
+import time
+
+from fastapi.testclient import TestClient
+
+from schemas import KernelResult
+from service.app import create_app
+from workers.settings import Settings
+
+from .conftest import Stack
+
+
+def sphere(n: int = 32, seed: int = 0, empirical_width: int = 0) -> dict:
+    dataset = {"name": "sphere", "n": n, "d": 6, "seed": seed, "labels": {"rule": "relu_teacher", "k": 3}}
+    return {"kind": "kernel", "dataset": dataset, "empirical_width": empirical_width}
+
+
+def slow(seed: int) -> dict:
+    """A few seconds of work with a progress check every few milliseconds."""
+    return sphere(n=256, seed=seed, empirical_width=2**20)
+
+
+def test_submit_runs_to_a_result(stack: Stack) -> None:
+    response = stack.client.post("/v1/jobs", json={"spec": slow(seed=100)})
+    assert response.status_code == 202
+    job = response.json()
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}" == job["links"]["self"]
+    assert job["status"] == "queued" and job["cached"] is False
+
+    running = stack.wait_running(job["id"])
+    assert running["status"] == "running" and running["attempts"] == 1
+    seen = []
+    while (now := stack.client.get(f"/v1/jobs/{job['id']}").json())["status"] == "running":
+        seen.append((now["progress"], now["message"]))
+        time.sleep(0.05)
+    assert any(0 < progress < 1 and "empirical kernel" in message for progress, message in seen)
+    assert stack.wait(job["id"])["status"] == "succeeded"
+
+    result = KernelResult.model_validate(stack.client.get(job["links"]["result"]).json())
+    assert (result.n, result.d, result.dtype) == (256, 6, "float64")
+    assert len(result.spectrum.eigenvalues) == len(result.label_energy) == 256
+    assert result.empirical is not None and result.empirical.relative_frobenius_error < 0.01
+
+
+def test_result_is_409_until_the_job_succeeds(stack: Stack) -> None:
+    job = stack.submit(slow(seed=101))
+    response = stack.client.get(f"/v1/jobs/{job['id']}/result")
+    assert response.status_code == 409 and response.json()["detail"]["status"] in ("queued", "running")
+    assert stack.wait(job["id"])["status"] == "succeeded"
+    assert stack.client.get(f"/v1/jobs/{job['id']}/result").status_code == 200
+
+
+def test_identical_spec_is_answered_from_the_finished_job(stack: Stack) -> None:
+    first = stack.submit(sphere(seed=1))
+    assert stack.wait(first["id"])["status"] == "succeeded"
+    again = stack.client.post("/v1/jobs", json={"spec": sphere(seed=1)})
+    assert again.status_code == 200
+    assert again.json()["id"] == first["id"] and again.json()["cached"] is True
+    fresh = stack.client.post("/v1/jobs", json={"spec": sphere(seed=1), "reuse": False})
+    assert fresh.status_code == 202 and fresh.json()["id"] != first["id"]
+    assert stack.wait(fresh.json()["id"])["status"] == "succeeded"
+
+
+def test_long_poll_returns_when_the_job_ends(stack: Stack) -> None:
+    job = stack.submit(sphere(seed=2))
+    started = time.monotonic()
+    polled = stack.client.get(f"/v1/jobs/{job['id']}", params={"wait": 30}).json()
+    assert polled["status"] == "succeeded" and time.monotonic() - started < 20
+
+    long_job = stack.submit(slow(seed=102))
+    started = time.monotonic()
+    polled = stack.client.get(f"/v1/jobs/{long_job['id']}", params={"wait": 0.5}).json()
+    assert polled["status"] in ("queued", "running") and 0.4 < time.monotonic() - started < 3
+    stack.wait(long_job["id"])
+
+
+def test_cancel_a_running_job(stack: Stack) -> None:
+    job = stack.submit(slow(seed=103))
+    assert stack.wait_running(job["id"])["status"] == "running"
+    response = stack.client.delete(f"/v1/jobs/{job['id']}")
+    assert response.status_code == 202 and response.json()["cancel_requested"] is True
+    started = time.monotonic()
+    ended = stack.wait(job["id"])
+    assert ended["status"] == "cancelled" and time.monotonic() - started < 2
+    assert stack.client.get(f"/v1/jobs/{job['id']}/result").status_code == 409
+    assert stack.client.delete(f"/v1/jobs/{job['id']}").status_code == 409
+
+
+def test_a_cancelled_queued_job_never_runs(stack: Stack) -> None:
+    busy = stack.submit(slow(seed=104))
+    queued = stack.submit(sphere(seed=3))
+    response = stack.client.delete(f"/v1/jobs/{queued['id']}")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    stack.wait(busy["id"])
+    after = stack.submit(sphere(seed=4))  # FIFO: once it ran, the cancelled job's message was handled
+    assert stack.wait(after["id"])["status"] == "succeeded"
+    job = stack.client.get(f"/v1/jobs/{queued['id']}").json()
+    assert (job["status"], job["attempts"], job["started_at"]) == ("cancelled", 0, None)
+
+
+def test_a_failing_job_says_why(stack: Stack) -> None:
+    spec = {
+        "kind": "kernel",
+        "dataset": {"name": "inline", "X": [[1e200, 0.0], [0.0, 1.0]], "y": [1.0, -1.0]},
+    }
+    job = stack.wait(stack.submit(spec)["id"])
+    assert job["status"] == "failed" and "non-finite" in job["error"]
+    detail = stack.client.get(f"/v1/jobs/{job['id']}/result").json()["detail"]
+    assert detail["status"] == "failed" and "non-finite" in detail["error"]
+
+
+def test_jobs_page_through_with_filters(stack: Stack) -> None:
+    ids = [stack.submit(sphere(seed=10 + i))["id"] for i in range(3)]
+    for job_id in ids:
+        stack.wait(job_id)
+    first = stack.client.get("/v1/jobs", params={"limit": 2}).json()
+    assert [job["id"] for job in first["items"]] == ids[::-1][:2] and first["next_cursor"]
+    second = stack.client.get("/v1/jobs", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert second["items"][0]["id"] == ids[0]
+    done = stack.client.get("/v1/jobs", params={"status": "succeeded", "kind": "kernel", "limit": 200}).json()
+    assert set(ids) <= {job["id"] for job in done["items"]}
+    assert all(job["status"] == "succeeded" for job in done["items"])
+    assert stack.client.get("/v1/jobs", params={"kind": "train"}).json() == {"items": [], "next_cursor": None}
+
+
+def test_unknown_job_is_404(stack: Stack) -> None:
+    assert stack.client.get("/v1/jobs/0123456789abcdef").status_code == 404
+    assert stack.client.delete("/v1/jobs/0123456789abcdef").status_code == 404
+    assert stack.client.get("/v1/jobs/0123456789abcdef/result").status_code == 404
+
+
+def assert_422(response, loc: list) -> str:  # type: ignore[no-untyped-def]
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert any(error["loc"] == loc for error in errors), errors
+    return next(error["msg"] for error in errors if error["loc"] == loc)
+
+
+def test_bad_input_is_a_422_naming_the_field(stack: Stack) -> None:
+    post = stack.client.post
+    headers = {"content-type": "application/json"}
+    assert_422(post("/v1/jobs", content=b'{"spec": {', headers=headers), ["body", 10])
+    kernel_dataset = ["body", "spec", "kernel", "dataset", "sphere"]
+    assert_422(post("/v1/jobs", json={"spec": sphere(n="many")}), [*kernel_dataset, "n"])
+    assert_422(post("/v1/jobs", json={"spec": sphere(n=0)}), [*kernel_dataset, "n"])
+    assert_422(post("/v1/jobs", json={"spec": sphere(n=10**7)}), [*kernel_dataset, "n"])
+    assert_422(post("/v1/jobs", json={"spec": {"kind": "alchemy"}}), ["body", "spec"])
+    assert_422(post("/v1/jobs", json={"spec": sphere(), "priority": 9}), ["body", "priority"])
+    nan = b'{"spec": {"kind": "kernel", "dataset": {"name": "inline", "X": [[1, NaN], [0, 1]], "y": [1, 2]}}}'
+    assert_422(
+        post("/v1/jobs", content=nan, headers=headers),
+        ["body", "spec", "kernel", "dataset", "inline", "X", 0, 1],
+    )
+    message = assert_422(
+        post("/v1/jobs", json={"spec": sphere(n=4096, empirical_width=2**22)}), ["body", "spec"]
+    )
+    assert "compute budget" in message and "exceeds" in message
+    assert_422(stack.client.get("/v1/jobs", params={"cursor": "%%%"}), ["query", "cursor"])
+    assert_422(stack.client.get("/v1/jobs", params={"status": "sleeping"}), ["query", "status"])
+    job = stack.submit(sphere(seed=5))
+    assert_422(stack.client.get(f"/v1/jobs/{job['id']}", params={"wait": 1000}), ["query", "wait"])
+
+
+def test_oversized_body_is_413(stack: Stack) -> None:
+    limit = stack.settings.max_body_bytes
+    big = b'{"spec": {"kind": "kernel"}, "pad": "' + b"x" * limit + b'"}'
+    headers = {"content-type": "application/json"}
+    assert stack.client.post("/v1/jobs", content=big, headers=headers).status_code == 413
+
+    def chunks():  # no Content-Length: the limit is enforced while streaming
+        for start in range(0, len(big), 2**20):
+            yield big[start : start + 2**20]
+
+    assert stack.client.post("/v1/jobs", content=chunks(), headers=headers).status_code == 413
+
+
+def test_health_and_readiness(stack: Stack) -> None:
+    assert stack.client.get("/healthz").json() == {"status": "ok"}
+    ready = stack.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["workers"][0]["queues"] == ["cpu"]
+
+
+def test_docs_show_a_runnable_example(stack: Stack) -> None:
+    schema = stack.client.get("/openapi.json").json()
+    request = schema["components"]["schemas"]["JobRequest"]
+    assert request["examples"][0]["spec"]["kind"] == "kernel"
+    assert stack.client.get("/docs").status_code == 200
+
+
+def test_not_ready_without_broker_or_workers(tmp_path, redis_server) -> None:  # type: ignore[no-untyped-def]
+    database = f"sqlite:///{tmp_path / 'store.db'}"
+    dead = Settings(data_dir=tmp_path, redis_url=f"unix://{tmp_path / 'nothing.sock'}", database_url=database)
+    with TestClient(create_app(dead)) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 503 and "broker unreachable" in response.json()["reason"]
+        assert client.get("/healthz").status_code == 200
+    idle = Settings(data_dir=tmp_path, redis_url=redis_server.url, database_url=database)
+    with TestClient(create_app(idle)) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 503 and "no worker" in response.json()["reason"]

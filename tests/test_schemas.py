@@ -1,0 +1,87 @@
+"""The pydantic contract: bounds, unknown fields, NaN, identity and budgets."""
+
+import pytest
+from pydantic import ValidationError
+
+from schemas import JobRequest, KernelSpec, over_budget, spec_hash
+
+
+def error_locs(body: dict) -> list[tuple]:
+    with pytest.raises(ValidationError) as info:
+        JobRequest.model_validate(body)
+    return [error["loc"] for error in info.value.errors()]
+
+
+def kernel(**dataset: object) -> dict:
+    return {"spec": {"kind": "kernel", "dataset": {"name": "sphere", **dataset}}}
+
+
+def test_defaults_make_a_runnable_spec() -> None:
+    request = JobRequest.model_validate({"spec": {"kind": "kernel"}})
+    assert request.reuse is True
+    assert request.spec.dataset.n == 256
+    assert request.spec.empirical_width == 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 10**7])
+def test_dataset_size_out_of_bounds_names_the_field(n: int) -> None:
+    assert error_locs(kernel(n=n)) == [("spec", "kernel", "dataset", "sphere", "n")]
+
+
+def test_unknown_fields_are_rejected_at_every_level() -> None:
+    body = kernel(n=8)
+    body["spec"]["dataset"]["colour"] = "red"
+    body["spec"]["surprise"] = 1
+    locs = error_locs(body)
+    assert ("spec", "kernel", "surprise") in locs
+    assert ("spec", "kernel", "dataset", "sphere", "colour") in locs
+
+
+def test_unknown_kind_is_rejected() -> None:
+    assert error_locs({"spec": {"kind": "alchemy"}}) == [("spec",)]
+
+
+def test_nan_in_inline_data_is_rejected() -> None:
+    body = {
+        "spec": {
+            "kind": "kernel",
+            "dataset": {"name": "inline", "X": [[1.0, float("nan")], [0.0, 1.0]], "y": [1, 2]},
+        }
+    }
+    assert error_locs(body) == [("spec", "kernel", "dataset", "inline", "X", 0, 1)]
+
+
+@pytest.mark.parametrize(
+    ("X", "y", "message"),
+    [
+        ([[1.0, 0.0], [0.0]], [1.0, 2.0], "not rectangular"),
+        ([[1.0, 0.0], [0.0, 1.0]], [1.0, 2.0, 3.0], "y has 3 values but X has 2 rows"),
+        ([[], []], [1.0, 2.0], "between 1 and"),
+    ],
+)
+def test_inline_data_must_be_consistent(X: list, y: list, message: str) -> None:
+    body = {"spec": {"kind": "kernel", "dataset": {"name": "inline", "X": X, "y": y}}}
+    with pytest.raises(ValidationError, match=message):
+        JobRequest.model_validate(body)
+
+
+def test_identity_fills_defaults_and_ignores_key_order() -> None:
+    explicit = KernelSpec.model_validate(
+        {"dataset": {"n": 256, "name": "sphere", "d": 10, "seed": 0}, "kind": "kernel", "empirical_width": 0}
+    )
+    implicit = KernelSpec.model_validate({"kind": "kernel"})
+    assert spec_hash(explicit, "1") == spec_hash(implicit, "1")
+    assert spec_hash(explicit, "1") != spec_hash(explicit, "2")
+    other = KernelSpec.model_validate({"kind": "kernel", "dataset": {"name": "sphere", "seed": 1}})
+    assert spec_hash(other, "1") != spec_hash(implicit, "1")
+
+
+def test_budget_names_the_limit_and_the_excess() -> None:
+    spec = KernelSpec.model_validate({"dataset": {"name": "sphere", "n": 4096}, "empirical_width": 2**22})
+    cost = spec.cost()
+    assert cost.flops > 1e14
+    reason = over_budget(cost, max_flops=5e12, max_memory_bytes=4 * 2**30)
+    assert reason is not None and "compute budget" in reason and "x)" in reason
+    reason = over_budget(cost, max_flops=1e20, max_memory_bytes=2**20)
+    assert reason is not None and "memory budget" in reason
+    assert over_budget(cost, max_flops=1e20, max_memory_bytes=1e20) is None

@@ -1,0 +1,87 @@
+"""The job store on SQLite and PostgreSQL: transitions happen once, in the right order."""
+
+from sqlalchemy import inspect
+
+from schemas.jobs import JobStatus
+from workers.store import JobStore, migrate
+
+
+def new_job(store: JobStore, spec_hash: str = "h", kind: str = "kernel") -> str:
+    row = store.create(
+        kind=kind, spec={"kind": kind}, spec_hash=spec_hash, queue="cpu", owner="anonymous", message=""
+    )
+    return row.id
+
+
+def test_migrations_are_idempotent_and_create_the_table(store: JobStore) -> None:
+    migrate(store.engine)
+    columns = {column["name"] for column in inspect(store.engine).get_columns("jobs")}
+    assert {"owner", "spec", "spec_hash", "status", "progress", "attempts", "result", "error"} <= columns
+
+
+def test_lifecycle_writes_the_result_once(store: JobStore) -> None:
+    job_id = new_job(store)
+    row = store.get(job_id)
+    assert row.status == "queued" and row.owner == "anonymous" and row.created_at.tzinfo is not None
+    started = store.start(job_id, max_attempts=3)
+    assert started.status == "running" and started.attempts == 1
+    assert store.report(job_id, 0.5, "half way") is False
+    assert store.get(job_id).progress == 0.5
+    assert store.finish(job_id, JobStatus.succeeded, result={"answer": 42}) is True
+    assert store.finish(job_id, JobStatus.failed, error="late duplicate") is False
+    assert store.start(job_id, max_attempts=3) is None
+    row = store.get(job_id)
+    assert (row.status, row.result, row.error, row.progress) == ("succeeded", {"answer": 42}, None, 1.0)
+    assert row.finished_at >= row.started_at >= row.created_at
+
+
+def test_redelivery_counts_attempts_and_gives_up(store: JobStore) -> None:
+    job_id = new_job(store)
+    assert store.start(job_id, max_attempts=2).attempts == 1
+    assert store.start(job_id, max_attempts=2).attempts == 2
+    assert store.start(job_id, max_attempts=2) is None
+    row = store.get(job_id)
+    assert row.status == "failed" and "gave up after 2 attempts" in row.error
+
+
+def test_cancel_queued_ends_it_and_it_never_starts(store: JobStore) -> None:
+    job_id = new_job(store)
+    assert store.cancel(job_id).status == "cancelled"
+    assert store.start(job_id, max_attempts=3) is None
+    assert store.get(job_id).attempts == 0
+
+
+def test_cancel_running_is_seen_by_the_next_report(store: JobStore) -> None:
+    job_id = new_job(store)
+    store.start(job_id, max_attempts=3)
+    row = store.cancel(job_id)
+    assert row.status == "running" and row.cancel_requested
+    assert store.report(job_id, 0.7, "still going") is True
+    assert store.finish(job_id, JobStatus.cancelled)
+    assert store.get(job_id).status == "cancelled"
+
+
+def test_reuse_finds_only_succeeded_jobs(store: JobStore) -> None:
+    failed = new_job(store, spec_hash="same")
+    store.start(failed, 3)
+    store.finish(failed, JobStatus.failed, error="boom")
+    assert store.find_succeeded("same") is None
+    done = new_job(store, spec_hash="same")
+    store.start(done, 3)
+    store.finish(done, JobStatus.succeeded, result={})
+    assert store.find_succeeded("same").id == done
+    assert store.find_succeeded("other") is None
+
+
+def test_pages_are_newest_first_and_filtered(store: JobStore) -> None:
+    ids = [new_job(store, kind="kernel" if i % 2 else "train") for i in range(7)]
+    first = store.page(status=None, kind=None, limit=3, before_seq=None)
+    assert [row.id for row in first] == ids[::-1][:3]
+    second = store.page(status=None, kind=None, limit=3, before_seq=first[-1].seq)
+    assert [row.id for row in second] == ids[::-1][3:6]
+    kernels = store.page(status=None, kind="kernel", limit=10, before_seq=None)
+    assert [row.id for row in kernels] == [i for n, i in enumerate(ids) if n % 2][::-1]
+    store.cancel(ids[0])
+    assert [row.id for row in store.page(status="cancelled", kind=None, limit=10, before_seq=None)] == [
+        ids[0]
+    ]
