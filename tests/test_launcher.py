@@ -1,0 +1,112 @@
+"""`ntkdyn run` from a user's terminal: it starts the stack, serves a job, and Ctrl-C (or the
+launcher's death) leaves no process behind."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .processes import alive, descendants
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "kernel_sphere.json"
+
+
+def launch(data_dir: Path, **env: str) -> tuple[subprocess.Popen, str]:
+    """Start `ntkdyn run` on a free port; returns the process and the URL it printed."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    environment.update(NTKDYN_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", **env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "run", "--port", "0"],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    lines = []
+    for line in process.stdout:  # type: ignore[union-attr]
+        lines.append(line)
+        if "ntkdyn is up at" in line:
+            return process, line.split("ntkdyn is up at", 1)[1].split()[0]
+        assert time.monotonic() < deadline, "".join(lines)
+    raise AssertionError("".join(lines))
+
+
+def run_example(url: str) -> dict:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, client.get("/readyz").json()
+            time.sleep(0.2)
+        body = json.loads(EXAMPLE.read_text())
+        body["reuse"] = False
+        response = client.post("/v1/jobs", json=body)
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+        while (job := client.get(f"/v1/jobs/{job_id}", params={"wait": 10}).json())["status"] in (
+            "queued",
+            "running",
+        ):
+            assert time.monotonic() < deadline
+        return job
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "data"
+
+
+def wait_gone(pids: dict[int, str], timeout: float = 20) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+        time.sleep(0.1)
+    return [command for pid, command in pids.items() if alive(pid)]
+
+
+def test_run_serves_a_job_and_ctrl_c_stops_everything(data_dir: Path) -> None:
+    process, url = launch(data_dir)
+    try:
+        assert run_example(url)["status"] == "succeeded"
+        children = descendants(process.pid)
+        commands = " ".join(children.values())
+        assert "redis-server" in commands and "service.cli worker" in commands
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+        assert wait_gone(children) == []
+    finally:
+        process.kill()
+    assert (data_dir / "redis.aof").exists() and (data_dir / "ntkdyn.db").exists()
+    assert not (data_dir / "redis.sock").exists()
+
+
+def test_children_die_with_a_killed_launcher(data_dir: Path) -> None:
+    process, url = launch(data_dir)
+    children = descendants(process.pid)
+    assert len(children) >= 2
+    process.kill()
+    process.wait()
+    assert wait_gone(children) == []
+
+
+def test_external_redis_and_store_start_nothing_embedded(
+    data_dir: Path, redis_server, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    database = os.environ.get("NTKDYN_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'external.db'}"
+    process, url = launch(data_dir, REDIS_URL=redis_server.url, DATABASE_URL=database)
+    try:
+        assert run_example(url)["status"] == "succeeded"
+        commands = " ".join(descendants(process.pid).values())
+        assert "redis-server" not in commands and "service.cli worker" in commands
+        assert not (data_dir / "ntkdyn.db").exists()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+    assert alive(redis_server.process.pid), "the external Redis must outlive the stack"

@@ -1,0 +1,80 @@
+"""Nothing is lost when a worker dies mid-job: the job is delivered again and succeeds."""
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.embedded import EmbeddedRedis
+from service.processes import stop
+from workers.settings import Settings
+
+from .conftest import Stack, start_worker, wait_for_workers
+from .processes import descendants
+
+SLOW = {
+    "kind": "kernel",
+    "dataset": {"name": "sphere", "n": 256, "d": 6, "seed": 7},
+    "empirical_width": 2**20,
+}
+
+
+@pytest.fixture
+def fragile(tmp_path) -> Iterator[tuple[Settings, TestClient]]:  # type: ignore[no-untyped-def]
+    """A stack whose broker redelivers unacknowledged work after 6 s, swept every second."""
+    server = EmbeddedRedis(tmp_path)
+    server.start()
+    settings = Settings(
+        data_dir=tmp_path,
+        redis_url=server.url,
+        database_url=f"sqlite:///{tmp_path / 'store.db'}",
+        max_job_seconds=3,
+        visibility_timeout=6,
+        unacked_restore_interval=1,
+        progress_interval=0.1,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield settings, client
+    server.stop()
+
+
+def test_job_survives_sigkill_of_the_whole_worker(fragile, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, client = fragile
+    first = start_worker(settings, tmp_path / "first.log")
+    wait_for_workers(settings)
+    stack = Stack(settings, client, None, first, tmp_path / "first.log")  # type: ignore[arg-type]
+    job = stack.submit(SLOW)
+    assert stack.wait_running(job["id"])["status"] == "running"
+    os.killpg(first.pid, signal.SIGKILL)  # parent and pool child together, no chance to clean up
+    first.wait()
+
+    second = start_worker(settings, tmp_path / "second.log")
+    try:
+        started = time.monotonic()
+        done = stack.wait(job["id"], timeout=60)
+        assert done["status"] == "succeeded", done
+        assert done["attempts"] == 2
+        assert time.monotonic() - started >= 3, "redelivered before the visibility timeout"
+        assert client.get(f"/v1/jobs/{job['id']}/result").json()["empirical"]["width"] == 2**20
+    finally:
+        stop(second, grace=10)
+
+
+def test_job_survives_sigkill_of_a_pool_child(fragile, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, client = fragile
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        wait_for_workers(settings)
+        stack = Stack(settings, client, None, worker, tmp_path / "worker.log")  # type: ignore[arg-type]
+        job = stack.submit({**SLOW, "dataset": {**SLOW["dataset"], "seed": 8}})
+        assert stack.wait_running(job["id"])["status"] == "running"
+        (child,) = descendants(worker.pid)
+        os.kill(child, signal.SIGKILL)
+        done = stack.wait(job["id"], timeout=60)
+        assert (done["status"], done["attempts"]) == ("succeeded", 2)
+    finally:
+        stop(worker, grace=10)
