@@ -1,5 +1,6 @@
 """The `ntkdyn` command."""
 
+import contextlib
 import logging
 import os
 from typing import Annotated
@@ -34,10 +35,8 @@ def run(host: Host = None, port: Port = None) -> None:
         typer.secho(f"ntkdyn is up at {url}  (API docs: {url}/docs)", fg="green", bold=True)
         typer.echo(f"data folder: {settings.data_dir.resolve()}   logs: worker.log, redis.log")
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
         run_stack(settings, announce)
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled, after the stack stopped
-        pass
     typer.echo("ntkdyn stopped; everything it started has exited")
 
 

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -59,8 +58,8 @@ def run_example(url: str) -> dict:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "data"
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
 
 
 def wait_gone(pids: dict[int, str], timeout: float = 20) -> list[str]:
@@ -87,7 +86,7 @@ def test_run_serves_a_job_and_ctrl_c_stops_everything(data_dir: Path) -> None:
 
 
 def test_children_die_with_a_killed_launcher(data_dir: Path) -> None:
-    process, url = launch(data_dir)
+    process, _url = launch(data_dir)
     children = descendants(process.pid)
     assert len(children) >= 2
     process.kill()
