@@ -1,17 +1,34 @@
 """The FastAPI application."""
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import redis
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from workers.celery_app import make_celery
+from workers.reconciler import reconcile
 from workers.settings import Settings, get_settings
 from workers.store import JobStore, make_engine, migrate
 
 from .errors import BodySizeLimit, install_error_handlers
 from .routes import health, jobs
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile_forever(app: FastAPI, every: float) -> None:
+    """Re-send lost jobs now and every `every` seconds; a broker outage only delays a pass."""
+    state = app.state
+    while True:
+        try:
+            await run_in_threadpool(reconcile, state.store, state.redis, state.celery, every)
+        except Exception:  # keep the loop alive through outages; the next pass retries
+            log.exception("reconciliation pass failed")
+        await asyncio.sleep(every)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -25,7 +42,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = JobStore(engine)
         app.state.celery = make_celery(settings)
         app.state.redis = redis.Redis.from_url(settings.effective_redis_url, socket_timeout=5)
+        reconciler = asyncio.create_task(reconcile_forever(app, settings.reconcile_seconds))
         yield
+        reconciler.cancel()
+        with suppress(asyncio.CancelledError):
+            await reconciler
         app.state.redis.close()
         engine.dispose()
 

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     unacked_restore_interval: float = Field(10, gt=0, description="seconds between redelivery sweeps")
     max_attempts: int = Field(3, ge=1, le=20, description="a job delivered this often and not done fails")
     progress_interval: float = Field(0.5, gt=0, description="least seconds between progress writes")
+    reconcile_seconds: float = Field(
+        60, gt=0, description="how often the API re-sends active jobs the broker has lost"
+    )
     worker_concurrency: int = Field(1, ge=1, le=256)
     worker_heartbeat_seconds: float = Field(5, gt=0)
 

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 
 from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
@@ -55,7 +54,6 @@ def view(row: JobRow, cached: bool = False) -> JobView:
         200: {"description": "an identical finished job answers (`cached: true`)"},
         413: {"description": "request body too large"},
         422: {"description": "invalid spec, or over the compute/memory budget"},
-        503: {"description": "the broker cannot be reached"},
     },
 )
 def submit(
@@ -87,10 +85,8 @@ def submit(
     )
     try:
         celery.send_task(RUN_JOB, args=[row.id], task_id=row.id, queue=queue)
-    except OperationalError as error:
-        log.error("could not queue job %s: %s", row.id, error)
-        store.cancel(row.id)
-        return JSONResponse(status_code=503, content={"detail": "the broker cannot be reached"})
+    except OperationalError as error:  # the job is safe in the store; the reconciler sends it
+        log.warning("broker unreachable, job %s waits for the reconciler: %s", row.id, error)
     response.headers["Location"] = f"/v1/jobs/{row.id}"
     return view(row)
 

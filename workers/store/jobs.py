@@ -3,6 +3,7 @@ redelivered tasks cannot move a finished job: its result is written once."""
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, text, update
@@ -74,6 +75,12 @@ class JobStore:
             query = query.where(JobRow.seq < before_seq)
         with self._sessions() as session:
             return session.scalars(query).all()
+
+    def active_before(self, cutoff: datetime) -> Sequence[JobRow]:
+        """Queued or running jobs last updated before `cutoff`."""
+        query = select(JobRow).where(JobRow.status.in_(ACTIVE), JobRow.updated_at < cutoff)
+        with self._sessions() as session:
+            return session.scalars(query.order_by(JobRow.seq)).all()
 
     def start(self, job_id: str, max_attempts: int) -> JobRow | None:
         """Claim a delivery of the job: queued/running -> running, attempts + 1.

@@ -1,0 +1,67 @@
+"""A job the broker forgot (Redis lost its data) is sent again from the store, exactly once."""
+
+import redis
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.embedded import EmbeddedRedis
+from service.processes import stop
+from workers.reconciler import broker_task_ids, reconcile
+from workers.settings import Settings
+
+from .conftest import Stack, start_worker, wait_for_workers
+
+SPEC = {"kind": "kernel", "dataset": {"name": "sphere", "n": 16, "d": 3, "seed": 11}}
+
+
+def test_lost_queued_job_is_sent_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server = EmbeddedRedis(tmp_path)
+    server.start()
+    settings = Settings(
+        data_dir=tmp_path, redis_url=server.url, database_url=f"sqlite:///{tmp_path / 's.db'}"
+    )
+    client = redis.Redis.from_url(server.url)
+    try:
+        with TestClient(create_app(settings)) as api:
+            state = api.app.state
+            stack = Stack(settings, api, state.store, None, tmp_path / "worker.log")  # type: ignore[arg-type]
+            job = stack.submit(SPEC)
+            assert broker_task_ids(client) == {job["id"]}
+            assert reconcile(state.store, client, state.celery, grace_seconds=0) == []
+
+            client.flushall()  # the broker forgets everything
+            assert broker_task_ids(client) == set()
+            assert reconcile(state.store, client, state.celery, grace_seconds=3600) == []
+            assert reconcile(state.store, client, state.celery, grace_seconds=0) == [job["id"]]
+            assert broker_task_ids(client) == {job["id"]}
+
+            worker = start_worker(settings, tmp_path / "worker.log")
+            try:
+                wait_for_workers(settings)
+                done = stack.wait(job["id"])
+                assert (done["status"], done["attempts"]) == ("succeeded", 1)
+                assert reconcile(state.store, client, state.celery, grace_seconds=0) == []
+            finally:
+                stop(worker, grace=10)
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_job_submitted_while_the_broker_is_down_is_kept_and_sent_later(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    server = EmbeddedRedis(tmp_path)  # not started yet: its socket does not exist
+    settings = Settings(
+        data_dir=tmp_path, redis_url=server.url, database_url=f"sqlite:///{tmp_path / 's.db'}"
+    )
+    with TestClient(create_app(settings)) as api:
+        response = api.post("/v1/jobs", json={"spec": SPEC})
+        assert response.status_code == 202 and response.json()["status"] == "queued"
+        server.start()
+        try:
+            state = api.app.state
+            assert reconcile(state.store, state.redis, state.celery, grace_seconds=0) == [
+                response.json()["id"]
+            ]
+            assert broker_task_ids(state.redis) == {response.json()["id"]}
+        finally:
+            server.stop()

@@ -1,0 +1,57 @@
+"""The store is the truth, the broker may forget: jobs the store holds as queued or running that
+no broker message stands for (Redis restarted without its data, or the API died between INSERT
+and send) are sent again.
+
+Messages are found where kombu's Redis transport keeps them: one list per queue and priority
+step, and the `unacked` hash for delivered messages not yet acknowledged (acks are late, so a
+running job's message stays there until it ends).
+"""
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+
+import redis
+from celery import Celery
+
+from workers.celery_app import QUEUES, RUN_JOB
+from workers.store import JobStore
+from workers.store.models import utcnow
+
+log = logging.getLogger(__name__)
+UNACKED = "unacked"
+PRIORITY_SEPARATOR = "\x06\x16"
+PRIORITY_STEPS = (0, 3, 6, 9)
+LOCK = "ntkdyn:reconciler"
+
+
+def broker_task_ids(client: redis.Redis, queues: Iterable[str] = QUEUES) -> set[str]:
+    """Task ids of every message waiting in `queues` or delivered and unacknowledged."""
+    ids: set[str] = set()
+    for queue in queues:
+        for step in PRIORITY_STEPS:
+            key = queue if step == 0 else f"{queue}{PRIORITY_SEPARATOR}{step}"
+            ids.update(json.loads(raw)["headers"]["id"] for raw in client.lrange(key, 0, -1))
+    ids.update(json.loads(raw)[0]["headers"]["id"] for raw in client.hvals(UNACKED))
+    return ids
+
+
+def reconcile(store: JobStore, client: redis.Redis, celery: Celery, grace_seconds: float) -> list[str]:
+    """Send again the active jobs untouched for `grace_seconds` that the broker does not hold.
+
+    One pass at a time across API replicas (a Redis lock); returns the ids sent again."""
+    if not client.set(LOCK, "1", nx=True, ex=60):
+        return []
+    try:
+        stale = store.active_before(utcnow() - timedelta(seconds=grace_seconds))
+        if not stale:
+            return []
+        known = broker_task_ids(client)
+        lost = [row for row in stale if row.id not in known]
+        for row in lost:
+            log.warning("job %s (%s) has no broker message; sending it again", row.id, row.status)
+            celery.send_task(RUN_JOB, args=[row.id], task_id=row.id, queue=row.queue)
+        return [row.id for row in lost]
+    finally:
+        client.delete(LOCK)
