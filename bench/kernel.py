@@ -5,8 +5,8 @@ our analytic `relu_ntk_first_layer` (H_inf_ij = x_i.x_j (pi - theta_ij) / (2 pi)
 against, in the same run and on the same points:
 
 - Monte Carlo: the finite-width kernel of m = 2^16 Gaussian neurons, (X X^T) * (S S^T) / m, with
-  S S^T accumulated by `relu_activation_overlap` over blocks of EMPIRICAL_CHUNK neurons, as the
-  service computes its `empirical_width` comparison;
+  S S^T accumulated by `random_relu_overlap` over blocks of neurons, as the service computes its
+  `empirical_width` comparison;
 - autograd: the generic route, the Jacobian of f(x) = m^-1/2 sum_r a_r relu(w_r.x) with respect to
   W from torch.func (vmap of jacrev over the inputs), contracted J J^T (smaller m, smallest n
   only: J is n x m d).
@@ -23,11 +23,10 @@ from collections.abc import Callable
 import torch
 from torch.func import jacrev, vmap
 
-from schemas.experiments import EMPIRICAL_CHUNK
 from workers.compute.datasets import uniform_sphere
 from workers.compute.ntk import (
     empirical_relu_ntk_first_layer,
-    relu_activation_overlap,
+    random_relu_overlap,
     relu_ntk_first_layer,
 )
 
@@ -53,12 +52,7 @@ def best_time(compute: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]
 
 def monte_carlo_kernel(X: torch.Tensor, m: int, seed: int) -> torch.Tensor:
     """H_m = (X X^T) * (S S^T) / m over m neurons w_r ~ N(0, I_d), in blocks. X: (n, d) -> (n, n)."""
-    generator = torch.Generator().manual_seed(seed)
-    overlap = torch.zeros(X.shape[0], X.shape[0], dtype=DTYPE)
-    for done in range(0, m, EMPIRICAL_CHUNK):
-        W = torch.randn(min(EMPIRICAL_CHUNK, m - done), X.shape[1], generator=generator, dtype=DTYPE)
-        overlap += relu_activation_overlap(X, W)
-    return empirical_relu_ntk_first_layer(X, overlap, m)
+    return empirical_relu_ntk_first_layer(X, random_relu_overlap(X, m, seed), m)
 
 
 def autograd_kernel(X: torch.Tensor, m: int, seed: int) -> torch.Tensor:

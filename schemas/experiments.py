@@ -15,6 +15,13 @@ EMPIRICAL_CHUNK = 4096
 
 Device = Literal["cpu", "cuda"]
 
+KERNEL_EXAMPLE = {
+    "kind": "kernel",
+    "dataset": {"name": "sphere", "n": 256, "d": 10, "seed": 0, "labels": {"rule": "relu_teacher", "k": 4}},
+    "network": {"name": "two_layer_relu"},
+    "empirical_width": 0,
+}
+
 
 class KernelSpec(SpecModel):
     """The infinite-width NTK of a dataset under a network, its spectrum and label alignment.
@@ -32,24 +39,7 @@ class KernelSpec(SpecModel):
     empirical_seed: int = seed_field("seed of the empirical kernel's random first layer")
     device: Device = Field("cpu", description="where the worker computes; `cuda` goes to the gpu queue")
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "kind": "kernel",
-                    "dataset": {
-                        "name": "sphere",
-                        "n": 256,
-                        "d": 10,
-                        "seed": 0,
-                        "labels": {"rule": "relu_teacher", "k": 4},
-                    },
-                    "network": {"name": "two_layer_relu"},
-                    "empirical_width": 0,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [KERNEL_EXAMPLE]})
 
     def cost(self) -> Cost:
         """Gram + arccos (~n^2 d), a full symmetric eigendecomposition (~10 n^3, float64),

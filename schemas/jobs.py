@@ -6,7 +6,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.common import SpecModel
-from schemas.experiments import ExperimentSpec
+from schemas.experiments import KERNEL_EXAMPLE, ExperimentSpec
 
 
 class JobStatus(StrEnum):
@@ -27,25 +27,7 @@ class JobRequest(SpecModel):
     spec: ExperimentSpec
     reuse: bool = Field(True, description="return a finished job with the same spec instead of rerunning")
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "spec": {
-                        "kind": "kernel",
-                        "dataset": {
-                            "name": "sphere",
-                            "n": 256,
-                            "d": 10,
-                            "seed": 0,
-                            "labels": {"rule": "relu_teacher", "k": 4},
-                        },
-                    },
-                    "reuse": True,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"spec": KERNEL_EXAMPLE, "reuse": True}]})
 
 
 class JobView(BaseModel):

@@ -19,6 +19,7 @@ from workers.compute import run_experiment
 from workers.compute.datasets import make_data, uniform_sphere
 from workers.compute.ntk import (
     empirical_relu_ntk_first_layer,
+    random_relu_overlap,
     relu_activation_overlap,
     relu_ntk_first_layer,
 )
@@ -26,7 +27,6 @@ from workers.compute.spectrum import effective_rank, eigendecompose, label_energ
 
 F64 = torch.float64
 CPU = torch.device("cpu")
-CHUNK = 4096  # neurons per block when an overlap S S^T is accumulated
 
 # ---------------------------------------------------------------------------------------------
 # a) a hand-computed case
@@ -95,16 +95,6 @@ def test_antiparallel_pair_gives_zero_and_norms_enter_through_the_inner_product(
 # ---------------------------------------------------------------------------------------------
 
 
-def overlap_of_random_neurons(X: torch.Tensor, m: int, seed: int) -> torch.Tensor:
-    """S S^T over m neurons w_r ~ N(0, I_d), drawn in blocks of CHUNK from a seeded generator."""
-    generator = torch.Generator().manual_seed(seed)
-    overlap = torch.zeros(X.shape[0], X.shape[0], dtype=F64)
-    for done in range(0, m, CHUNK):
-        W = torch.randn(min(CHUNK, m - done), X.shape[1], generator=generator, dtype=F64)
-        overlap += relu_activation_overlap(X, W)
-    return overlap
-
-
 def sphere(n: int, d: int, seed: int) -> torch.Tensor:
     return uniform_sphere(n, d, torch.Generator().manual_seed(seed))
 
@@ -113,7 +103,7 @@ def test_empirical_kernel_is_within_six_standard_errors_of_the_analytic_one() ->
     m = 2**18
     X = sphere(16, 5, seed=1)
     H = relu_ntk_first_layer(X)
-    H_m = empirical_relu_ntk_first_layer(X, overlap_of_random_neurons(X, m, seed=2), m)
+    H_m = empirical_relu_ntk_first_layer(X, random_relu_overlap(X, m, seed=2), m)
     # each entry of H_m is x_i.x_j times a mean of m Bernoulli(p) variables,
     # p = P(w.x_i >= 0, w.x_j >= 0) = (pi - theta_ij) / (2 pi), theta computed here independently
     G = X @ X.T
@@ -131,7 +121,7 @@ def test_empirical_kernel_is_within_six_standard_errors_of_the_analytic_one() ->
 
 def relative_frobenius_error(X: torch.Tensor, m: int, seed: int) -> float:
     H = relu_ntk_first_layer(X)
-    H_m = empirical_relu_ntk_first_layer(X, overlap_of_random_neurons(X, m, seed), m)
+    H_m = empirical_relu_ntk_first_layer(X, random_relu_overlap(X, m, seed), m)
     return float(torch.linalg.matrix_norm(H_m - H) / torch.linalg.matrix_norm(H))
 
 

@@ -6,13 +6,13 @@ import time
 
 import torch
 
-from schemas.experiments import EMPIRICAL_CHUNK, KernelSpec
+from schemas.experiments import KernelSpec
 from schemas.results import EmpiricalAgreement, KernelResult, Spectrum
 from workers.compute.datasets import make_data
 from workers.compute.device import resolve_device, synchronize
 from workers.compute.ntk import (
     empirical_relu_ntk_first_layer,
-    relu_activation_overlap,
+    random_relu_overlap,
     relu_ntk_first_layer,
 )
 from workers.compute.progress import Progress
@@ -34,28 +34,13 @@ def summarize(values: torch.Tensor) -> Spectrum:
     )
 
 
-def accumulate_overlap(
-    X: torch.Tensor, m: int, seed: int, progress: Progress, span: tuple[float, float]
-) -> torch.Tensor:
-    """S S^T summed over m neurons w_r ~ N(0, I_d), drawn in blocks of EMPIRICAL_CHUNK from a
-    generator on X's device seeded with `seed`; reports progress over `span` between blocks."""
-    n, d = X.shape
-    generator = torch.Generator(device=X.device).manual_seed(seed)
-    overlap = torch.zeros(n, n, dtype=torch.float64, device=X.device)
-    start, stop = span
-    for done in range(0, m, EMPIRICAL_CHUNK):
-        block = min(EMPIRICAL_CHUNK, m - done)
-        W = torch.randn(block, d, generator=generator, dtype=X.dtype, device=X.device)
-        overlap += relu_activation_overlap(X, W)
-        progress(start + (stop - start) * (done + block) / m, f"empirical kernel {done + block}/{m}")
-    return overlap
-
-
 def empirical_agreement(
     spec: KernelSpec, X: torch.Tensor, H: torch.Tensor, progress: Progress
 ) -> EmpiricalAgreement:
     m = spec.empirical_width
-    overlap = accumulate_overlap(X, m, spec.empirical_seed, progress, (0.0, 0.8))
+    overlap = random_relu_overlap(
+        X, m, spec.empirical_seed, lambda done: progress(0.8 * done / m, f"empirical kernel {done}/{m}")
+    )
     H_m = empirical_relu_ntk_first_layer(X, overlap, m)
     gap = H_m - H
     return EmpiricalAgreement(

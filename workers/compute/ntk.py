@@ -4,8 +4,11 @@ f(x) = m^-1/2 sum_r a_r relu(w_r . x), a_r in {-1, +1} frozen, w_r ~ N(0, I_d); 
 """
 
 import math
+from collections.abc import Callable
 
 import torch
+
+from schemas.experiments import EMPIRICAL_CHUNK
 
 
 def relu_ntk_first_layer(X: torch.Tensor) -> torch.Tensor:
@@ -44,3 +47,23 @@ def empirical_relu_ntk_first_layer(X: torch.Tensor, overlap: torch.Tensor, m: in
     X: (n, d), overlap: (n, n) = S S^T summed over all m neurons -> (n, n).
     """
     return (X @ X.T) * overlap.to(X.dtype) / m
+
+
+def random_relu_overlap(
+    X: torch.Tensor, m: int, seed: int, on_block: Callable[[int], None] | None = None
+) -> torch.Tensor:
+    """S S^T summed over m neurons w_r ~ N(0, I_d), drawn in blocks of EMPIRICAL_CHUNK from a
+    generator on X's device seeded with `seed`; `on_block(done)` runs after each block.
+
+    X: (n, d) -> (n, n) in float64; memory O(n^2 + n * EMPIRICAL_CHUNK) whatever m is.
+    """
+    n, d = X.shape
+    generator = torch.Generator(device=X.device).manual_seed(seed)
+    overlap = torch.zeros(n, n, dtype=torch.float64, device=X.device)
+    for done in range(0, m, EMPIRICAL_CHUNK):
+        block = min(EMPIRICAL_CHUNK, m - done)
+        W = torch.randn(block, d, generator=generator, dtype=X.dtype, device=X.device)
+        overlap += relu_activation_overlap(X, W)
+        if on_block is not None:
+            on_block(done + block)
+    return overlap
