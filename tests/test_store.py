@@ -1,5 +1,8 @@
 """The job store on SQLite and PostgreSQL: transitions happen once, in the right order."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 from sqlalchemy import inspect
 
 from schemas.jobs import JobStatus
@@ -85,3 +88,44 @@ def test_pages_are_newest_first_and_filtered(store: JobStore) -> None:
     assert [row.id for row in store.page(status="cancelled", kind=None, limit=10, before_seq=None)] == [
         ids[0]
     ]
+
+
+def race(first, second):  # type: ignore[no-untyped-def]
+    """Run two calls at the same instant from two threads; their results in order."""
+    barrier = threading.Barrier(2)
+
+    def at_once(call):  # type: ignore[no-untyped-def]
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(at_once, first), pool.submit(at_once, second)]
+        return [future.result() for future in futures]
+
+
+def test_start_and_cancel_racing_never_run_a_cancelled_job(store: JobStore) -> None:
+    for _ in range(25):
+        job_id = new_job(store)
+        started, cancelled = race(lambda: store.start(job_id, 3), lambda: store.cancel(job_id))  # noqa: B023
+        row = store.get(job_id)
+        if cancelled.status == "cancelled":
+            assert started is None and (row.status, row.attempts) == ("cancelled", 0)
+        else:
+            assert started.attempts == 1 and cancelled.cancel_requested
+            assert (row.status, row.cancel_requested) == ("running", True)
+
+
+def test_racing_finishes_write_exactly_one_outcome(store: JobStore) -> None:
+    for _ in range(25):
+        job_id = new_job(store)
+        store.start(job_id, 3)
+        outcomes = race(
+            lambda: store.finish(job_id, JobStatus.succeeded, result={"ok": 1}),  # noqa: B023
+            lambda: store.finish(job_id, JobStatus.failed, error="duplicate"),  # noqa: B023
+        )
+        assert sorted(outcomes) == [False, True]
+        row = store.get(job_id)
+        assert (row.status, row.result, row.error) in (
+            ("succeeded", {"ok": 1}, None),
+            ("failed", None, "duplicate"),
+        )

@@ -1,18 +1,35 @@
-"""Job store operations. Every state change is one conditional UPDATE, so concurrent or
-redelivered tasks cannot move a finished job: its result is written once."""
+"""Job store operations. Every state change is one conditional UPDATE (... RETURNING), atomic on
+SQLite and PostgreSQL alike, so concurrent or redelivered tasks and cancels cannot interleave
+into a wrong state, and a result is written once."""
 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, text, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ColumnElement, Engine, select, text, update
+from sqlalchemy.orm import sessionmaker
 
 from schemas.jobs import JobStatus
 from workers.store.models import JobRow, utcnow
 
-ACTIVE = (JobStatus.queued.value, JobStatus.running.value)
+ACTIVE = tuple(status.value for status in JobStatus if not status.finished)
+RUNNING = JobRow.status == JobStatus.running.value
+FINISHED_MESSAGE = {JobStatus.succeeded: "done", JobStatus.failed: "failed", JobStatus.cancelled: "cancelled"}
+
+
+def finished(status: JobStatus, **values: Any) -> dict[str, Any]:
+    """Column values of a job that ends with `status`."""
+    now = utcnow()
+    ending = {
+        "status": status.value,
+        "finished_at": now,
+        "updated_at": now,
+        "message": FINISHED_MESSAGE[status],
+    }
+    if status is JobStatus.succeeded:
+        ending["progress"] = 1.0
+    return {**ending, **values}
 
 
 class JobStore:
@@ -82,39 +99,56 @@ class JobStore:
         with self._sessions() as session:
             return session.scalars(query.order_by(JobRow.seq)).all()
 
-    def start(self, job_id: str, max_attempts: int) -> JobRow | None:
-        """Claim a delivery of the job: queued/running -> running, attempts + 1.
-
-        Returns None when the job has finished (a redelivered task does nothing) or when this
-        delivery would exceed `max_attempts` (the job is then failed)."""
+    def _transition(self, job_id: str, *conditions: ColumnElement[bool], **values: Any) -> JobRow | None:
+        """UPDATE the job WHERE all conditions hold; the updated row, or None if none matched."""
+        statement = (
+            update(JobRow)
+            .where(JobRow.id == job_id, *conditions)
+            .values(**values)
+            .returning(JobRow)
+            .execution_options(synchronize_session=False)
+        )
         with self._sessions.begin() as session:
-            row = session.scalar(select(JobRow).where(JobRow.id == job_id).with_for_update())
-            if row is None or row.status not in ACTIVE:
-                return None
-            if row.cancel_requested:
-                self._finish(session, row, JobStatus.cancelled, error=None)
-                return None
-            if row.attempts >= max_attempts:
-                error = f"gave up after {row.attempts} attempts (the worker died each time)"
-                self._finish(session, row, JobStatus.failed, error=error)
-                return None
-            row.status = JobStatus.running.value
-            row.attempts += 1
-            row.started_at = utcnow()
-            row.updated_at = row.started_at
-            row.message = f"attempt {row.attempts} started"
-            return row
+            return session.scalar(statement)
+
+    def start(self, job_id: str, max_attempts: int) -> JobRow | None:
+        """Claim a delivery of the job: queued/running -> running, attempts + 1, progress 0.
+
+        Returns None when there is nothing to run: the job has finished (a redelivered task does
+        nothing), a cancel was requested (it ends cancelled), or this delivery would exceed
+        `max_attempts` (it ends failed)."""
+        active = JobRow.status.in_(ACTIVE)
+        if self._transition(job_id, active, JobRow.cancel_requested, **finished(JobStatus.cancelled)):
+            return None
+        error = f"gave up after {max_attempts} attempts (the worker died or was killed each time)"
+        if self._transition(
+            job_id, active, JobRow.attempts >= max_attempts, **finished(JobStatus.failed, error=error)
+        ):
+            return None
+        now = utcnow()
+        return self._transition(
+            job_id,
+            active,
+            ~JobRow.cancel_requested,
+            JobRow.attempts < max_attempts,
+            status=JobStatus.running.value,
+            attempts=JobRow.attempts + 1,
+            progress=0.0,
+            message="started",
+            started_at=now,
+            updated_at=now,
+        )
 
     def report(self, job_id: str, progress: float, message: str) -> bool:
         """Write progress of a running job; returns True when a cancel was requested."""
-        with self._sessions.begin() as session:
-            session.execute(
-                update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status == JobStatus.running.value)
-                .values(progress=min(max(progress, 0.0), 1.0), message=message[:500], updated_at=utcnow())
-            )
-            requested = session.scalar(select(JobRow.cancel_requested).where(JobRow.id == job_id))
-        return bool(requested)
+        row = self._transition(
+            job_id,
+            RUNNING,
+            progress=min(max(progress, 0.0), 1.0),
+            message=message[:500],
+            updated_at=utcnow(),
+        )
+        return row is not None and row.cancel_requested
 
     def finish(
         self,
@@ -125,47 +159,16 @@ class JobStore:
         error: str | None = None,
     ) -> bool:
         """running -> a finished status, once; False if the job was not running."""
-        with self._sessions.begin() as session:
-            row = session.scalar(select(JobRow).where(JobRow.id == job_id).with_for_update())
-            if row is None or row.status != JobStatus.running.value:
-                return False
-            self._finish(session, row, status, error=error, result=result)
-            return True
-
-    @staticmethod
-    def _finish(
-        session: Session,
-        row: JobRow,
-        status: JobStatus,
-        *,
-        error: str | None,
-        result: dict[str, Any] | None = None,
-    ) -> None:
-        now = utcnow()
-        row.status = status.value
-        row.finished_at = now
-        row.updated_at = now
-        row.result = result
-        row.error = error
-        row.message = {
-            JobStatus.succeeded: "done",
-            JobStatus.failed: "failed",
-            JobStatus.cancelled: "cancelled",
-        }[status]
-        if status is JobStatus.succeeded:
-            row.progress = 1.0
+        return self._transition(job_id, RUNNING, **finished(status, result=result, error=error)) is not None
 
     def cancel(self, job_id: str) -> JobRow | None:
         """A queued job ends cancelled at once; a running one is flagged and stops at its next
-        progress check. Finished jobs are left as they are."""
-        with self._sessions.begin() as session:
-            row = session.scalar(select(JobRow).where(JobRow.id == job_id).with_for_update())
-            if row is None:
-                return None
-            if row.status == JobStatus.queued.value:
-                self._finish(session, row, JobStatus.cancelled, error=None)
-            elif row.status == JobStatus.running.value:
-                row.cancel_requested = True
-                row.updated_at = utcnow()
-                row.message = "cancel requested"
-            return row
+        progress check. Returns the job as it is afterwards (finished jobs are left alone)."""
+        queued = JobRow.status == JobStatus.queued.value
+        row = self._transition(job_id, queued, **finished(JobStatus.cancelled))
+        if row is None:
+            now = utcnow()
+            row = self._transition(
+                job_id, RUNNING, cancel_requested=True, message="cancel requested", updated_at=now
+            )
+        return row or self.get(job_id)
