@@ -2,6 +2,7 @@
 
 from pydantic import BaseModel
 
+MIB = 2**20
 GIB = 2**30
 
 
@@ -13,17 +14,18 @@ class Cost(BaseModel):
 
 
 def over_budget(cost: Cost, max_flops: float, max_memory_bytes: float) -> str | None:
-    """The reason a cost exceeds the budget, naming the limit and by how much; None if it fits."""
+    """Why a cost exceeds the budget, naming each limit and by how much; None if it fits."""
+    reasons = []
     if cost.memory_bytes > max_memory_bytes:
-        return (
+        reasons.append(
             f"estimated memory {cost.memory_bytes / GIB:.2f} GiB exceeds the memory budget of "
             f"{max_memory_bytes / GIB:.2f} GiB by {(cost.memory_bytes - max_memory_bytes) / GIB:.2f}"
             f" GiB ({cost.memory_bytes / max_memory_bytes:.1f}x)"
         )
     if cost.flops > max_flops:
-        return (
+        reasons.append(
             f"estimated compute {cost.flops:.3g} flop exceeds the compute budget of "
             f"{max_flops:.3g} flop by {cost.flops - max_flops:.3g} flop "
             f"({cost.flops / max_flops:.1f}x)"
         )
-    return None
+    return "; ".join(reasons) or None

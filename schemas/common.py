@@ -6,15 +6,17 @@ SEED_MAX = 2**63 - 1
 
 
 class SpecModel(BaseModel):
-    """A request model: unknown fields are rejected and NaN/inf never validate."""
+    """A request model: unknown fields are rejected, types are strict ("32" is not an int) and
+    NaN/inf never validate."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True, strict=True)
 
 
 class ResultModel(BaseModel):
-    """A result model: what workers write and clients read back."""
+    """A result model: what workers write and clients read back; NaN/inf never validate (they
+    are not JSON), so a numerical breakdown fails the job instead of storing garbage."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 def seed_field(description: str = "seed of the random generator; equal seeds give equal data") -> int:

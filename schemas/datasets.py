@@ -9,6 +9,9 @@ from schemas.common import SpecModel, seed_field
 N_MAX = 4096
 D_MAX = 4096
 INLINE_VALUES_MAX = 1_000_000
+VALUE_MAX = 1e12
+
+Value = Annotated[float, Field(ge=-VALUE_MAX, le=VALUE_MAX)]
 
 
 class RandomSignLabels(SpecModel):
@@ -47,8 +50,8 @@ class InlineDataset(SpecModel):
     """Data sent in the request: X (n, d) as rows, y (n,)."""
 
     name: Literal["inline"] = "inline"
-    X: list[list[float]] = Field(min_length=2, max_length=N_MAX, description="inputs, one row each")
-    y: list[float] = Field(min_length=2, max_length=N_MAX, description="labels, one per row of X")
+    X: list[list[Value]] = Field(min_length=2, max_length=N_MAX, description="inputs, one row each")
+    y: list[Value] = Field(min_length=2, max_length=N_MAX, description="labels, one per row of X")
 
     @model_validator(mode="after")
     def _rectangular(self) -> "InlineDataset":

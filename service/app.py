@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager, suppress
 import redis
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from kombu.exceptions import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
 from workers.celery_app import make_celery
-from workers.reconciler import reconcile
+from workers.reconciler import Reconciler
 from workers.settings import Settings, get_settings
 from workers.store import JobStore, make_engine, migrate
 
@@ -20,14 +22,13 @@ from .routes import health, jobs
 log = logging.getLogger(__name__)
 
 
-async def reconcile_forever(app: FastAPI, every: float) -> None:
-    """Re-send lost jobs now and every `every` seconds; a broker outage only delays a pass."""
-    state = app.state
+async def reconcile_forever(reconciler: Reconciler, every: float) -> None:
+    """Re-send lost jobs every `every` seconds; a broker outage only delays a pass."""
     while True:
         try:
-            await run_in_threadpool(reconcile, state.store, state.redis, state.celery, every)
-        except Exception:  # keep the loop alive through outages; the next pass retries
-            log.exception("reconciliation pass failed")
+            await run_in_threadpool(reconciler.run_pass)
+        except (redis.RedisError, OperationalError, SQLAlchemyError) as error:
+            log.warning("reconciliation pass skipped, will retry: %s", error)
         await asyncio.sleep(every)
 
 
@@ -42,11 +43,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = JobStore(engine)
         app.state.celery = make_celery(settings)
         app.state.redis = redis.Redis.from_url(settings.effective_redis_url, socket_timeout=5)
-        reconciler = asyncio.create_task(reconcile_forever(app, settings.reconcile_seconds))
+        every = settings.reconcile_seconds
+        reconciler = Reconciler(app.state.store, app.state.redis, app.state.celery, grace_seconds=every)
+        reconciling = asyncio.create_task(reconcile_forever(reconciler, every))
         yield
-        reconciler.cancel()
+        reconciling.cancel()
         with suppress(asyncio.CancelledError):
-            await reconciler
+            await reconciling
         app.state.redis.close()
         engine.dispose()
 

@@ -7,17 +7,31 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from workers.settings import Settings, get_settings
 
 app = typer.Typer(help="ntkdyn: optimization dynamics of over-parameterized networks, as a service.")
 
 Host = Annotated[str | None, typer.Option(help="address to listen on [NTKDYN_HOST]")]
-Port = Annotated[int | None, typer.Option(help="port to listen on (0: any free one) [NTKDYN_PORT]")]
+Port = Annotated[
+    int | None, typer.Option(min=0, max=65535, help="port to listen on (0: any free one) [NTKDYN_PORT]")
+]
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a bad value stops here with one line per field."""
+    try:
+        return get_settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            name = ".".join(str(part) for part in problem["loc"]) or "settings"
+            typer.secho(f"bad setting {name}: {problem['msg']}", fg="red", err=True)
+        raise typer.Exit(2) from None
 
 
 def settings_with(host: str | None, port: int | None) -> Settings:
-    settings = get_settings()
+    settings = load_settings()
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     return settings.model_copy(update=overrides)
 
@@ -57,13 +71,15 @@ def worker(
 ) -> None:
     """Start a Celery worker alone, on the Redis and store of the settings (never starts them).
     Its concurrency is NTKDYN_WORKER_CONCURRENCY."""
-    from workers.celery_app import QUEUES, celery_app
+    from workers.celery_app import QUEUES
     from workers.store import make_engine, migrate
 
     unknown = set(queues.split(",")) - set(QUEUES)
     if unknown:
         raise typer.BadParameter(f"unknown queues {sorted(unknown)}; choose from {QUEUES}")
-    settings = get_settings()
+    settings = load_settings()
+    from workers.tasks import celery_app  # builds the worker's app from the settings checked above
+
     engine = make_engine(settings.effective_database_url)
     migrate(engine)
     engine.dispose()

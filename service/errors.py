@@ -4,9 +4,13 @@ traceback."""
 import json
 from typing import Any
 
-from fastapi import FastAPI, Request
+import redis
+import sqlalchemy.exc
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -18,12 +22,30 @@ def field_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def unprocessable(loc: list[str], msg: str, kind: str) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"detail": [{"loc": loc, "msg": msg, "type": kind}]})
+def field_error(loc: list[str], msg: str, kind: str) -> HTTPException:
+    """A 422 about one field, shaped like pydantic's."""
+    return HTTPException(status_code=422, detail=[{"loc": loc, "msg": msg, "type": kind}])
 
 
 async def _validation_handler(_request: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": field_errors(list(exc.errors()))})
+
+
+async def _http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI answers a body it cannot decode (bad UTF-8, nesting too deep) with 400; it is
+    bad input like any other, so it becomes a 422 on the body."""
+    if exc.status_code == 400:
+        detail = [{"loc": ["body"], "msg": str(exc.detail), "type": "body_unreadable"}]
+        return JSONResponse(status_code=422, content={"detail": detail})
+    return await http_exception_handler(request, exc)
+
+
+async def _broker_down(_request: Request, _exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": "the broker (Redis) cannot be reached"})
+
+
+async def _store_down(_request: Request, _exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": "the job store cannot be reached"})
 
 
 async def _internal_handler(_request: Request, _exc: Exception) -> JSONResponse:
@@ -32,6 +54,9 @@ async def _internal_handler(_request: Request, _exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    app.add_exception_handler(redis.RedisError, _broker_down)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, _store_down)
     app.add_exception_handler(Exception, _internal_handler)
 
 
@@ -52,8 +77,8 @@ class BodySizeLimit:
         chunks, size, more = [], 0, True
         while more:
             message = await receive()
-            if message["type"] != "http.request":
-                break
+            if message["type"] == "http.disconnect":
+                return
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:

@@ -2,8 +2,10 @@
 DATABASE_URL point elsewhere, one supervised Celery worker subprocess, and uvicorn."""
 
 import logging
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 import uvicorn
@@ -17,6 +19,7 @@ from .processes import spawn, stop
 
 log = logging.getLogger(__name__)
 WORKER_GRACE_SECONDS = 10.0
+RESPAWN_BACKOFF_MAX = 30.0
 
 
 class SupervisedWorker:
@@ -29,15 +32,20 @@ class SupervisedWorker:
         self.watcher = threading.Thread(target=self._watch, daemon=True)
         self.watcher.start()
 
-    def _spawn(self):  # type: ignore[no-untyped-def]
+    def _spawn(self) -> subprocess.Popen:
         argv = [sys.executable, "-m", "service.cli", "worker"]
         return spawn(argv, env=self.settings.environment(), log_file=self.settings.data_dir / "worker.log")
 
     def _watch(self) -> None:
-        while not self.stopping.wait(1.0):
-            if self.process.poll() is not None:
-                log.warning("worker exited with %s; starting a new one", self.process.returncode)
-                self.process = self._spawn()
+        """Restart a dead worker, waiting 1, 2, 4 ... 30 s while it keeps dying young."""
+        delay, started = 1.0, time.monotonic()
+        while not self.stopping.wait(delay):
+            if self.process.poll() is None:
+                continue
+            young = time.monotonic() - started < 60
+            delay = min(2 * delay, RESPAWN_BACKOFF_MAX) if young else 1.0
+            log.warning("worker exited with %s; starting a new one", self.process.returncode)
+            self.process, started = self._spawn(), time.monotonic()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -47,7 +55,10 @@ class SupervisedWorker:
 
 def serve(settings: Settings, announce: Callable[[str], None]) -> None:
     """Run uvicorn until SIGINT/SIGTERM; announce the URL once it listens."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port))
+    config = uvicorn.Config(
+        create_app(settings), host=settings.host, port=settings.port, timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
 
     def tell_when_started() -> None:
         while not server.started and not server.should_exit:

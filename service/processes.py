@@ -11,11 +11,12 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
+_prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: no dlopen after a fork
 
 
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM when the launcher dies, even by SIGKILL (Linux)."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def spawn(

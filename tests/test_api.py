@@ -1,12 +1,14 @@
 """The REST API against a real stack (embedded redis-server, real Celery worker, store on SQLite
 and PostgreSQL): what a user sees from submit to result."""
 
+import base64
 import time
 
 from fastapi.testclient import TestClient
 
-from schemas import KernelResult
+from schemas import JobRequest, KernelResult
 from service.app import create_app
+from service.embedded import EmbeddedRedis
 from workers.settings import Settings
 
 from .conftest import Stack
@@ -101,14 +103,11 @@ def test_a_cancelled_queued_job_never_runs(stack: Stack) -> None:
 
 
 def test_a_failing_job_says_why(stack: Stack) -> None:
-    spec = {
-        "kind": "kernel",
-        "dataset": {"name": "inline", "X": [[1e200, 0.0], [0.0, 1.0]], "y": [1.0, -1.0]},
-    }
-    job = stack.wait(stack.submit(spec)["id"])
-    assert job["status"] == "failed" and "non-finite" in job["error"]
+    tiny = {"name": "inline", "X": [[1e-200, 0.0], [0.0, 1e-200]], "y": [1.0, -1.0]}  # x.x underflows
+    job = stack.wait(stack.submit({"kind": "kernel", "dataset": tiny})["id"])
+    assert job["status"] == "failed" and "the kernel is zero" in job["error"]
     detail = stack.client.get(f"/v1/jobs/{job['id']}/result").json()["detail"]
-    assert detail["status"] == "failed" and "non-finite" in detail["error"]
+    assert detail["status"] == "failed" and "the kernel is zero" in detail["error"]
 
 
 def test_jobs_page_through_with_filters(stack: Stack) -> None:
@@ -123,6 +122,8 @@ def test_jobs_page_through_with_filters(stack: Stack) -> None:
     assert set(ids) <= {job["id"] for job in done["items"]}
     assert all(job["status"] == "succeeded" for job in done["items"])
     assert stack.client.get("/v1/jobs", params={"kind": "train"}).json() == {"items": [], "next_cursor": None}
+    unfiltered = stack.client.get("/v1/jobs", params={"status": "", "kind": "", "limit": 2})
+    assert unfiltered.status_code == 200 and unfiltered.json()["items"] == first["items"]
 
 
 def test_unknown_job_is_404(stack: Stack) -> None:
@@ -142,8 +143,13 @@ def test_bad_input_is_a_422_naming_the_field(stack: Stack) -> None:
     post = stack.client.post
     headers = {"content-type": "application/json"}
     assert_422(post("/v1/jobs", content=b'{"spec": {', headers=headers), ["body", 10])
+    assert_422(post("/v1/jobs", content=b'\xff\xfe{"spec"', headers=headers), ["body"])
+    assert_422(post("/v1/jobs", content=b"[" * 100_000, headers=headers), ["body"])
     kernel_dataset = ["body", "spec", "kernel", "dataset", "sphere"]
     assert_422(post("/v1/jobs", json={"spec": sphere(n="many")}), [*kernel_dataset, "n"])
+    assert_422(post("/v1/jobs", json={"spec": sphere(n="32")}), [*kernel_dataset, "n"])
+    assert_422(post("/v1/jobs", json={"spec": sphere(n=32.5)}), [*kernel_dataset, "n"])
+    assert_422(post("/v1/jobs", json={"spec": sphere(), "reuse": "yes"}), ["body", "reuse"])
     assert_422(post("/v1/jobs", json={"spec": sphere(n=0)}), [*kernel_dataset, "n"])
     assert_422(post("/v1/jobs", json={"spec": sphere(n=10**7)}), [*kernel_dataset, "n"])
     assert_422(post("/v1/jobs", json={"spec": {"kind": "alchemy"}}), ["body", "spec"])
@@ -157,7 +163,18 @@ def test_bad_input_is_a_422_naming_the_field(stack: Stack) -> None:
         post("/v1/jobs", json={"spec": sphere(n=4096, empirical_width=2**22)}), ["body", "spec"]
     )
     assert "compute budget" in message and "exceeds" in message
+    huge = {"name": "inline", "X": [[1e300, 0.0], [0.0, 1.0]], "y": [1.0, -1.0]}
+    assert_422(
+        post("/v1/jobs", json={"spec": {"kind": "kernel", "dataset": huge}}),
+        ["body", "spec", "kernel", "dataset", "inline", "X", 0, 0],
+    )
+    gpu = assert_422(
+        post("/v1/jobs", json={"spec": {**sphere(), "device": "cuda"}}), ["body", "spec", "kernel", "device"]
+    )
+    assert "no worker serves the gpu queue" in gpu
     assert_422(stack.client.get("/v1/jobs", params={"cursor": "%%%"}), ["query", "cursor"])
+    overflow = base64.urlsafe_b64encode(b"9" * 48).decode()
+    assert_422(stack.client.get("/v1/jobs", params={"cursor": overflow}), ["query", "cursor"])
     assert_422(stack.client.get("/v1/jobs", params={"status": "sleeping"}), ["query", "status"])
     job = stack.submit(sphere(seed=5))
     assert_422(stack.client.get(f"/v1/jobs/{job['id']}", params={"wait": 1000}), ["query", "wait"])
@@ -184,19 +201,26 @@ def test_health_and_readiness(stack: Stack) -> None:
 
 def test_docs_show_a_runnable_example(stack: Stack) -> None:
     schema = stack.client.get("/openapi.json").json()
-    request = schema["components"]["schemas"]["JobRequest"]
-    assert request["examples"][0]["spec"]["kind"] == "kernel"
+    example = schema["components"]["schemas"]["JobRequest"]["examples"][0]
+    assert JobRequest.model_validate(example).spec.kind == "kernel"
     assert stack.client.get("/docs").status_code == 200
 
 
-def test_not_ready_without_broker_or_workers(tmp_path, redis_server) -> None:  # type: ignore[no-untyped-def]
+def test_not_ready_without_broker_or_workers(tmp_path) -> None:  # type: ignore[no-untyped-def]
     database = f"sqlite:///{tmp_path / 'store.db'}"
     dead = Settings(data_dir=tmp_path, redis_url=f"unix://{tmp_path / 'nothing.sock'}", database_url=database)
-    with TestClient(create_app(dead)) as client:
+    with TestClient(create_app(dead), raise_server_exceptions=False) as client:
         response = client.get("/readyz")
         assert response.status_code == 503 and "broker unreachable" in response.json()["reason"]
         assert client.get("/healthz").status_code == 200
-    idle = Settings(data_dir=tmp_path, redis_url=redis_server.url, database_url=database)
-    with TestClient(create_app(idle)) as client:
-        response = client.get("/readyz")
-        assert response.status_code == 503 and "no worker" in response.json()["reason"]
+        submitted = client.post("/v1/jobs", json={"spec": {"kind": "kernel", "device": "cuda"}})
+        assert submitted.status_code == 503 and "broker" in submitted.json()["detail"]
+    server = EmbeddedRedis(tmp_path / "idle")
+    server.start()
+    try:
+        idle = Settings(data_dir=tmp_path, redis_url=server.url, database_url=database)
+        with TestClient(create_app(idle)) as client:
+            response = client.get("/readyz")
+            assert response.status_code == 503 and "no worker" in response.json()["reason"]
+    finally:
+        server.stop()

@@ -4,16 +4,26 @@ import subprocess
 import sys
 
 PROGRAM = """
-import sys
+import sys, tempfile
+from fastapi.testclient import TestClient
 from service.app import create_app
 from service.cli import app
 from service.launcher import run_stack
-create_app()
+from workers.settings import Settings
+
+folder = tempfile.mkdtemp()
+settings = Settings(data_dir=folder, redis_url=sys.argv[1], database_url=f"sqlite:///{folder}/s.db")
+with TestClient(create_app(settings)) as client:
+    submitted = client.post("/v1/jobs", json={"spec": {"kind": "kernel"}})
+    assert submitted.status_code == 202, submitted.text
+    assert client.get(submitted.headers["location"]).status_code == 200
+    assert client.get("/v1/jobs").status_code == 200
 heavy = sorted(name for name in sys.modules if name == "torch" or name.startswith("torch."))
 assert not heavy, heavy
 """
 
 
-def test_api_process_does_not_import_torch() -> None:
-    completed = subprocess.run([sys.executable, "-c", PROGRAM], capture_output=True, text=True, timeout=120)
+def test_api_process_does_not_import_torch(redis_server) -> None:  # type: ignore[no-untyped-def]
+    argv = [sys.executable, "-c", PROGRAM, redis_server.url]
+    completed = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr

@@ -25,15 +25,16 @@ SLOW = {
 
 @pytest.fixture
 def fragile(tmp_path) -> Iterator[tuple[Settings, TestClient]]:  # type: ignore[no-untyped-def]
-    """A stack whose broker redelivers unacknowledged work after 6 s, swept every second."""
+    """A stack whose jobs may run 5 s and whose broker redelivers unacknowledged work after 10 s,
+    swept every second."""
     server = EmbeddedRedis(tmp_path)
     server.start()
     settings = Settings(
         data_dir=tmp_path,
         redis_url=server.url,
         database_url=f"sqlite:///{tmp_path / 'store.db'}",
-        max_job_seconds=3,
-        visibility_timeout=6,
+        max_job_seconds=5,
+        visibility_timeout=10,
         unacked_restore_interval=1,
         progress_interval=0.1,
     )
@@ -58,7 +59,7 @@ def test_job_survives_sigkill_of_the_whole_worker(fragile, tmp_path) -> None:  #
         done = stack.wait(job["id"], timeout=60)
         assert done["status"] == "succeeded", done
         assert done["attempts"] == 2
-        assert time.monotonic() - started >= 3, "redelivered before the visibility timeout"
+        assert time.monotonic() - started >= 5, "redelivered before the visibility timeout"
         assert client.get(f"/v1/jobs/{job['id']}/result").json()["empirical"]["width"] == 2**20
     finally:
         stop(second, grace=10)
@@ -76,5 +77,19 @@ def test_job_survives_sigkill_of_a_pool_child(fragile, tmp_path) -> None:  # typ
         os.kill(child, signal.SIGKILL)
         done = stack.wait(job["id"], timeout=60)
         assert (done["status"], done["attempts"]) == ("succeeded", 2)
+    finally:
+        stop(worker, grace=10)
+
+
+def test_a_job_over_the_time_limit_fails_and_says_so(fragile, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings, client = fragile
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        wait_for_workers(settings)
+        stack = Stack(settings, client, None, worker, tmp_path / "worker.log")  # type: ignore[arg-type]
+        endless = {**SLOW, "dataset": {**SLOW["dataset"], "n": 512}, "empirical_width": 2**22}
+        done = stack.wait(stack.submit(endless)["id"], timeout=60)
+        assert done["status"] == "failed" and "longer than the limit of 5 s" in done["error"]
+        assert done["attempts"] == 1
     finally:
         stop(worker, grace=10)

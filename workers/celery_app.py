@@ -1,13 +1,14 @@
 """The Celery application: Redis broker, explicit queues, late acks, redelivery of lost work.
 
 The store holds results, so Celery keeps none. The API imports this module to send tasks and
-must stay free of torch: tasks are sent by name, and workers.tasks is loaded only by workers.
+must stay free of torch: tasks are sent by name, and the worker's app instance lives in
+workers.tasks, which only workers load.
 """
 
 from celery import Celery
 from kombu import Queue
 
-from workers.settings import Settings, get_settings
+from workers.settings import Settings
 
 QUEUES = ("cpu", "gpu")
 RUN_JOB = "ntkdyn.run_job"
@@ -40,6 +41,3 @@ def make_celery(settings: Settings) -> Celery:
         worker_send_task_events=False,
     )
     return app
-
-
-celery_app = make_celery(get_settings())

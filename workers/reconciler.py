@@ -37,21 +37,31 @@ def broker_task_ids(client: redis.Redis, queues: Iterable[str] = QUEUES) -> set[
     return ids
 
 
-def reconcile(store: JobStore, client: redis.Redis, celery: Celery, grace_seconds: float) -> list[str]:
-    """Send again the active jobs untouched for `grace_seconds` that the broker does not hold.
+class Reconciler:
+    """Sends again the active jobs, untouched for `grace_seconds`, that the broker does not hold.
 
-    One pass at a time across API replicas (a Redis lock); returns the ids sent again."""
-    if not client.set(LOCK, "1", nx=True, ex=60):
-        return []
-    try:
-        stale = store.active_before(utcnow() - timedelta(seconds=grace_seconds))
-        if not stale:
+    A job must be missing on two passes in a row before it is sent: a message that a worker is
+    taking (between its pop from the queue and its entry in `unacked`) is missing for a moment
+    only. One pass runs at a time across API replicas (a Redis lock with a token)."""
+
+    def __init__(self, store: JobStore, client: redis.Redis, celery: Celery, grace_seconds: float) -> None:
+        self.store, self.client, self.celery, self.grace = store, client, celery, grace_seconds
+        self.suspects: set[str] = set()
+
+    def run_pass(self) -> list[str]:
+        """One pass; returns the ids sent again."""
+        lock = self.client.lock(LOCK, timeout=60, blocking=False)
+        if not lock.acquire():
             return []
-        known = broker_task_ids(client)
-        lost = [row for row in stale if row.id not in known]
-        for row in lost:
-            log.warning("job %s (%s) has no broker message; sending it again", row.id, row.status)
-            celery.send_task(RUN_JOB, args=[row.id], task_id=row.id, queue=row.queue)
-        return [row.id for row in lost]
-    finally:
-        client.delete(LOCK)
+        try:
+            stale = self.store.active_before(utcnow() - timedelta(seconds=self.grace))
+            known = broker_task_ids(self.client) if stale else set()
+            missing = {row.id: row for row in stale if row.id not in known}
+            lost = [row for job_id, row in missing.items() if job_id in self.suspects]
+            self.suspects = set(missing) - {row.id for row in lost}
+            for row in lost:
+                log.warning("job %s (%s) has no broker message; sending it again", row.id, row.status)
+                self.celery.send_task(RUN_JOB, args=[row.id], task_id=row.id, queue=row.queue)
+            return [row.id for row in lost]
+        finally:
+            lock.release()

@@ -12,8 +12,7 @@ from urllib.parse import urlparse
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-MIB = 2**20
-GIB = 2**30
+from schemas.budget import GIB, MIB
 
 
 class Settings(BaseSettings):

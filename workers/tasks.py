@@ -1,4 +1,8 @@
-"""Celery tasks: thin. Load the job, call the science, write the outcome once."""
+"""Celery tasks: thin. Load the job, call the science, write the outcome once.
+
+Only workers import this module (it holds the worker's Celery app and imports torch); the
+parent process imports torch but runs no op, so its forked pool children do not deadlock.
+"""
 
 import logging
 import os
@@ -6,13 +10,15 @@ import time
 
 import redis
 import torch
+from billiard.exceptions import TimeLimitExceeded
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_ready
+from celery.signals import task_failure, worker_process_init, worker_ready
 from pydantic import TypeAdapter
+from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.experiments import ExperimentSpec
 from schemas.jobs import JobStatus
-from workers.celery_app import RUN_JOB, celery_app
+from workers.celery_app import RUN_JOB, make_celery
 from workers.compute import run_experiment
 from workers.heartbeat import start_heartbeat
 from workers.settings import get_settings
@@ -20,6 +26,7 @@ from workers.store import JobStore, make_engine
 
 log = logging.getLogger(__name__)
 SPEC = TypeAdapter(ExperimentSpec)
+celery_app = make_celery(get_settings())
 
 
 class JobCancelled(Exception):
@@ -47,17 +54,16 @@ _store: tuple[int, JobStore] | None = None
 
 
 def store() -> JobStore:
-    """One store per process, made after the fork (engines must not cross it)."""
+    """One store per process, made in that process (engines must not cross a fork)."""
     global _store
     if _store is None or _store[0] != os.getpid():
         _store = (os.getpid(), JobStore(make_engine(get_settings().effective_database_url)))
-        configure_torch()
     return _store[1]
 
 
-def configure_torch() -> None:
-    """Share the cores among the worker's processes; runs in the child, never in the parent
-    (the parent imports torch but runs no op, so forked children do not deadlock)."""
+@worker_process_init.connect
+def _configure_torch(**_kwargs: object) -> None:
+    """Share the cores among the pool's processes, once per child."""
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // get_settings().worker_concurrency))
 
 
@@ -69,6 +75,41 @@ def _announce(sender, **_kwargs) -> None:  # type: ignore[no-untyped-def]
     start_heartbeat(client, sender.hostname, queues, settings.worker_heartbeat_seconds)
 
 
+@task_failure.connect
+def _hard_time_limit(sender=None, task_id: str | None = None, exception=None, **_kwargs) -> None:  # type: ignore[no-untyped-def]
+    """The pool killed a child past the hard time limit: the task never wrote its outcome, and
+    Celery acknowledged it. Runs in the worker's parent, so it uses a short-lived engine."""
+    if task_id is None or not isinstance(exception, TimeLimitExceeded):
+        return
+    engine = make_engine(get_settings().effective_database_url)
+    try:
+        limit = get_settings().max_job_seconds
+        error = f"the job ran longer than the limit of {limit:g} s and was killed"
+        JobStore(engine).finish(task_id, JobStatus.failed, error=error)
+    finally:
+        engine.dispose()
+
+
+def outcome(spec: dict, progress: ThrottledProgress) -> tuple[JobStatus, dict | None, str | None]:
+    """Run the science of a stored spec; the final status, result document and error message."""
+    try:
+        result = run_experiment(SPEC.validate_python(spec), progress)
+    except JobCancelled:
+        return JobStatus.cancelled, None, None
+    except ValueError as error:
+        return JobStatus.failed, None, str(error)
+    except SoftTimeLimitExceeded:
+        return (
+            JobStatus.failed,
+            None,
+            f"the job ran longer than the limit of {get_settings().max_job_seconds:g} s",
+        )
+    except Exception as error:  # any other failure is ours: log it, tell the user its kind
+        log.exception("job %s failed", progress.job_id)
+        return JobStatus.failed, None, f"internal error ({type(error).__name__})"
+    return JobStatus.succeeded, result.model_dump(mode="json"), None
+
+
 @celery_app.task(name=RUN_JOB)
 def run_job(job_id: str) -> None:
     """Run job `job_id` if it is still to be done; a redelivered finished job is a no-op."""
@@ -78,18 +119,9 @@ def run_job(job_id: str) -> None:
     if row is None:
         log.info("job %s: nothing to do", job_id)
         return
-    progress = ThrottledProgress(jobs, job_id, settings.progress_interval)
+    status, result, error = outcome(row.spec, ThrottledProgress(jobs, job_id, settings.progress_interval))
     try:
-        result = run_experiment(SPEC.validate_python(row.spec), progress)
-    except JobCancelled:
-        jobs.finish(job_id, JobStatus.cancelled)
-    except ValueError as error:
-        jobs.finish(job_id, JobStatus.failed, error=str(error))
-    except SoftTimeLimitExceeded:
-        error = f"the job ran longer than the limit of {settings.max_job_seconds:g} s"
-        jobs.finish(job_id, JobStatus.failed, error=error)
-    except Exception as error:  # any other failure is ours: log it, tell the user its kind
-        log.exception("job %s failed", job_id)
-        jobs.finish(job_id, JobStatus.failed, error=f"internal error ({type(error).__name__})")
-    else:
-        jobs.finish(job_id, JobStatus.succeeded, result=result.model_dump(mode="json"))
+        jobs.finish(job_id, status, result=result, error=error)
+    except SQLAlchemyError:
+        log.exception("job %s: the store refused its outcome", job_id)
+        jobs.finish(job_id, JobStatus.failed, error="the result could not be stored")

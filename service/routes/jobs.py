@@ -10,13 +10,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from kombu.exceptions import OperationalError
+from pydantic import BeforeValidator, Field
 
 from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
 from workers.celery_app import RUN_JOB, queue_for
+from workers.heartbeat import live_workers
 from workers.store import JobRow
 from workers.version import ENGINE_VERSION
 
-from ..deps import CeleryDep, CurrentUser, JobDep, SettingsDep, StoreDep
+from ..deps import CeleryDep, CurrentUser, JobDep, RedisDep, SettingsDep, StoreDep
+from ..errors import field_error
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -62,19 +65,22 @@ def submit(
     store: StoreDep,
     settings: SettingsDep,
     celery: CeleryDep,
+    redis: RedisDep,
     owner: CurrentUser,
 ) -> Any:
     """Validate, check the budget, reuse an identical finished job or store and queue a new one."""
     spec = request.spec
     reason = over_budget(spec.cost(), settings.max_flops, settings.max_memory_bytes)
     if reason is not None:
-        detail = [{"loc": ["body", "spec"], "msg": reason, "type": "budget_exceeded"}]
-        raise HTTPException(status_code=422, detail=detail)
+        raise field_error(["body", "spec"], reason, "budget_exceeded")
+    queue = queue_for(spec.device)
+    if queue == "gpu" and not any("gpu" in worker["queues"] for worker in live_workers(redis)):
+        msg = "no worker serves the gpu queue; start one with `ntkdyn worker --queues gpu`"
+        raise field_error(["body", "spec", spec.kind, "device"], msg, "no_gpu_worker")
     identity = spec_hash(spec, ENGINE_VERSION)
     if request.reuse and (hit := store.find_succeeded(identity)) is not None:
         response.status_code = 200
         return view(hit, cached=True)
-    queue = queue_for(spec.device)
     row = store.create(
         kind=spec.kind,
         spec=spec.model_dump(mode="json"),
@@ -91,21 +97,33 @@ def submit(
     return view(row)
 
 
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(str(seq).encode()).decode()
+
+
 def decode_cursor(cursor: str | None) -> int | None:
-    if cursor is None:
+    """The job sequence number a cursor from `encode_cursor` stands for."""
+    if not cursor:
         return None
     try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
+        seq = int(base64.urlsafe_b64decode(cursor.encode()).decode())
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        detail = [{"loc": ["query", "cursor"], "msg": "not a cursor from this API", "type": "value_error"}]
-        raise HTTPException(status_code=422, detail=detail) from None
+        seq = 0
+    if not 0 < seq < 2**63:
+        raise field_error(["query", "cursor"], "not a cursor from this API", "value_error")
+    return seq
+
+
+def empty_is_none(value: str | None) -> str | None:
+    """`?status=&kind=` means no filter."""
+    return value or None
 
 
 @router.get("", response_model=JobPage)
 def list_jobs(
     store: StoreDep,
-    status: JobStatus | None = None,
-    kind: Annotated[str | None, Query(max_length=32)] = None,
+    status: Annotated[JobStatus | None, BeforeValidator(empty_is_none)] = None,
+    kind: Annotated[Annotated[str, Field(max_length=32)] | None, BeforeValidator(empty_is_none)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JobPage:
@@ -118,7 +136,7 @@ def list_jobs(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = base64.urlsafe_b64encode(str(rows[-1].seq).encode()).decode() if more else None
+    next_cursor = encode_cursor(rows[-1].seq) if more else None
     return JobPage(items=[view(row) for row in rows], next_cursor=next_cursor)
 
 
@@ -152,5 +170,7 @@ def cancel_job(job: JobDep, store: StoreDep, response: Response) -> JobView:
     if JobStatus(job.status).finished:
         raise HTTPException(status_code=409, detail=f"job already finished ({job.status})")
     row = store.cancel(job.id) or job
-    response.status_code = 200 if JobStatus(row.status).finished else 202
+    if row.status in (JobStatus.succeeded.value, JobStatus.failed.value):  # it ended meanwhile
+        raise HTTPException(status_code=409, detail=f"job already finished ({row.status})")
+    response.status_code = 200 if row.status == JobStatus.cancelled.value else 202
     return view(row)

@@ -33,10 +33,12 @@ def uniform_sphere(n: int, d: int, generator: torch.Generator) -> torch.Tensor:
 
 
 def random_sign_labels(_rule: RandomSignLabels, X: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """y_i uniform in {-1, +1}, independent of x_i (pure memorisation)."""
     return torch.randint(0, 2, (X.shape[0],), generator=g).to(torch.float64) * 2 - 1
 
 
 def linear_labels(_rule: LinearLabels, X: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """y_i = <beta, x_i>, beta uniform on the unit sphere."""
     beta = uniform_sphere(1, X.shape[1], g)[0]
     return X @ beta
 
