@@ -5,8 +5,8 @@ our analytic `relu_ntk_first_layer` (H_inf_ij = x_i.x_j (pi - theta_ij) / (2 pi)
 against, in the same run and on the same points:
 
 - Monte Carlo: the finite-width kernel of m = 2^16 Gaussian neurons, (X X^T) * (S S^T) / m, with
-  S S^T accumulated by `random_relu_overlap` over blocks of neurons, as the service computes its
-  `empirical_width` comparison;
+  accumulated by `two_layer_empirical` over blocks of neurons, as the service computes its
+  `empirical` comparison;
 - autograd: the generic route, the Jacobian of f(x) = m^-1/2 sum_r a_r relu(w_r.x) with respect to
   W from torch.func (vmap of jacrev over the inputs), contracted J J^T (smaller m, smallest n
   only: J is n x m d).
@@ -23,10 +23,10 @@ from collections.abc import Callable
 import torch
 from torch.func import jacrev, vmap
 
+from schemas.networks import TwoLayerNet
 from workers.compute.datasets import uniform_sphere
+from workers.compute.empirical_ntk import two_layer_empirical
 from workers.compute.ntk import (
-    empirical_relu_ntk_first_layer,
-    random_relu_overlap,
     relu_ntk_first_layer,
 )
 
@@ -52,7 +52,7 @@ def best_time(compute: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]
 
 def monte_carlo_kernel(X: torch.Tensor, m: int, seed: int) -> torch.Tensor:
     """H_m = (X X^T) * (S S^T) / m over m neurons w_r ~ N(0, I_d), in blocks. X: (n, d) -> (n, n)."""
-    return empirical_relu_ntk_first_layer(X, random_relu_overlap(X, m, seed), m)
+    return two_layer_empirical(TwoLayerNet(), X, m, torch.Generator().manual_seed(seed), lambda _done: None)
 
 
 def autograd_kernel(X: torch.Tensor, m: int, seed: int) -> torch.Tensor:

@@ -22,24 +22,49 @@ class Spectrum(ResultModel):
     trace: float
 
 
-class EmpiricalAgreement(ResultModel):
-    """The finite-width kernel of `width` random neurons against the analytic one."""
+class Spread(ResultModel):
+    """Mean and standard deviation over replicates (0 for a single replicate)."""
+
+    mean: float
+    std: float
+
+
+class WidthRow(ResultModel):
+    """Finite-width kernels H_m of `replicates` random networks of width m against H_inf."""
 
     width: int
+    replicates: int
+    relative_frobenius: Spread = Field(description="|H_m - H_inf|_F / |H_inf|_F")
+    relative_operator: Spread = Field(description="|H_m - H_inf|_2 / |H_inf|_2")
+    lambda_min: Spread = Field(description="smallest eigenvalue of H_m")
+
+
+class EmpiricalStudy(ResultModel):
+    method: str
     seed: int
-    relative_frobenius_error: float = Field(description="|H_m - H_inf|_F / |H_inf|_F")
-    max_abs_error: float = Field(description="max_ij |H_m - H_inf|_ij")
-    lambda_min: float = Field(description="smallest eigenvalue of the empirical kernel")
+    rows: list[WidthRow]
+    width_exponent: float | None = Field(
+        description="slope of log mean relative Frobenius distance against log m (theory: -1/2); "
+        "null with a single width"
+    )
+
+
+class EncodedMatrix(ResultModel):
+    """A symmetric matrix as the base64 of its upper triangle (diagonal included), row by row,
+    as little-endian float64: n (n + 1) / 2 numbers."""
+
+    n: int
+    dtype: Literal["float64"] = "float64"
+    layout: Literal["upper_triangle_row_major"] = "upper_triangle_row_major"
+    encoding: Literal["base64"] = "base64"
+    data: str
 
 
 class KernelResult(ResultModel):
-    """Spectrum and label alignment of the first-layer NTK H_inf of the two-layer ReLU net."""
+    """Spectrum and label alignment of the analytic tangent kernel, and finite-width checks."""
 
     kind: Literal["kernel"] = "kernel"
-    kernel: Literal["relu_ntk_first_layer"] = Field(
-        "relu_ntk_first_layer",
-        description="H_inf_ij = x_i.x_j (pi - arccos(cos theta_ij)) / (2 pi) (Du et al. 2019)",
-    )
+    kernel: str = Field(description="which kernel: network, activation and trained layers")
     dtype: str = Field(description="floating-point type the kernel and spectrum were computed in")
     device: str
     n: int
@@ -48,7 +73,10 @@ class KernelResult(ResultModel):
     label_energy: list[float] = Field(
         description="share of |y|^2 on each eigen-direction, in the order of the eigenvalues"
     )
-    empirical: EmpiricalAgreement | None = None
+    cumulative_energy: list[float] = Field(description="running sum of label_energy")
+    alignment: float = Field(description="kernel-target alignment y^T K y / (|K|_F |y|^2)")
+    empirical: EmpiricalStudy | None = None
+    matrix: EncodedMatrix | None = None
     seconds: dict[str, float] = Field(description="wall-clock time of each stage")
 
 

@@ -14,9 +14,10 @@ from workers.settings import Settings
 from .conftest import Stack
 
 
-def sphere(n: int = 32, seed: int = 0, empirical_width: int = 0) -> dict:
+def sphere(n: int = 32, seed: int = 0, empirical_width: int | None = None) -> dict:
     dataset = {"name": "sphere", "n": n, "d": 6, "seed": seed, "labels": {"rule": "relu_teacher", "k": 3}}
-    return {"kind": "kernel", "dataset": dataset, "empirical_width": empirical_width}
+    spec = {"kind": "kernel", "dataset": dataset}
+    return spec if empirical_width is None else {**spec, "empirical": {"widths": [empirical_width]}}
 
 
 def slow(seed: int) -> dict:
@@ -37,13 +38,13 @@ def test_submit_runs_to_a_result(stack: Stack) -> None:
     while (now := stack.client.get(f"/v1/jobs/{job['id']}").json())["status"] == "running":
         seen.append((now["progress"], now["message"]))
         time.sleep(0.05)
-    assert any(0 < progress < 1 and "empirical kernel" in message for progress, message in seen)
+    assert any(0 < progress < 1 and "neurons" in message for progress, message in seen)
     assert stack.wait(job["id"])["status"] == "succeeded"
 
     result = KernelResult.model_validate(stack.client.get(job["links"]["result"]).json())
     assert (result.n, result.d, result.dtype) == (256, 6, "float64")
     assert len(result.spectrum.eigenvalues) == len(result.label_energy) == 256
-    assert result.empirical is not None and result.empirical.relative_frobenius_error < 0.01
+    assert result.empirical is not None and result.empirical.rows[0].relative_frobenius.mean < 0.01
 
 
 def test_result_is_409_until_the_job_succeeds(stack: Stack) -> None:

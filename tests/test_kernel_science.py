@@ -15,12 +15,11 @@ import torch
 from torch.func import jacrev
 
 from schemas import InlineDataset, KernelSpec, SphereDataset
+from schemas.networks import TwoLayerNet
 from workers.compute import run_experiment
 from workers.compute.datasets import make_data, uniform_sphere
+from workers.compute.empirical_ntk import two_layer_empirical, two_layer_kernel_sum
 from workers.compute.ntk import (
-    empirical_relu_ntk_first_layer,
-    random_relu_overlap,
-    relu_activation_overlap,
     relu_ntk_first_layer,
 )
 from workers.compute.spectrum import effective_rank, eigendecompose, label_energy
@@ -99,11 +98,16 @@ def sphere(n: int, d: int, seed: int) -> torch.Tensor:
     return uniform_sphere(n, d, torch.Generator().manual_seed(seed))
 
 
+def random_first_layer_kernel(X: torch.Tensor, m: int, seed: int) -> torch.Tensor:
+    """H_m of m Gaussian neurons, as the service draws them (in blocks, seeded)."""
+    return two_layer_empirical(TwoLayerNet(), X, m, torch.Generator().manual_seed(seed), lambda _done: None)
+
+
 def test_empirical_kernel_is_within_six_standard_errors_of_the_analytic_one() -> None:
     m = 2**18
     X = sphere(16, 5, seed=1)
     H = relu_ntk_first_layer(X)
-    H_m = empirical_relu_ntk_first_layer(X, random_relu_overlap(X, m, seed=2), m)
+    H_m = random_first_layer_kernel(X, m, seed=2)
     # each entry of H_m is x_i.x_j times a mean of m Bernoulli(p) variables,
     # p = P(w.x_i >= 0, w.x_j >= 0) = (pi - theta_ij) / (2 pi), theta computed here independently
     G = X @ X.T
@@ -121,7 +125,7 @@ def test_empirical_kernel_is_within_six_standard_errors_of_the_analytic_one() ->
 
 def relative_frobenius_error(X: torch.Tensor, m: int, seed: int) -> float:
     H = relu_ntk_first_layer(X)
-    H_m = empirical_relu_ntk_first_layer(X, random_relu_overlap(X, m, seed), m)
+    H_m = random_first_layer_kernel(X, m, seed)
     return float(torch.linalg.matrix_norm(H_m - H) / torch.linalg.matrix_norm(H))
 
 
@@ -159,7 +163,7 @@ def test_empirical_kernel_equals_autograd_jacobian_gram() -> None:
     J = jacrev(net)(W).reshape(n, m * d)  # (n, m d)
     torch.testing.assert_close(
         J @ J.T,
-        empirical_relu_ntk_first_layer(X, relu_activation_overlap(X, W), m),
+        two_layer_kernel_sum(TwoLayerNet(), X, W) / m,
         atol=1e-10,
         rtol=0,
     )
@@ -261,19 +265,20 @@ def test_kernel_experiment_on_inline_data_matches_the_hand_computed_kernel() -> 
 
 def test_kernel_experiment_with_an_empirical_kernel() -> None:
     fractions: list[float] = []
-    spec = kernel_spec(empirical_width=2**14, empirical_seed=3)
+    spec = kernel_spec(empirical={"widths": [2**14], "seed": 3})
     result = run_experiment(spec, lambda fraction, _message: fractions.append(fraction))
     empirical = result.empirical
-    assert empirical is not None
-    assert (empirical.width, empirical.seed) == (2**14, 3)
-    assert 0 < empirical.relative_frobenius_error < 0.05
-    assert 0 < empirical.max_abs_error < 0.05
-    assert empirical.lambda_min > 0
+    assert empirical is not None and empirical.seed == 3 and empirical.width_exponent is None
+    (row,) = empirical.rows
+    assert (row.width, row.replicates, row.relative_frobenius.std) == (2**14, 1, 0.0)
+    assert 0 < row.relative_frobenius.mean < 0.05
+    assert 0 < row.relative_operator.mean < 0.05
+    assert row.lambda_min.mean > 0
     assert fractions and all(0.0 <= f <= 1.0 for f in fractions) and fractions == sorted(fractions)
     # another first layer gives another (equally good) empirical kernel, the same analytic one
-    reseeded = run_experiment(kernel_spec(empirical_width=2**14, empirical_seed=4))
+    reseeded = run_experiment(kernel_spec(empirical={"widths": [2**14], "seed": 4}))
     assert reseeded.empirical is not None
-    assert reseeded.empirical.relative_frobenius_error != empirical.relative_frobenius_error
+    assert reseeded.empirical.rows[0].relative_frobenius != row.relative_frobenius
     assert reseeded.spectrum == result.spectrum
 
 

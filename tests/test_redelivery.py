@@ -19,13 +19,13 @@ from .processes import descendants
 SLOW = {
     "kind": "kernel",
     "dataset": {"name": "sphere", "n": 256, "d": 6, "seed": 7},
-    "empirical_width": 2**20,
+    "empirical": {"widths": [2**20]},
 }
 
 
 @pytest.fixture
 def fragile(tmp_path) -> Iterator[tuple[Settings, TestClient]]:  # type: ignore[no-untyped-def]
-    """A stack whose jobs may run 5 s and whose broker redelivers unacknowledged work after 10 s,
+    """A stack whose jobs may run 10 s and whose broker redelivers unacknowledged work after 20 s,
     swept every second."""
     server = EmbeddedRedis(tmp_path)
     server.start()
@@ -33,8 +33,8 @@ def fragile(tmp_path) -> Iterator[tuple[Settings, TestClient]]:  # type: ignore[
         data_dir=tmp_path,
         redis_url=server.url,
         database_url=f"sqlite:///{tmp_path / 'store.db'}",
-        max_job_seconds=5,
-        visibility_timeout=10,
+        max_job_seconds=10,
+        visibility_timeout=20,
         unacked_restore_interval=1,
         progress_interval=0.1,
     )
@@ -59,8 +59,8 @@ def test_job_survives_sigkill_of_the_whole_worker(fragile, tmp_path) -> None:  #
         done = stack.wait(job["id"], timeout=60)
         assert done["status"] == "succeeded", done
         assert done["attempts"] == 2
-        assert time.monotonic() - started >= 5, "redelivered before the visibility timeout"
-        assert client.get(f"/v1/jobs/{job['id']}/result").json()["empirical"]["width"] == 2**20
+        assert time.monotonic() - started >= 10, "redelivered before the visibility timeout"
+        assert client.get(f"/v1/jobs/{job['id']}/result").json()["empirical"]["rows"][0]["width"] == 2**20
     finally:
         stop(second, grace=10)
 
@@ -87,9 +87,9 @@ def test_a_job_over_the_time_limit_fails_and_says_so(fragile, tmp_path) -> None:
     try:
         wait_for_workers(settings)
         stack = Stack(settings, client, None, worker, tmp_path / "worker.log")  # type: ignore[arg-type]
-        endless = {**SLOW, "dataset": {**SLOW["dataset"], "n": 512}, "empirical_width": 2**22}
+        endless = {**SLOW, "dataset": {**SLOW["dataset"], "n": 512}, "empirical": {"widths": [2**22]}}
         done = stack.wait(stack.submit(endless)["id"], timeout=60)
-        assert done["status"] == "failed" and "longer than the limit of 5 s" in done["error"]
+        assert done["status"] == "failed" and "longer than the limit of 10 s" in done["error"]
         assert done["attempts"] == 1
     finally:
         stop(worker, grace=10)

@@ -20,7 +20,7 @@ def test_defaults_make_a_runnable_spec() -> None:
     request = JobRequest.model_validate({"spec": {"kind": "kernel"}})
     assert request.reuse is True
     assert request.spec.dataset.n == 256
-    assert request.spec.empirical_width == 0
+    assert request.spec.empirical is None and request.spec.network.name == "two_layer"
 
 
 @pytest.mark.parametrize("n", [0, 1, 10**7])
@@ -67,7 +67,7 @@ def test_inline_data_must_be_consistent(X: list, y: list, message: str) -> None:
 
 def test_identity_fills_defaults_and_ignores_key_order() -> None:
     explicit = KernelSpec.model_validate(
-        {"dataset": {"n": 256, "name": "sphere", "d": 10, "seed": 0}, "kind": "kernel", "empirical_width": 0}
+        {"dataset": {"n": 256, "name": "sphere", "d": 10, "seed": 0}, "kind": "kernel", "empirical": None}
     )
     implicit = KernelSpec.model_validate({"kind": "kernel"})
     assert spec_hash(explicit, "1") == spec_hash(implicit, "1")
@@ -77,7 +77,9 @@ def test_identity_fills_defaults_and_ignores_key_order() -> None:
 
 
 def test_budget_names_the_limit_and_the_excess() -> None:
-    spec = KernelSpec.model_validate({"dataset": {"name": "sphere", "n": 4096}, "empirical_width": 2**22})
+    spec = KernelSpec.model_validate(
+        {"dataset": {"name": "sphere", "n": 4096}, "empirical": {"widths": [2**22]}}
+    )
     cost = spec.cost()
     assert cost.flops > 1e14
     reason = over_budget(cost, max_flops=5e12, max_memory_bytes=4 * 2**30)

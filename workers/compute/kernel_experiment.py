@@ -1,24 +1,26 @@
-"""The `kernel` experiment: H_inf of a dataset, its spectrum and label alignment, and optionally
-the finite-width kernel of m random neurons beside it."""
+"""The `kernel` experiment: the analytic tangent kernel of a dataset under a network, its
+spectrum and label alignment, and finite-width kernels of random networks beside it."""
 
+import base64
 import math
 import time
+from collections.abc import Callable
 
 import torch
 
-from schemas.experiments import KernelSpec
-from schemas.results import EmpiricalAgreement, KernelResult, Spectrum
+from schemas.experiments import EmpiricalSpec, KernelSpec
+from schemas.networks import NetworkSpec
+from schemas.results import EmpiricalStudy, EncodedMatrix, KernelResult, Spectrum, Spread, WidthRow
 from workers.compute.datasets import make_data
 from workers.compute.device import resolve_device, synchronize
-from workers.compute.ntk import (
-    empirical_relu_ntk_first_layer,
-    random_relu_overlap,
-    relu_ntk_first_layer,
-)
+from workers.compute.empirical_ntk import autograd_kernel, fully_connected_empirical, two_layer_empirical
+from workers.compute.networks import init_params
+from workers.compute.ntk import analytic_kernel
 from workers.compute.progress import Progress
-from workers.compute.spectrum import effective_rank, eigendecompose, label_energy
+from workers.compute.spectrum import alignment, effective_rank, eigendecompose, label_energy
 
-DTYPE = torch.float64  # spectra down to lambda_min need it; H_inf's arccos is ill-conditioned
+DTYPE = torch.float64  # spectra down to lambda_min need it; arccos near the diagonal is ill-conditioned
+EMPIRICAL_SPAN = (0.1, 0.95)  # of the progress bar, when finite-width kernels are asked for
 
 
 def summarize(values: torch.Tensor) -> Spectrum:
@@ -34,28 +36,87 @@ def summarize(values: torch.Tensor) -> Spectrum:
     )
 
 
-def empirical_agreement(
-    spec: KernelSpec, X: torch.Tensor, H: torch.Tensor, progress: Progress
-) -> EmpiricalAgreement:
-    """The finite-width kernel H_m of `spec.empirical_width` random neurons against H_inf:
-    |H_m - H_inf|_F / |H_inf|_F, which shrinks like m^-1/2, and the largest entry gap."""
-    m = spec.empirical_width
-    overlap = random_relu_overlap(
-        X, m, spec.empirical_seed, lambda done: progress(0.8 * done / m, f"empirical kernel {done}/{m}")
-    )
-    H_m = empirical_relu_ntk_first_layer(X, overlap, m)
-    gap = H_m - H
-    return EmpiricalAgreement(
-        width=m,
-        seed=spec.empirical_seed,
-        relative_frobenius_error=float(torch.linalg.matrix_norm(gap) / torch.linalg.matrix_norm(H)),
-        max_abs_error=float(gap.abs().max()),
-        lambda_min=float(torch.linalg.eigvalsh(H_m)[0]),
-    )
+def empirical_kernel(
+    network: NetworkSpec,
+    method: str,
+    X: torch.Tensor,
+    m: int,
+    generator: torch.Generator,
+    on_block: Callable[[int], None],
+) -> torch.Tensor:
+    """One finite-width kernel of width m drawn from `generator`, by the method asked for. The
+    two-layer closed form draws its neurons in blocks (memory independent of m)."""
+    if method == "closed_form" and network.name == "two_layer":
+        return two_layer_empirical(network, X, m, generator, on_block)
+    params = init_params(network, X.shape[1], m, generator, X.dtype)
+    closed = method == "closed_form"
+    kernel = fully_connected_empirical(network, params, X) if closed else autograd_kernel(network, params, X)
+    on_block(m)
+    return kernel
+
+
+def spread(values: list[float]) -> Spread:
+    tensor = torch.tensor(values, dtype=torch.float64)
+    return Spread(mean=float(tensor.mean()), std=float(tensor.std()) if len(values) > 1 else 0.0)
+
+
+def width_exponent(rows: list[WidthRow]) -> float | None:
+    """Least-squares slope of log(mean relative Frobenius distance) against log(width)."""
+    if len({row.width for row in rows}) < 2:
+        return None
+    x = torch.tensor([math.log(row.width) for row in rows], dtype=torch.float64)
+    y = torch.tensor([math.log(row.relative_frobenius.mean) for row in rows], dtype=torch.float64)
+    x = x - x.mean()
+    return float((x * (y - y.mean())).sum() / (x * x).sum())
+
+
+def empirical_study(
+    spec: EmpiricalSpec, network: NetworkSpec, X: torch.Tensor, H: torch.Tensor, progress: Progress
+) -> EmpiricalStudy:
+    """For each width, `replicates` random networks (seeds seed, seed+1, ...): their kernels'
+    relative Frobenius and operator-norm distances to H_inf and their lambda_min."""
+    norm_frobenius = torch.linalg.matrix_norm(H)
+    norm_operator = torch.linalg.eigvalsh(H).abs().max()
+    total = spec.replicates * sum(spec.widths)
+    done = 0
+    rows = []
+    for m in spec.widths:
+        frobenius, operator, lambda_min = [], [], []
+        for replicate in range(spec.replicates):
+            generator = torch.Generator(device=X.device).manual_seed(spec.seed + replicate)
+
+            def on_block(neurons: int, m: int = m, start: int = done) -> None:
+                low, high = EMPIRICAL_SPAN
+                fraction = low + (high - low) * (start + neurons) / total
+                progress(fraction, f"width {m}: {neurons}/{m} neurons")
+
+            H_m = empirical_kernel(network, spec.method, X, m, generator, on_block)
+            done += m
+            gap = H_m - H
+            frobenius.append(float(torch.linalg.matrix_norm(gap) / norm_frobenius))
+            operator.append(float(torch.linalg.eigvalsh(gap).abs().max() / norm_operator))
+            lambda_min.append(float(torch.linalg.eigvalsh(H_m)[0]))
+        rows.append(
+            WidthRow(
+                width=m,
+                replicates=spec.replicates,
+                relative_frobenius=spread(frobenius),
+                relative_operator=spread(operator),
+                lambda_min=spread(lambda_min),
+            )
+        )
+    return EmpiricalStudy(method=spec.method, seed=spec.seed, rows=rows, width_exponent=width_exponent(rows))
+
+
+def encode_upper_triangle(H: torch.Tensor) -> EncodedMatrix:
+    """The upper triangle of H, row by row, as base64 little-endian float64."""
+    rows, cols = torch.triu_indices(H.shape[0], H.shape[0])
+    values = H[rows, cols].to(device="cpu", dtype=torch.float64).numpy().astype("<f8")
+    return EncodedMatrix(n=H.shape[0], data=base64.b64encode(values.tobytes()).decode())
 
 
 def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
-    """Build H_inf (and H_m when asked), then its full spectrum and the label energy per mode."""
+    """Build the analytic kernel, its spectrum and label alignment, then finite-width kernels."""
     device = resolve_device(spec.device)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -69,28 +130,32 @@ def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
 
     progress(0.0, "making data")
     data = make_data(spec.dataset, DTYPE, device)
-    H = relu_ntk_first_layer(data.X)
+    H = analytic_kernel(spec.network, data.X)
     if not H.diagonal().sum() > 0:
         raise ValueError("the kernel is zero: the inputs are all zero or too small for their products")
     lap("kernel")
-    empirical = None
-    if spec.empirical_width > 0:
-        empirical = empirical_agreement(spec, data.X, H, progress)
-        lap("empirical")
     n = data.X.shape[0]
-    progress(0.8 if empirical else 0.1, f"eigendecomposition of a {n}x{n} kernel")
+    progress(0.05, f"eigendecomposition of a {n}x{n} kernel")
     values, vectors = eigendecompose(H)
     energy = label_energy(vectors, data.y)
     lap("spectrum")
     if not (math.isfinite(float(values[0])) and bool(torch.isfinite(energy).all())):
         raise ValueError("the kernel has non-finite entries; check the dataset for extreme values")
+    empirical = None
+    if spec.empirical is not None:
+        empirical = empirical_study(spec.empirical, spec.network, data.X, H, progress)
+        lap("empirical")
     return KernelResult(
+        kernel=spec.network.describe(),
         dtype=str(DTYPE).removeprefix("torch."),
         device=str(device),
         n=n,
         d=data.X.shape[1],
         spectrum=summarize(values),
         label_energy=energy.tolist(),
+        cumulative_energy=energy.cumsum(0).tolist(),
+        alignment=alignment(H, data.y),
         empirical=empirical,
+        matrix=encode_upper_triangle(H) if spec.return_matrix else None,
         seconds=seconds,
     )

@@ -1,6 +1,12 @@
-"""Neural tangent kernels of the two-layer ReLU net of Du et al. (2019).
+"""Analytic (infinite-width) tangent and Gaussian-process kernels.
 
-f(x) = m^-1/2 sum_r a_r relu(w_r . x), a_r in {-1, +1} frozen, w_r ~ N(0, I_d); only W is trained.
+Conventions match neural-tangents' `stax` in NTK parameterization with b_std=None: for the
+two-layer net, Dense(m, W_std=sqrt(d)) -> act -> Dense(1, W_std=1); for depth L,
+Dense(m, W_std=sqrt(d)) -> Relu -> [Dense(m, W_std=sqrt(2)) -> Relu] x (L-2) -> Dense(1, W_std=1).
+With these, stax's `nngp` is our NNGP and its `ntk` our NTK with every layer trained; for the
+two-layer ReLU net `ntk - nngp` is the first-layer Gram H_inf of Du et al. (2019).
+
+All maps take X: (n, d) or a covariance (n, n) and return (n, n).
 """
 
 import math
@@ -8,62 +14,94 @@ from collections.abc import Callable
 
 import torch
 
-from schemas.experiments import EMPIRICAL_CHUNK
+from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
+
+
+def arccos_maps(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ReLU arc-cosine maps of a covariance S (Cho & Saul 2009), for (u, v) ~ N(0, S_[ij]):
+
+    kappa1_ij = E[relu(u) relu(v)]  = sqrt(S_ii S_jj) (sin t + (pi - t) cos t) / (2 pi),
+    kappa0_ij = E[1{u>0} 1{v>0}]    = (pi - t) / (2 pi),   cos t = S_ij / sqrt(S_ii S_jj).
+
+    The cosine is normalised by the diagonal, clipped to [-1, 1] and set to exactly 1 on the
+    diagonal, so rounding cannot leave arccos's domain; use float64 for spectra."""
+    norms = S.diagonal().clamp_min(torch.finfo(S.dtype).tiny).sqrt()
+    cosine = (S / norms[:, None] / norms[None, :]).clamp(-1.0, 1.0)
+    cosine.fill_diagonal_(1.0)
+    theta = torch.arccos(cosine)
+    kappa0 = (math.pi - theta) / (2 * math.pi)
+    kappa1 = norms[:, None] * norms[None, :] * (torch.sin(theta) + (math.pi - theta) * cosine) / (2 * math.pi)
+    return kappa1, kappa0
 
 
 def relu_ntk_first_layer(X: torch.Tensor) -> torch.Tensor:
-    """Infinite-width first-layer Gram: H_inf_ij = x_i.x_j (pi - theta_ij) / (2 pi).
-
-    theta_ij is the angle between x_i and x_j, from E_w[1{w.x_i >= 0} 1{w.x_j >= 0}] =
-    (pi - theta_ij) / (2 pi) for w ~ N(0, I) (Du, Zhai, Poczos, Singh, ICLR 2019, the Gram
-    matrix H^infty; on the unit sphere x_i.x_j = cos theta_ij). Cosines are normalised by the
-    diagonal and clipped to [-1, 1], and the diagonal is set to exactly 1 (theta_ii = 0), so that
-    rounding cannot push arccos out of its domain. In neural-tangents' conventions this is
-    `ntk - nngp` of Dense(m, W_std=sqrt(d), b_std=None) -> Relu -> Dense(1, W_std=1, b_std=None)
-    with parameterization='ntk' on unit-norm inputs.
-
-    X: (n, d) -> (n, n).
-    """
+    """H_inf_ij = x_i.x_j (pi - theta_ij) / (2 pi) = x_i.x_j kappa0_ij (Du et al. 2019, the Gram
+    matrix H^infty; on the unit sphere x_i.x_j = cos theta_ij). stax: ntk - nngp."""
     G = X @ X.T
-    norms = G.diagonal().clamp_min(torch.finfo(X.dtype).tiny).sqrt()
-    cosine = (G / norms[:, None] / norms[None, :]).clamp(-1.0, 1.0)
-    cosine.fill_diagonal_(1.0)
-    return G * (math.pi - torch.arccos(cosine)) / (2 * math.pi)
+    return G * arccos_maps(G)[1]
 
 
-def relu_activation_overlap(X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """S S^T with S = 1[X W^T >= 0]: for each pair (i, j) the number of neurons active on both.
-
-    X: (n, d), W: (m, d) -> (n, n). Computed in float32, exact for m < 2^24.
-    """
-    S = (X @ W.T >= 0).to(torch.float32)
-    return S @ S.T
+def relu_nngp(X: torch.Tensor) -> torch.Tensor:
+    """Second-layer kernel (NNGP) of the two-layer ReLU net: E_w[relu(w.x_i) relu(w.x_j)] =
+    |x_i||x_j| (sin t + (pi - t) cos t) / (2 pi). stax: nngp."""
+    return arccos_maps(X @ X.T)[0]
 
 
-def empirical_relu_ntk_first_layer(X: torch.Tensor, overlap: torch.Tensor, m: int) -> torch.Tensor:
-    """Finite-width first-layer Gram H_ij = (x_i.x_j)/m sum_r 1[w_r.x_i >= 0] 1[w_r.x_j >= 0]
-    = (X X^T) * (S S^T) / m (Du et al. 2019): one matmul of activation patterns, no autograd.
-
-    X: (n, d), overlap: (n, n) = S S^T summed over all m neurons -> (n, n).
-    """
-    return (X @ X.T) * overlap.to(X.dtype) / m
+def quadratic_ntk_first_layer(X: torch.Tensor) -> torch.Tensor:
+    """sigma(t) = t^2, sigma'(t) = 2t: x_i.x_j E[4 (w.x_i)(w.x_j)] = 4 (x_i.x_j)^2."""
+    G = X @ X.T
+    return 4 * G**2
 
 
-def random_relu_overlap(
-    X: torch.Tensor, m: int, seed: int, on_block: Callable[[int], None] | None = None
-) -> torch.Tensor:
-    """S S^T summed over m neurons w_r ~ N(0, I_d), drawn in blocks of EMPIRICAL_CHUNK from a
-    generator on X's device seeded with `seed`; `on_block(done)` runs after each block.
+def quadratic_nngp(X: torch.Tensor) -> torch.Tensor:
+    """E[(w.x_i)^2 (w.x_j)^2] = |x_i|^2 |x_j|^2 + 2 (x_i.x_j)^2 (Isserlis' theorem)."""
+    G = X @ X.T
+    squared = G.diagonal()
+    return squared[:, None] * squared[None, :] + 2 * G**2
 
-    X: (n, d) -> (n, n) in float64; memory O(n^2 + n * EMPIRICAL_CHUNK) whatever m is.
-    """
-    n, d = X.shape
-    generator = torch.Generator(device=X.device).manual_seed(seed)
-    overlap = torch.zeros(n, n, dtype=torch.float64, device=X.device)
-    for done in range(0, m, EMPIRICAL_CHUNK):
-        block = min(EMPIRICAL_CHUNK, m - done)
-        W = torch.randn(block, d, generator=generator, dtype=X.dtype, device=X.device)
-        overlap += relu_activation_overlap(X, W)
-        if on_block is not None:
-            on_block(done + block)
-    return overlap
+
+TWO_LAYER = {
+    ("relu", "first"): relu_ntk_first_layer,
+    ("relu", "second"): relu_nngp,
+    ("quadratic", "first"): quadratic_ntk_first_layer,
+    ("quadratic", "second"): quadratic_nngp,
+}
+
+
+def two_layer_kernel(spec: TwoLayerNet, X: torch.Tensor) -> torch.Tensor:
+    """The tangent kernel of the layers `spec.trained` covers; `both` is the sum of the two."""
+    if spec.trained == "both":
+        return TWO_LAYER[spec.activation, "first"](X) + TWO_LAYER[spec.activation, "second"](X)
+    return TWO_LAYER[spec.activation, spec.trained](X)
+
+
+def deep_relu_kernels(X: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(NNGP, NTK) of the depth-L ReLU net of FullyConnected (Jacot et al. 2018; Arora et al.
+    2019), every layer trained:
+
+    Sigma^1 = Theta^1 = X X^T;  for l = 2..L with c_l = 2 (hidden) or 1 (output layer):
+    Sigma^l = c_l kappa1(Sigma^{l-1}),  Theta^l = Sigma^l + c_l kappa0(Sigma^{l-1}) * Theta^{l-1}.
+    Depth 2 gives relu_nngp + relu_ntk_first_layer."""
+    sigma = X @ X.T
+    theta = sigma
+    for layer in range(2, depth + 1):
+        scale = 1.0 if layer == depth else 2.0
+        kappa1, kappa0 = arccos_maps(sigma)
+        sigma = scale * kappa1
+        theta = sigma + scale * kappa0 * theta
+    return sigma, theta
+
+
+def fully_connected_kernel(spec: FullyConnected, X: torch.Tensor) -> torch.Tensor:
+    return deep_relu_kernels(X, spec.depth)[1]
+
+
+ANALYTIC: dict[str, Callable[..., torch.Tensor]] = {
+    "two_layer": two_layer_kernel,
+    "fully_connected": fully_connected_kernel,
+}
+
+
+def analytic_kernel(spec: NetworkSpec, X: torch.Tensor) -> torch.Tensor:
+    """The infinite-width tangent kernel of a network spec on inputs X."""
+    return ANALYTIC[spec.name](spec, X)

@@ -22,3 +22,9 @@ def label_energy(vectors: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(u_k . y)^2 / |y|^2 for each eigenvector u_k: the share of the label energy on each
     direction (sums to 1). vectors: (n, n) columns, y: (n,) -> (n,)."""
     return (vectors.T @ y) ** 2 / (y @ y).clamp_min(torch.finfo(y.dtype).tiny)
+
+
+def alignment(K: torch.Tensor, y: torch.Tensor) -> float:
+    """Kernel-target alignment <K, y y^T>_F / (|K|_F |y y^T|_F) = y^T K y / (|K|_F |y|^2)
+    (Cristianini, Shawe-Taylor, Elisseeff, Kandola 2002); 1 when K is proportional to y y^T."""
+    return float(y @ K @ y / (torch.linalg.matrix_norm(K) * (y @ y)))

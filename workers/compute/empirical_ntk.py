@@ -1,0 +1,94 @@
+"""Finite-width tangent kernels H_ij = <df(x_i)/dtheta, df(x_j)/dtheta> over the trained
+parameters: closed forms without autograd, and the generic torch.func path for any network."""
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch.func import jacrev, vmap
+
+from schemas.experiments import EMPIRICAL_CHUNK
+from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
+from workers.compute.networks import Params, forward, trained_names
+
+DERIVATIVES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": lambda p: (p >= 0).to(p.dtype),
+    "quadratic": lambda p: 2 * p,
+}
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu,
+    "quadratic": torch.square,
+}
+
+
+def two_layer_kernel_sum(spec: TwoLayerNet, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """m H_m for the neurons W: (m, d) of the two-layer net f = m^-1/2 sum_r a_r sigma(w_r.x):
+
+    first layer:  (X X^T) * (sigma'(X W^T) sigma'(X W^T)^T)   (a_r^2 = 1; Du et al. 2019)
+    second layer: sigma(X W^T) sigma(X W^T)^T
+    Additive over neurons, so blocks of W can be summed. X: (n, d) -> (n, n)."""
+    P = X @ W.T
+    total = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
+    if spec.trained in ("first", "both"):
+        S = DERIVATIVES[spec.activation](P)
+        total += (X @ X.T) * (S @ S.T)
+    if spec.trained in ("second", "both"):
+        A = ACTIVATIONS[spec.activation](P)
+        total += A @ A.T
+    return total
+
+
+def two_layer_empirical(
+    spec: TwoLayerNet, X: torch.Tensor, m: int, generator: torch.Generator, on_block: Callable[[int], None]
+) -> torch.Tensor:
+    """H_m of m neurons w_r ~ N(0, I_d) drawn in blocks of EMPIRICAL_CHUNK: memory O(n^2 + n
+    EMPIRICAL_CHUNK) whatever m is; `on_block(done)` runs after each block."""
+    total = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
+    for done in range(0, m, EMPIRICAL_CHUNK):
+        block = min(EMPIRICAL_CHUNK, m - done)
+        W = torch.randn(block, X.shape[1], generator=generator, dtype=X.dtype, device=X.device)
+        total += two_layer_kernel_sum(spec, X, W)
+        on_block(done + block)
+    return total / m
+
+
+def fully_connected_empirical(spec: FullyConnected, params: Params, X: torch.Tensor) -> torch.Tensor:
+    """H = sum_l (delta^l delta^l^T) * s_l^2 (alpha^{l-1} alpha^{l-1}^T): a dense layer
+    h^l = s_l W^l alpha^{l-1} has df/dW^l = delta^l (s_l alpha^{l-1})^T with delta^l = df/dh^l,
+    so its kernel is a product of two Gram matrices (backpropagation by hand, no autograd).
+    alpha^0 = X, s_1 = 1, s_l = sqrt(c_l / m); delta^L = 1,
+    delta^{l-1} = s_l (delta^l W^l) * relu'(h^{l-1}). X: (n, d) -> (n, n)."""
+    depth = spec.depth
+    weights = [params[f"W{layer}"] for layer in range(1, depth + 1)]
+    scales = [1.0] + [
+        math.sqrt((1.0 if layer == depth else 2.0) / weights[layer - 1].shape[1])
+        for layer in range(2, depth + 1)
+    ]
+    inputs, pre = [X], []  # alpha^{l-1} and h^l for l = 1..L
+    for layer in range(1, depth + 1):
+        h = inputs[-1] @ weights[layer - 1].T * scales[layer - 1]
+        pre.append(h)
+        if layer < depth:
+            inputs.append(torch.relu(h))
+    kernel = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
+    delta = torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)
+    for layer in range(depth, 0, -1):
+        kernel += (delta @ delta.T) * (scales[layer - 1] ** 2 * (inputs[layer - 1] @ inputs[layer - 1].T))
+        if layer > 1:
+            delta = (delta @ weights[layer - 1]) * scales[layer - 1] * (pre[layer - 2] >= 0).to(X.dtype)
+    return kernel
+
+
+def autograd_kernel(spec: NetworkSpec, params: Params, X: torch.Tensor) -> torch.Tensor:
+    """The generic path for any network: per-input Jacobians J (n, p) of f with respect to the
+    trained parameters by torch.func (vmap of jacrev), then J J^T. Memory O(n p)."""
+    names = trained_names(spec, params)
+    trained = {name: params[name] for name in names}
+    frozen = {name: value for name, value in params.items() if name not in trained}
+
+    def f(theta: Params, x: torch.Tensor) -> torch.Tensor:
+        return forward(spec, {**frozen, **theta}, x[None])[0]
+
+    jacobians = vmap(jacrev(f), in_dims=(None, 0))(trained, X)
+    J = torch.cat([jacobians[name].reshape(X.shape[0], -1) for name in names], dim=1)
+    return J @ J.T
