@@ -1,7 +1,7 @@
 """The pydantic contract between clients, the API and the workers."""
 
 from schemas.budget import Cost, over_budget
-from schemas.datasets import DatasetSpec, InlineDataset, SphereDataset
+from schemas.datasets import DatasetSpec, GaussianDataset, InlineDataset, RealDataset, SphereDataset
 from schemas.experiments import ExperimentSpec, KernelSpec
 from schemas.identity import canonical_json, spec_hash
 from schemas.jobs import JobPage, JobRequest, JobStatus, JobView
@@ -12,6 +12,7 @@ __all__ = [
     "DatasetSpec",
     "ExperimentResult",
     "ExperimentSpec",
+    "GaussianDataset",
     "InlineDataset",
     "JobPage",
     "JobRequest",
@@ -19,6 +20,7 @@ __all__ = [
     "JobView",
     "KernelResult",
     "KernelSpec",
+    "RealDataset",
     "SphereDataset",
     "canonical_json",
     "over_budget",

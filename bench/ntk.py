@@ -1,0 +1,86 @@
+"""Tangent kernels: our closed forms against the obvious alternatives, in one run.
+
+Run from the repository root: `python bench/ntk.py`.
+
+1. Empirical NTK of the two-layer ReLU net, both layers trained, n = 1000, d = 64, m = 4096:
+   `two_layer_kernel_sum` (two Gram matrices of activation patterns, no autograd) against the
+   generic torch.func route `autograd_kernel` (per-input Jacobians by vmap(jacrev), then J J^T),
+   on the same weights; the two must agree to rounding.
+2. Analytic H_inf in float64, n = 4000, d = 64: `relu_ntk_first_layer` (upper triangle only, in
+   cache-sized row blocks) against the straightforward numpy one-liner
+   `G * (pi - arccos(clip(G, -1, 1))) / (2 pi)` with `G = X X^T` (which, unlike ours, neither
+   normalises by the diagonal nor fixes it).
+
+Each time is the best of REPEATS calls after one warm-up call.
+"""
+
+import math
+import platform
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from schemas.networks import TwoLayerNet
+from workers.compute.datasets import uniform_sphere
+from workers.compute.empirical_ntk import autograd_kernel, two_layer_kernel_sum
+from workers.compute.networks import init_params
+from workers.compute.ntk import relu_ntk_first_layer
+
+REPEATS = 3
+
+
+def best_seconds(compute: Callable[[], object]) -> float:
+    compute()
+    seconds = math.inf
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        compute()
+        seconds = min(seconds, time.perf_counter() - start)
+    return seconds
+
+
+def empirical_case(dtype: torch.dtype) -> tuple[str, float, float, float]:
+    n, d, m = 1000, 64, 4096
+    network = TwoLayerNet(trained="both")
+    X = uniform_sphere(n, d, torch.Generator().manual_seed(0)).to(dtype)
+    params = init_params(network, d, m, torch.Generator().manual_seed(1), dtype)
+    ours = best_seconds(lambda: two_layer_kernel_sum(network, X, params["W"]) / m)
+    theirs = best_seconds(lambda: autograd_kernel(network, params, X))
+    closed = two_layer_kernel_sum(network, X, params["W"]) / m
+    gap = float((closed - autograd_kernel(network, params, X)).abs().max() / closed.abs().max())
+    return f"empirical NTK n={n} d={d} m={m} both layers, {str(dtype)[6:]}", ours, theirs, gap
+
+
+def analytic_case() -> tuple[str, float, float, float]:
+    n, d = 4000, 64
+    X = uniform_sphere(n, d, torch.Generator().manual_seed(0))
+    Xn = X.numpy()
+
+    def one_liner() -> np.ndarray:
+        G = Xn @ Xn.T
+        return G * (np.pi - np.arccos(np.clip(G, -1, 1))) / (2 * np.pi)
+
+    ours = best_seconds(lambda: relu_ntk_first_layer(X))
+    theirs = best_seconds(one_liner)
+    gap = float(np.abs(relu_ntk_first_layer(X).numpy() - one_liner()).max())
+    return f"analytic H_inf n={n} d={d}, float64", ours, theirs, gap
+
+
+def main() -> None:
+    print(
+        f"torch {torch.__version__}, numpy {np.__version__}, {torch.get_num_threads()} threads, {platform.machine()}"
+    )
+    print("| case | ours (ms) | alternative (ms) | ratio (alt/ours) | max relative gap |")
+    print("|---|---|---|---|---|")
+    for case, ours, theirs, gap in (
+        empirical_case(torch.float64),
+        empirical_case(torch.float32),
+        analytic_case(),
+    ):
+        print(f"| {case} | {ours * 1e3:.1f} | {theirs * 1e3:.1f} | {theirs / ours:.1f} | {gap:.1e} |")
+
+
+if __name__ == "__main__":
+    main()
