@@ -12,6 +12,7 @@ from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
 EMPIRICAL_WIDTH_MAX = 2**22
 DEEP_WIDTH_MAX = 8192
 MATRIX_N_MAX = 2048
+FULL_SPECTRUM_MAX = 4096
 EMPIRICAL_CHUNK = 4096
 """Neurons drawn per block when a two-layer empirical kernel is accumulated (bounds its memory)."""
 
@@ -46,6 +47,13 @@ class KernelSpec(SpecModel):
     dataset: DatasetSpec = Field(default_factory=SphereDataset)
     network: NetworkSpec = Field(default_factory=TwoLayerNet)
     empirical: EmpiricalSpec | None = Field(None, description="also measure finite-width kernels")
+    dtype: Literal["float64", "float32"] = Field(
+        "float64",
+        description="float64 unless speed matters more than lambda_min: arccos near 1 is ill-conditioned",
+    )
+    spectrum_k: int = Field(
+        32, ge=1, le=256, description=f"above {FULL_SPECTRUM_MAX} points: eigenpairs computed at each end"
+    )
     return_matrix: bool = Field(
         False, description=f"include the analytic kernel matrix (n <= {MATRIX_N_MAX}), base64 float64"
     )
@@ -66,10 +74,15 @@ class KernelSpec(SpecModel):
 
     def cost(self) -> Cost:
         """Analytic kernel (~n^2 d, plus ~30 n^2 per extra layer) and its eigendecomposition
-        (~10 n^3); per empirical width m and replicate, the kernel itself (below) plus two
+        (~10 n^3, or above FULL_SPECTRUM_MAX points the extreme eigenpairs only); per empirical
+        width m and replicate, the kernel itself (below) plus two
         symmetric eigenvalue solves (~8 n^3) for lambda_min and the operator-norm distance."""
         n, d, depth = self.dataset.n, self.dataset.d, self.network.depth
-        flops = 2.0 * n * n * d + 30.0 * n * n * depth + 10.0 * n**3
+        flops = 2.0 * n * n * d + 30.0 * n * n * depth
+        if n <= FULL_SPECTRUM_MAX:
+            flops += 10.0 * n**3
+        else:  # an LU factorisation and a few hundred Lanczos products at each end
+            flops += 2.0 / 3.0 * n**3 + 2 * 300 * 2.0 * n * n * self.spectrum_k
         memory = 8.0 * (5 * n * n + 2 * n * d)
         if self.empirical is not None:
             for m in self.empirical.widths:

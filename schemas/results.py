@@ -10,14 +10,18 @@ from schemas.common import ResultModel
 class Spectrum(ResultModel):
     """Eigenvalues of a symmetric positive semi-definite kernel matrix, largest first."""
 
-    eigenvalues: list[float] = Field(description="all eigenvalues, sorted from largest to smallest")
+    complete: bool = Field(description="all eigenvalues, or (large n) only the extreme ones")
+    eigenvalues: list[float] = Field(
+        description="sorted from largest to smallest: all of them, or the top k then the bottom k"
+    )
     lambda_min: float
     lambda_max: float
     condition_number: float | None = Field(
         description="lambda_max / lambda_min; null when lambda_min <= 0 (numerically singular)"
     )
-    effective_rank: float = Field(
-        description="exp of the entropy of p_k = lambda_k / trace (Roy & Vetterli 2007)"
+    effective_rank: float | None = Field(
+        description="exp of the entropy of p_k = lambda_k / trace (Roy & Vetterli 2007); "
+        "null when the spectrum is not complete"
     )
     trace: float
 

@@ -164,6 +164,18 @@ def test_bad_input_is_a_422_naming_the_field(stack: Stack) -> None:
         post("/v1/jobs", json={"spec": sphere(n=4096, empirical_width=2**22)}), ["body", "spec"]
     )
     assert "compute budget" in message and "exceeds" in message
+    dataset = ["body", "spec", "kernel", "dataset"]
+    missing_class = {"kind": "kernel", "dataset": {"name": "iris", "classes": [7]}}
+    assert "class 7 does not exist" in assert_422(
+        post("/v1/jobs", json={"spec": missing_class}), [*dataset, "iris", "classes"]
+    )
+    ragged = {"kind": "kernel", "dataset": {"name": "inline", "X": [[1.0, 2.0], [3.0]], "y": [1.0, 2.0]}}
+    assert_422(post("/v1/jobs", json={"spec": ragged}), [*dataset, "inline", "X"])
+    short_y = {
+        "kind": "kernel",
+        "dataset": {"name": "inline", "X": [[1.0, 2.0], [3.0, 4.0]], "y": [1.0, 2.0, 3.0]},
+    }
+    assert_422(post("/v1/jobs", json={"spec": short_y}), [*dataset, "inline", "y"])
     huge = {"name": "inline", "X": [[1e300, 0.0], [0.0, 1.0]], "y": [1.0, -1.0]}
     assert_422(
         post("/v1/jobs", json={"spec": {"kind": "kernel", "dataset": huge}}),

@@ -20,7 +20,7 @@ from workers.compute.empirical_ntk import (
 )
 from workers.compute.networks import init_params
 from workers.compute.ntk import analytic_kernel, relu_nngp, relu_ntk_first_layer
-from workers.compute.spectrum import alignment, eigendecompose
+from workers.compute.spectrum import alignment, eigendecompose, extreme_eigenpairs
 
 F64 = torch.float64
 TWO_LAYER = [
@@ -156,3 +156,30 @@ def test_sizes_that_cannot_be_served_are_refused() -> None:
         KernelSpec.model_validate({"network": {"name": "fully_connected"}, "empirical": {"widths": [16384]}})
     with pytest.raises(ValidationError):
         KernelSpec.model_validate({"empirical": {"widths": []}})
+
+
+def test_extreme_eigenpairs_match_the_full_solver() -> None:
+    H = analytic_kernel(TwoLayerNet(), points(n=600, d=8, scale=False))
+    values, vectors = extreme_eigenpairs(H, 10)
+    full = np.linalg.eigvalsh(H.numpy())[::-1]
+    np.testing.assert_allclose(values.numpy(), np.concatenate([full[:10], full[-10:]]), atol=1e-10)
+    torch.testing.assert_close(H @ vectors, vectors * values, atol=1e-10, rtol=0)
+
+
+def test_large_datasets_get_the_ends_of_the_spectrum() -> None:
+    spec = KernelSpec.model_validate({"dataset": {"name": "sphere", "n": 4200, "d": 8}, "spectrum_k": 8})
+    result = run_experiment(spec)
+    spectrum = result.spectrum
+    assert not spectrum.complete and spectrum.effective_rank is None
+    assert len(spectrum.eigenvalues) == len(result.label_energy) == 16
+    assert spectrum.eigenvalues == sorted(spectrum.eigenvalues, reverse=True)
+    assert spectrum.trace == pytest.approx(4200 / 2, abs=1e-8)  # unit norms: H_ii = 1/2
+    assert 0 < spectrum.lambda_min < spectrum.lambda_max < spectrum.trace
+    assert 0 < sum(result.label_energy) <= 1 + 1e-12
+
+
+def test_float32_is_available_and_says_so() -> None:
+    single = run_experiment(sphere_spec(dtype="float32"))
+    double = run_experiment(sphere_spec())
+    assert (single.dtype, double.dtype) == ("float32", "float64")
+    np.testing.assert_allclose(single.spectrum.eigenvalues, double.spectrum.eigenvalues, rtol=1e-4, atol=1e-5)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import torch
 
-from schemas.experiments import EmpiricalSpec, KernelSpec
+from schemas.experiments import FULL_SPECTRUM_MAX, EmpiricalSpec, KernelSpec
 from schemas.networks import NetworkSpec
 from schemas.results import EmpiricalStudy, EncodedMatrix, KernelResult, Spectrum, Spread, WidthRow
 from workers.compute.datasets import make_data
@@ -17,23 +17,37 @@ from workers.compute.empirical_ntk import autograd_kernel, fully_connected_empir
 from workers.compute.networks import init_params
 from workers.compute.ntk import analytic_kernel
 from workers.compute.progress import Progress
-from workers.compute.spectrum import alignment, effective_rank, eigendecompose, label_energy
+from workers.compute.spectrum import (
+    alignment,
+    effective_rank,
+    eigendecompose,
+    extreme_eigenpairs,
+    label_energy,
+)
 
-DTYPE = torch.float64  # spectra down to lambda_min need it; arccos near the diagonal is ill-conditioned
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
 EMPIRICAL_SPAN = (0.1, 0.95)  # of the progress bar, when finite-width kernels are asked for
 
 
-def summarize(values: torch.Tensor) -> Spectrum:
-    """Spectrum fields from eigenvalues sorted largest first."""
+def summarize(values: torch.Tensor, trace: float, complete: bool) -> Spectrum:
+    """Spectrum fields from eigenvalues sorted largest first (all, or the extreme ones)."""
     lambda_min, lambda_max = float(values[-1]), float(values[0])
     return Spectrum(
+        complete=complete,
         eigenvalues=values.tolist(),
         lambda_min=lambda_min,
         lambda_max=lambda_max,
         condition_number=lambda_max / lambda_min if lambda_min > 0 else None,
-        effective_rank=effective_rank(values),
-        trace=float(values.sum()),
+        effective_rank=effective_rank(values) if complete else None,
+        trace=trace,
     )
+
+
+def spectrum_of(H: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """All eigenpairs up to FULL_SPECTRUM_MAX points, else the k at each end; and which."""
+    if H.shape[0] <= FULL_SPECTRUM_MAX:
+        return *eigendecompose(H), True
+    return *extreme_eigenpairs(H, k), False
 
 
 def empirical_kernel(
@@ -129,14 +143,14 @@ def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
         clock = now
 
     progress(0.0, "making data")
-    data = make_data(spec.dataset, DTYPE, device)
+    data = make_data(spec.dataset, DTYPES[spec.dtype], device)
     H = analytic_kernel(spec.network, data.X)
     if not H.diagonal().sum() > 0:
         raise ValueError("the kernel is zero: the inputs are all zero or too small for their products")
     lap("kernel")
     n = data.X.shape[0]
     progress(0.05, f"eigendecomposition of a {n}x{n} kernel")
-    values, vectors = eigendecompose(H)
+    values, vectors, complete = spectrum_of(H, spec.spectrum_k)
     energy = label_energy(vectors, data.y)
     lap("spectrum")
     if not (math.isfinite(float(values[0])) and bool(torch.isfinite(energy).all())):
@@ -147,11 +161,11 @@ def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
         lap("empirical")
     return KernelResult(
         kernel=spec.network.describe(),
-        dtype=str(DTYPE).removeprefix("torch."),
+        dtype=spec.dtype,
         device=str(device),
         n=n,
         d=data.X.shape[1],
-        spectrum=summarize(values),
+        spectrum=summarize(values, float(H.diagonal().sum()), complete),
         label_energy=energy.tolist(),
         cumulative_energy=energy.cumsum(0).tolist(),
         alignment=alignment(H, data.y),
