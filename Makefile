@@ -26,6 +26,7 @@ test: lint
 	$(BIN)/pytest -p no:cacheprovider
 
 bench: install
+	$(BIN)/python bench/ntk.py
 	$(BIN)/python bench/kernel.py
 
 clean:
