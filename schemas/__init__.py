@@ -2,10 +2,10 @@
 
 from schemas.budget import Cost, over_budget
 from schemas.datasets import DatasetSpec, GaussianDataset, InlineDataset, RealDataset, SphereDataset
-from schemas.experiments import ExperimentSpec, KernelSpec
+from schemas.experiments import ExperimentSpec, KernelSpec, TrainSpec
 from schemas.identity import canonical_json, spec_hash
 from schemas.jobs import JobPage, JobRequest, JobStatus, JobView
-from schemas.results import ExperimentResult, KernelResult
+from schemas.results import ExperimentResult, KernelResult, TrainResult
 
 __all__ = [
     "Cost",
@@ -22,6 +22,8 @@ __all__ = [
     "KernelSpec",
     "RealDataset",
     "SphereDataset",
+    "TrainResult",
+    "TrainSpec",
     "canonical_json",
     "over_budget",
     "spec_hash",

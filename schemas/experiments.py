@@ -8,6 +8,7 @@ from schemas.budget import Cost
 from schemas.common import SpecModel, seed_field
 from schemas.datasets import DatasetSpec, SphereDataset
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
+from schemas.optimizers import GD, HeavyBall, OptimizerSpec
 
 EMPIRICAL_WIDTH_MAX = 2**22
 DEEP_WIDTH_MAX = 8192
@@ -102,4 +103,70 @@ class KernelSpec(SpecModel):
         return 6.0 * n * params + 2.0 * depth * n * n * m, 8.0 * (params + 3 * depth * n * m)
 
 
-ExperimentSpec = Annotated[KernelSpec, Field(discriminator="kind")]
+TRAIN_EXAMPLE = {
+    "kind": "train",
+    "dataset": {"name": "sphere", "n": 32, "d": 8, "seed": 0},
+    "network": {"name": "two_layer", "activation": "relu", "trained": "first"},
+    "width": 4096,
+    "optimizers": [{"name": "gd"}, {"name": "heavy_ball"}, {"name": "nesterov"}],
+    "steps": 400,
+}
+
+
+class TrainSpec(SpecModel):
+    """Train one network on one dataset with several optimizers side by side, R replicates
+    each; measure the rate of each run and set it beside the rate theory predicts."""
+
+    kind: Literal["train"] = "train"
+    dataset: DatasetSpec = Field(default_factory=SphereDataset)
+    network: NetworkSpec = Field(default_factory=TwoLayerNet)
+    width: int = Field(1024, ge=1, le=EMPIRICAL_WIDTH_MAX, description="hidden width m")
+    optimizers: list[OptimizerSpec] = Field(
+        default_factory=lambda: [GD(), HeavyBall()], min_length=1, max_length=8
+    )
+    replicates: int = Field(1, ge=1, le=16, description="seeds seed, seed + 1, ... per optimizer")
+    seed: int = seed_field("seed of the first replicate's initialisation and batches")
+    steps: int = Field(1000, ge=1, le=10**6, description="step budget")
+    tolerance: float = Field(1e-24, ge=0, description="stop once the training loss is at most this")
+    max_seconds: float = Field(600, gt=0, le=3600, description="wall-clock budget of one run")
+    loss: Literal["sum", "mean"] = Field("sum", description="1/2 sum_i (f - y)^2, or divided by n")
+    auto_kernel: Literal["empirical", "analytic"] = Field(
+        "empirical", description="kernel behind `auto` hyperparameters: the NTK at init, or H_inf"
+    )
+    record_points: int = Field(256, ge=8, le=512, description="log-spaced steps recorded")
+    ntk_drift: bool = Field(False, description="record |H(t) - H(0)|_F / |H(0)|_F (costs a kernel each)")
+    dtype: Literal["float64", "float32"] = "float64"
+    device: Device = Field("cpu", description="where the worker computes; `cuda` goes to the gpu queue")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [TRAIN_EXAMPLE]})
+
+    @model_validator(mode="after")
+    def _trainable(self) -> "TrainSpec":
+        if isinstance(self.network, FullyConnected) and self.width > DEEP_WIDTH_MAX:
+            raise ValueError(f"a fully connected net is at most {DEEP_WIDTH_MAX} wide")
+        return self
+
+    def parameters(self) -> int:
+        m, d, depth = self.width, self.dataset.d, self.network.depth
+        return m * d + (depth - 2) * m * m + m
+
+    def cost(self) -> Cost:
+        """Per step ~6 n p flop (forward and backward over p parameters); a GGN step adds the
+        Jacobian (~3 n p), its Gram (2 n^2 p) and a Cholesky factorisation; the kernels behind
+        `auto` and the predictions (~n p + 10 n^3 each); a drift kernel per recorded step."""
+        n, p = self.dataset.n, self.parameters()
+        step = 6.0 * n * p
+        flops = 3 * (2.0 * n * n * p + 10.0 * n**3)
+        for optimizer in self.optimizers:
+            extra = 5.0 * n * p + 2.0 * n * n * p + n**3 if optimizer.name == "ggn" else 0.0
+            flops += self.replicates * self.steps * (step + extra)
+        if self.ntk_drift:
+            flops += len(self.optimizers) * self.replicates * self.record_points * 2.0 * n * n * p
+        depth = self.network.depth
+        memory = 8.0 * (8 * p + 4 * depth * n * self.width + 6 * n * n)
+        if self.ntk_drift or any(optimizer.name == "ggn" for optimizer in self.optimizers):
+            memory += 8.0 * 2 * n * p
+        return Cost(flops=flops, memory_bytes=memory)
+
+
+ExperimentSpec = Annotated[KernelSpec | TrainSpec, Field(discriminator="kind")]

@@ -84,4 +84,141 @@ class KernelResult(ResultModel):
     seconds: dict[str, float] = Field(description="wall-clock time of each stage")
 
 
-ExperimentResult = Annotated[KernelResult, Field(discriminator="kind")]
+class RatePiece(ResultModel):
+    """One regime of a loss trajectory: log loss on a straight line against the step (linear
+    convergence, loss ~ rate^k) or against log step (a power law, loss ~ k^-p)."""
+
+    model: Literal["linear", "power"] = Field(
+        description="linear: log loss regressed on the step k; power: log loss regressed on log k"
+    )
+    start_step: int = Field(ge=0, description="first recorded step of the piece")
+    stop_step: int = Field(ge=0, description="last recorded step of the piece (inclusive)")
+    rate: float | None = Field(
+        description="linear piece: per-step loss factor exp(slope); null for a power piece"
+    )
+    exponent: float | None = Field(description="power piece: p in loss ~ k^-p; null for a linear piece")
+    r2: float = Field(ge=0, le=1, description="coefficient of determination of the fit of log loss")
+
+
+class RateFit(ResultModel):
+    """How one recorded loss trajectory converges: linear and power-law fits of its tail, the
+    verdict between them, and a change of regime (power law, then linear) when there is one."""
+
+    verdict: Literal["linear", "sublinear", "undetermined"] = Field(
+        description="the model that fits the tail better, or, after a change of regime, the "
+        "model of the last piece (the asymptotic behaviour); undetermined when there are too few "
+        "points, the loss does not decrease, or the better fit has R^2 below 0.9"
+    )
+    confidence: float = Field(
+        ge=0,
+        le=1,
+        description="R^2 of the winning description times the share of the competitor's "
+        "residual sum of squares it removes; 0 when undetermined",
+    )
+    rate: float | None = Field(
+        description="per-step loss factor exp(slope) of the linear fit on the tail window "
+        "(on the last piece after a change of regime); null without enough points"
+    )
+    rate_r2: float | None = Field(description="R^2 of that linear fit of log loss")
+    exponent: float | None = Field(
+        description="p in loss ~ k^-p from the power fit on the tail window (on the power piece "
+        "after a change of regime); null without enough points"
+    )
+    exponent_r2: float | None = Field(description="R^2 of that power fit of log loss")
+    pieces: list[RatePiece] = Field(
+        description="the winning model on the tail window, or both pieces after a change of "
+        "regime; empty when undetermined"
+    )
+    change_step: int | None = Field(
+        description="first recorded step of the linear piece after a power-law phase; null when "
+        "no change of regime was found"
+    )
+    steps_to: dict[str, int | None] = Field(
+        description='keys "1e-3" and "1e-6": the first recorded step whose loss is at most that '
+        "fraction of the initial loss; null if never reached"
+    )
+
+
+class RateInterval(ResultModel):
+    """Mean of a rate over replicates with its 95% Student-t interval."""
+
+    mean: float
+    low: float = Field(description="mean - t_{0.975, R-1} s / sqrt(R); the mean for R = 1")
+    high: float = Field(description="mean + t_{0.975, R-1} s / sqrt(R); the mean for R = 1")
+    replicates: int = Field(ge=1)
+
+
+class PredictedRate(ResultModel):
+    """The per-step loss factor theory predicts from a kernel spectrum for one optimizer."""
+
+    rate: float | None = Field(
+        description="asymptotic per-step loss factor (above 1: divergence); null if undefined"
+    )
+    formula: str = Field(description="name of the formula that gave it")
+    kernel: str = Field(description="whose spectrum: H_inf, or the empirical NTK at init or at the end")
+
+
+class KernelSummary(ResultModel):
+    """The extreme eigenvalues of a kernel that governs the residual (loss normalisation included)."""
+
+    kernel: Literal["analytic", "empirical_init", "empirical_final"]
+    lambda_min: float
+    lambda_max: float
+
+
+class RunResult(ResultModel):
+    """One optimizer run from one seed."""
+
+    seed: int
+    status: Literal["converged", "diverged", "budget", "steps"] = Field(
+        description="converged: loss <= tolerance; diverged: non-finite or grown 1e6-fold; "
+        "budget: out of wall-clock time; steps: out of steps"
+    )
+    steps: int
+    seconds: float
+    final_loss: float | None
+    fit: RateFit
+    record: dict[str, list[float | None]] = Field(
+        description="trajectories on the log-spaced `step` grid: train_loss, weight_change, "
+        "max_neuron_change, pattern_flips, residual_top, residual_bottom, and when they apply "
+        "test_loss, test_error, ntk_drift (null where non-finite)"
+    )
+    warnings: list[str]
+
+
+class OptimizerResult(ResultModel):
+    """One optimizer: its hyperparameters (auto ones resolved), runs, measured and predicted rates."""
+
+    name: str
+    hyperparameters: dict[str, float | int | str | None]
+    auto: str | None = Field(description="how `auto` hyperparameters were chosen, if any were")
+    runs: list[RunResult]
+    rate: RateInterval | None = Field(description="per-step loss factor over replicates (linear fits)")
+    predicted: list[PredictedRate]
+    ratio: dict[str, float] = Field(description="measured / predicted rate, by kernel")
+    final_kernel: KernelSummary = Field(description="empirical NTK at the end of the first replicate")
+
+
+class RankEntry(ResultModel):
+    optimizer: str
+    steps_to_1e_6: float | None = Field(description="mean steps to 1e-6 of the initial loss")
+    seconds_to_1e_6: float | None
+
+
+class TrainResult(ResultModel):
+    """Several optimizers on one network and dataset, measured and set beside theory."""
+
+    kind: Literal["train"] = "train"
+    dtype: str
+    device: str
+    n: int
+    d: int
+    width: int
+    parameters: int
+    loss: Literal["sum", "mean"]
+    kernels: list[KernelSummary] = Field(description="H_inf and the empirical NTK at init (first seed)")
+    optimizers: list[OptimizerResult]
+    ranking: list[RankEntry] = Field(description="fastest to 1e-6 of the initial loss first")
+
+
+ExperimentResult = Annotated[KernelResult | TrainResult, Field(discriminator="kind")]

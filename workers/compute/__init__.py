@@ -7,8 +7,9 @@ from pydantic import BaseModel
 
 from workers.compute.kernel_experiment import run_kernel
 from workers.compute.progress import Progress, silent
+from workers.compute.train_experiment import run_train
 
-EXPERIMENTS: dict[str, Callable[[Any, Progress], BaseModel]] = {"kernel": run_kernel}
+EXPERIMENTS: dict[str, Callable[[Any, Progress], BaseModel]] = {"kernel": run_kernel, "train": run_train}
 
 
 def run_experiment(spec: BaseModel, progress: Progress = silent) -> BaseModel:

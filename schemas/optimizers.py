@@ -1,0 +1,72 @@
+"""Optimizer specs: one model per `name`, joined in a discriminated union. `"auto"` fields are
+chosen by the worker from the spectrum of the job's own kernel, and the result says how."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from schemas.common import SpecModel
+
+Auto = Literal["auto"]
+LearningRate = Annotated[float, Field(gt=0, le=1e6)]
+Momentum = Annotated[float, Field(ge=0, lt=1)]
+BatchSize = Annotated[int, Field(ge=1, le=16384)]
+
+
+class GD(SpecModel):
+    """theta <- theta - lr grad L. auto: lr = 1 / lambda_max."""
+
+    name: Literal["gd"] = "gd"
+    lr: LearningRate | Auto = "auto"
+
+
+class SGD(SpecModel):
+    """GD on a batch drawn without replacement each step (seeded), its loss scaled by n / batch
+    so that the gradient is unbiased. auto: lr = 1 / lambda_max."""
+
+    name: Literal["sgd"] = "sgd"
+    lr: LearningRate | Auto = "auto"
+    batch_size: BatchSize = 32
+
+
+class HeavyBall(SpecModel):
+    """theta_{k+1} = theta_k - lr grad L(theta_k) + momentum (theta_k - theta_{k-1}) (Polyak 1964).
+    auto: Polyak's optimum for the kernel's [lambda_min, lambda_max]."""
+
+    name: Literal["heavy_ball"] = "heavy_ball"
+    lr: LearningRate | Auto = "auto"
+    momentum: Momentum | Auto = "auto"
+
+
+class Nesterov(SpecModel):
+    """y_k = theta_k + b_k (theta_k - theta_{k-1}), theta_{k+1} = y_k - lr grad L(y_k) (Nesterov
+    1983); b_k constant, or `schedule`: b_k = (k - 1) / (k + 2) with k counted from 1.
+    auto: lr = 1 / lambda_max and b = (sqrt(kappa) - 1) / (sqrt(kappa) + 1)."""
+
+    name: Literal["nesterov"] = "nesterov"
+    lr: LearningRate | Auto = "auto"
+    momentum: Momentum | Auto | Literal["schedule"] = "auto"
+
+
+class Adam(SpecModel):
+    """Kingma & Ba (2015), bias-corrected."""
+
+    name: Literal["adam"] = "adam"
+    lr: LearningRate = 1e-3
+    beta1: Momentum = 0.9
+    beta2: Momentum = 0.999
+    eps: float = Field(1e-8, gt=0, le=1)
+
+
+class GGN(SpecModel):
+    """Gram-Gauss-Newton (Cai et al. 2019): on a batch B, theta <- theta - lr J_B^T
+    (J_B J_B^T + damping I)^-1 (f_B - y_B), by a Cholesky factorisation; a singular Gram falls
+    back to a damped solve, with a warning in the result."""
+
+    name: Literal["ggn"] = "ggn"
+    lr: LearningRate = 1.0
+    damping: float = Field(0.0, ge=0, le=1e6)
+    batch_size: BatchSize | None = Field(None, description="null: the full batch")
+
+
+OptimizerSpec = Annotated[GD | SGD | HeavyBall | Nesterov | Adam | GGN, Field(discriminator="name")]

@@ -1,0 +1,135 @@
+"""The `train` experiment reproduces the momentum story of Bu, Xu & Chen (2021) and the
+second-order convergence of Gram-Gauss-Newton on small, wide two-layer ReLU nets."""
+
+import itertools
+import math
+
+import pytest
+
+from schemas import TrainResult, TrainSpec
+from workers.compute import run_experiment
+
+SPHERE = {"name": "sphere", "n": 32, "d": 8, "seed": 0}
+
+
+def train(**fields: object) -> TrainResult:
+    spec = {"kind": "train", "dataset": SPHERE, "network": {"name": "two_layer"}, "width": 8192, **fields}
+    result = run_experiment(TrainSpec.model_validate(spec))
+    assert isinstance(result, TrainResult)
+    return result
+
+
+@pytest.fixture(scope="module")
+def momentum() -> TrainResult:
+    optimizers = [{"name": "gd"}, {"name": "heavy_ball"}, {"name": "nesterov"}]
+    return train(optimizers=optimizers, steps=400, record_points=128, replicates=2)
+
+
+def by_name(result: TrainResult, name: str):  # type: ignore[no-untyped-def]
+    return next(optimizer for optimizer in result.optimizers if optimizer.name == name)
+
+
+def test_gd_heavy_ball_and_constant_nesterov_converge_linearly(momentum: TrainResult) -> None:
+    for name in ("gd", "heavy_ball", "nesterov"):
+        for run in by_name(momentum, name).runs:
+            assert run.fit.verdict == "linear", (name, run.fit)
+    assert all(len(optimizer.runs) == 2 for optimizer in momentum.optimizers)
+
+
+def test_heavy_ball_at_auto_is_several_times_faster_than_gd(momentum: TrainResult) -> None:
+    gd, heavy = by_name(momentum, "gd"), by_name(momentum, "heavy_ball")
+    assert "Polyak" in heavy.auto and heavy.hyperparameters["momentum"] > 0.3
+    for slow, fast in zip(gd.runs, heavy.runs, strict=True):
+        assert fast.fit.steps_to["1e-6"] * 4 <= slow.fit.steps_to["1e-6"]
+    assert [entry.optimizer for entry in momentum.ranking][-1] == "gd"
+
+
+def test_measured_rates_match_the_final_empirical_kernel(momentum: TrainResult) -> None:
+    for name in ("gd", "heavy_ball"):
+        optimizer = by_name(momentum, name)
+        assert {p.kernel for p in optimizer.predicted} == {"analytic", "empirical_init", "empirical_final"}
+        assert optimizer.ratio["empirical_final"] == pytest.approx(1.0, abs=0.05), optimizer.ratio
+        assert optimizer.rate.low <= optimizer.rate.mean <= optimizer.rate.high
+    # at finite width the kernel moves: heavy ball's prediction from the NTK at init is too fast
+    heavy = by_name(momentum, "heavy_ball")
+    assert heavy.ratio["empirical_init"] > 1.1
+
+
+def test_records_follow_the_lazy_regime(momentum: TrainResult) -> None:
+    record = by_name(momentum, "gd").runs[0].record
+    assert record["step"][0] == 0 and record["weight_change"][0] == 0
+    assert 0 < record["weight_change"][-1] < 0.05  # wide net: the weights barely move
+    assert 0 <= record["pattern_flips"][-1] < 0.05
+    assert record["train_loss"][-1] < 1e-6 * record["train_loss"][0]
+    assert len(record["step"]) <= 128 and record["step"] == sorted(set(record["step"]))
+
+
+def analytic_extremes(width: int) -> tuple[float, float]:
+    """lambda_min and lambda_max of H_inf for the sphere data, as a one-step job reports them."""
+    probe = train(width=width, optimizers=[{"name": "gd"}], steps=1, record_points=8)
+    analytic = next(kernel for kernel in probe.kernels if kernel.kernel == "analytic")
+    return analytic.lambda_min, analytic.lambda_max
+
+
+def test_scheduled_nesterov_is_sublinear_at_a_small_step() -> None:
+    _, lambda_max = analytic_extremes(2048)
+    optimizer = {"name": "nesterov", "momentum": "schedule", "lr": 0.01 / lambda_max}
+    fit = train(width=2048, optimizers=[optimizer], steps=3000).optimizers[0].runs[0].fit
+    assert fit.verdict == "sublinear" and 2.3 < fit.exponent < 4.5, fit  # the ODE's loss ~ t^-3
+
+
+def test_scheduled_nesterov_turns_linear_at_a_large_step() -> None:
+    lambda_min, lambda_max = analytic_extremes(2048)
+    lr = 1 / lambda_max
+    optimizer = {"name": "nesterov", "momentum": "schedule", "lr": lr}
+    fit = train(width=2048, optimizers=[optimizer], steps=1500).optimizers[0].runs[0].fit
+    assert fit.verdict == "linear", fit
+    assert [piece.model for piece in fit.pieces] == ["power", "linear"]  # both faces, and where
+    assert fit.change_step == fit.pieces[1].start_step > 10
+    assert fit.rate == pytest.approx(1 - lr * lambda_min, abs=0.01)
+    assert fit.rate > (1 - lr * lambda_min) ** 2  # slower than gradient descent at the same step
+
+
+def test_ggn_converges_superlinearly_to_the_float_floor() -> None:
+    result = train(optimizers=[{"name": "ggn"}], steps=10, record_points=16, tolerance=1e-28)
+    run = result.optimizers[0].runs[0]
+    losses = [loss for loss in run.record["train_loss"] if loss is not None]
+    assert run.steps <= 6 and losses[-1] < 1e-20
+    digits = [-math.log10(loss) for loss in losses if loss < 1]  # -log10 of the loss, once below 1
+    assert len(digits) >= 3
+    assert all(later >= 2 * earlier for earlier, later in itertools.pairwise(digits)), digits
+
+
+def test_a_step_far_above_two_over_lambda_max_diverges_without_an_exception() -> None:
+    result = train(optimizers=[{"name": "gd", "lr": 50.0}], steps=200)
+    run = result.optimizers[0].runs[0]
+    assert run.status == "diverged" and run.steps < 200
+    assert result.optimizers[0].rate is None and result.optimizers[0].predicted[0].rate > 1
+
+
+def test_same_spec_and_seed_give_identical_trajectories() -> None:
+    fields = {
+        "width": 512,
+        "optimizers": [{"name": "heavy_ball"}, {"name": "sgd", "batch_size": 8}],
+        "steps": 50,
+    }
+    first, again = train(**fields), train(**fields)
+    for one, other in zip(first.optimizers, again.optimizers, strict=True):
+        assert one.runs[0].record == other.runs[0].record
+
+
+def test_sgd_adam_and_a_test_split() -> None:
+    dataset = {**SPHERE, "test_fraction": 0.25}
+    result = train(
+        dataset=dataset,
+        width=512,
+        optimizers=[{"name": "sgd", "batch_size": 8, "lr": 0.2}, {"name": "adam", "lr": 0.01}],
+        steps=100,
+        ntk_drift=True,
+    )
+    assert result.n == 24
+    for optimizer in result.optimizers:
+        record = optimizer.runs[0].record
+        assert record["train_loss"][-1] < record["train_loss"][0]
+        assert {"test_loss", "test_error", "ntk_drift"} <= set(record)
+        assert 0 <= record["test_error"][-1] <= 1 and record["ntk_drift"][0] == 0 < record["ntk_drift"][-1]

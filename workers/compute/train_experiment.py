@@ -1,0 +1,210 @@
+"""The `train` experiment: several optimizers side by side on one network and dataset, R
+replicates each; each run's rate measured on its recorded loss and set beside the rate theory
+predicts from three kernels: H_inf, the empirical NTK at init and at the end of training."""
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from schemas.experiments import TrainSpec
+from schemas.optimizers import OptimizerSpec
+from schemas.results import (
+    KernelSummary,
+    OptimizerResult,
+    PredictedRate,
+    RankEntry,
+    RunResult,
+    TrainResult,
+)
+from workers.compute.datasets import make_data
+from workers.compute.device import resolve_device
+from workers.compute.empirical_ntk import autograd_kernel
+from workers.compute.kernel_experiment import DTYPES, spectrum_of
+from workers.compute.ntk import analytic_kernel
+from workers.compute.progress import Progress
+from workers.compute.rate_theory import (
+    auto_gd,
+    auto_heavy_ball,
+    auto_nesterov,
+    gd_rate,
+    heavy_ball_rate,
+    nesterov_rate,
+    nesterov_scheduled_rate,
+)
+from workers.compute.rates import fit_rates, rate_interval
+from workers.compute.training import Problem, Run, initial_params, record_steps, train
+
+FLOOR_FACTOR = 1e4
+"""Losses below FLOOR_FACTOR * eps^2 * (initial loss) are rounding noise, not dynamics."""
+
+
+def resolve(optimizer: OptimizerSpec, eigenvalues: torch.Tensor) -> tuple[dict[str, Any], str | None]:
+    """The optimizer's hyperparameters with every `auto` replaced, and why (None: none was)."""
+    hyper = optimizer.model_dump(exclude={"name"})
+    reasons = []
+    if hyper.get("lr") == "auto" or hyper.get("momentum") == "auto":
+        if optimizer.name in ("gd", "sgd") or (
+            optimizer.name == "nesterov" and hyper["momentum"] == "schedule"
+        ):
+            chosen = auto_gd(eigenvalues)
+        elif optimizer.name == "heavy_ball":
+            chosen = auto_heavy_ball(eigenvalues)
+        else:
+            chosen = auto_nesterov(eigenvalues)
+        for key, value in (("lr", chosen.lr), ("momentum", chosen.momentum)):
+            if hyper.get(key) == "auto":
+                hyper[key] = value
+        reasons.append(chosen.reason)
+    return hyper, "; ".join(reasons) or None
+
+
+def predict(name: str, hyper: dict[str, Any], eigenvalues: torch.Tensor, kernel: str) -> PredictedRate:
+    """The per-step loss factor linear theory predicts for this optimizer on this spectrum."""
+    if name == "gd":
+        return gd_rate(eigenvalues, hyper["lr"], kernel)
+    if name == "heavy_ball":
+        return heavy_ball_rate(eigenvalues, hyper["lr"], hyper["momentum"], kernel)
+    if name == "nesterov" and hyper["momentum"] == "schedule":
+        return nesterov_scheduled_rate(eigenvalues, hyper["lr"], kernel)
+    if name == "nesterov":
+        return nesterov_rate(eigenvalues, hyper["lr"], hyper["momentum"], kernel)
+    return PredictedRate(rate=None, formula=f"{name}: no linear-rate theory", kernel=kernel)
+
+
+def summary(name: str, eigenvalues: torch.Tensor) -> KernelSummary:
+    return KernelSummary(
+        kernel=name, lambda_min=float(eigenvalues.min()), lambda_max=float(eigenvalues.max())
+    )
+
+
+def run_result(run: Run, floor: float) -> RunResult:
+    losses = [math.inf if value is None else value for value in run.record["train_loss"]]
+    steps = [int(step) for step in run.record["step"]]
+    return RunResult(
+        seed=run.seed,
+        status=run.status,
+        steps=run.steps,
+        seconds=run.seconds,
+        final_loss=run.record["train_loss"][-1],
+        fit=fit_rates(steps, losses, floor),
+        record=run.record,
+        warnings=run.warnings,
+    )
+
+
+def ranking(results: list[OptimizerResult]) -> list[RankEntry]:
+    """Optimizers by the mean number of steps to 1e-6 of the initial loss (those that never
+    got there last), with the wall time it took (run time scaled by the share of steps)."""
+    entries = []
+    for result in results:
+        reached = [run.fit.steps_to["1e-6"] for run in result.runs]
+        if all(step is not None for step in reached):
+            steps = float(np.mean(reached))
+            seconds = float(
+                np.mean(
+                    [
+                        run.seconds * step / max(run.steps, 1)
+                        for run, step in zip(result.runs, reached, strict=True)
+                    ]
+                )
+            )
+            entries.append(RankEntry(optimizer=result.name, steps_to_1e_6=steps, seconds_to_1e_6=seconds))
+        else:
+            entries.append(RankEntry(optimizer=result.name, steps_to_1e_6=None, seconds_to_1e_6=None))
+    return sorted(entries, key=lambda entry: math.inf if entry.steps_to_1e_6 is None else entry.steps_to_1e_6)
+
+
+def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
+    """Kernels and spectra first (for `auto` and the predictions), then every optimizer's runs."""
+    device = resolve_device(spec.device)
+    dtype = DTYPES[spec.dtype]
+    data = make_data(spec.dataset, dtype, device)
+    X, y = data.X, data.y
+    n = X.shape[0]
+    scale = 1.0 if spec.loss == "sum" else 1.0 / n
+    progress(0.0, "kernels behind auto and predictions")
+    values, vectors, _complete = spectrum_of(analytic_kernel(spec.network, X), 1)
+    binary = bool(((y == 1) | (y == -1)).all())
+    problem = Problem(
+        spec.network,
+        spec.width,
+        X,
+        y,
+        data.X_test,
+        data.y_test,
+        scale,
+        vectors[:, 0],
+        vectors[:, -1],
+        binary,
+        spec.ntk_drift,
+    )
+    spectra = {
+        "analytic": scale * values,
+        "empirical_init": scale
+        * torch.linalg.eigvalsh(autograd_kernel(spec.network, initial_params(problem, spec.seed), X)),
+    }
+    auto_spectrum = spectra["analytic" if spec.auto_kernel == "analytic" else "empirical_init"]
+    floor = FLOOR_FACTOR * torch.finfo(dtype).eps ** 2
+    grid = record_steps(spec.steps, spec.record_points)
+    total = len(spec.optimizers) * spec.replicates
+    results = []
+    for index, optimizer in enumerate(spec.optimizers):
+        hyper, reason = resolve(optimizer, auto_spectrum)
+        runs = []
+        for replicate in range(spec.replicates):
+            done = index * spec.replicates + replicate
+
+            def on_record(step: int, done: int = done, name: str = optimizer.name) -> None:
+                progress(
+                    (done + step / spec.steps) / total,
+                    f"{name} replicate {done % spec.replicates}: step {step}",
+                )
+
+            seed = spec.seed + replicate
+            runs.append(
+                train(
+                    problem,
+                    optimizer.name,
+                    hyper,
+                    seed,
+                    spec.steps,
+                    spec.tolerance,
+                    spec.max_seconds,
+                    grid,
+                    on_record,
+                )
+            )
+        final = scale * torch.linalg.eigvalsh(autograd_kernel(spec.network, runs[0].final, X))
+        kernels = {**spectra, "empirical_final": final}
+        predictions = [
+            predict(optimizer.name, hyper, eigenvalues, name) for name, eigenvalues in kernels.items()
+        ]
+        fitted = [run_result(run, floor * (run.record["train_loss"][0] or 1.0)) for run in runs]
+        measured = [run.fit.rate for run in fitted if run.fit.rate is not None and run.status != "diverged"]
+        interval = rate_interval(measured) if measured else None
+        results.append(
+            OptimizerResult(
+                name=optimizer.name,
+                hyperparameters=hyper,
+                auto=reason,
+                runs=fitted,
+                rate=interval,
+                predicted=predictions,
+                ratio={p.kernel: interval.mean / p.rate for p in predictions if interval and p.rate},
+                final_kernel=summary("empirical_final", final),
+            )
+        )
+    return TrainResult(
+        dtype=spec.dtype,
+        device=str(device),
+        n=n,
+        d=X.shape[1],
+        width=spec.width,
+        parameters=spec.parameters(),
+        loss=spec.loss,
+        kernels=[summary(name, eigenvalues) for name, eigenvalues in spectra.items()],
+        optimizers=results,
+        ranking=ranking(results),
+    )
