@@ -61,7 +61,11 @@ class Run:
 
 
 def metrics(
-    problem: Problem, params: Params, start: Params, kernel0: torch.Tensor | None
+    problem: Problem,
+    params: Params,
+    start: Params,
+    patterns0: torch.Tensor | None,
+    kernel0: torch.Tensor | None,
 ) -> dict[str, torch.Tensor]:
     """Every recorded quantity that applies, at `params`, as 0-d device tensors (no host sync):
     losses, |theta - theta_0| / |theta_0| over the trained parameters, the largest movement of a
@@ -78,10 +82,10 @@ def metrics(
         "residual_bottom": (problem.bottom @ residual).abs(),
     }
     first = FIRST_LAYER[problem.network.name]
-    if first in start:
-        W, W0 = params[first], start[first]
-        values["max_neuron_change"] = (W - W0).norm(dim=1).max()
-        values["pattern_flips"] = ((problem.X @ W.T >= 0) != (problem.X @ W0.T >= 0)).to(W.dtype).mean()
+    if patterns0 is not None:
+        W = params[first]
+        values["max_neuron_change"] = (W - start[first]).norm(dim=1).max()
+        values["pattern_flips"] = ((problem.X @ W.T >= 0) != patterns0).to(W.dtype).mean()
     if problem.X_test is not None and problem.y_test is not None:
         predictions = forward(problem.network, params, problem.X_test)
         gap = predictions - problem.y_test
@@ -132,12 +136,14 @@ def train(
     context = Context(loss, residual, problem.X.shape[0], batches)
     method = OPTIMIZERS[optimizer](hyper, context)
     kernel0 = autograd_kernel(problem.network, params, problem.X) if problem.ntk_drift else None
+    first = FIRST_LAYER[problem.network.name]
+    patterns0 = problem.X @ params[first].T >= 0 if first in theta else None  # (n, m), fixed
     buffers: dict[str, torch.Tensor] = {}
     began = time.perf_counter()
     status, recorded, initial_loss, k = "steps", 0, None, 0
     while True:
         if k == grid[recorded]:
-            for name, value in metrics(problem, {**frozen, **theta}, start, kernel0).items():
+            for name, value in metrics(problem, {**frozen, **theta}, start, patterns0, kernel0).items():
                 buffers.setdefault(
                     name, torch.full((len(grid),), float("nan"), dtype=value.dtype, device=value.device)
                 )
