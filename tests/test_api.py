@@ -6,7 +6,7 @@ import time
 
 from fastapi.testclient import TestClient
 
-from schemas import JobRequest, KernelResult
+from schemas import JobRequest, KernelResult, TrainResult
 from service.app import create_app
 from service.embedded import EmbeddedRedis
 from workers.settings import Settings
@@ -237,3 +237,24 @@ def test_not_ready_without_broker_or_workers(tmp_path) -> None:  # type: ignore[
             assert response.status_code == 503 and "no worker" in response.json()["reason"]
     finally:
         server.stop()
+
+
+def test_a_train_job_runs_through_the_stack(stack: Stack) -> None:
+    spec = {
+        "kind": "train",
+        "dataset": {"name": "sphere", "n": 16, "d": 4, "seed": 0},
+        "width": 256,
+        "optimizers": [{"name": "gd"}, {"name": "heavy_ball"}],
+        "steps": 60,
+    }
+    job = stack.wait(stack.submit(spec)["id"])
+    assert job["status"] == "succeeded", job
+    result = TrainResult.model_validate(stack.client.get(job["links"]["result"]).json())
+    assert [optimizer.name for optimizer in result.optimizers] == ["gd", "heavy_ball"]
+    assert all(
+        optimizer.runs[0].record["train_loss"][-1] < optimizer.runs[0].record["train_loss"][0]
+        for optimizer in result.optimizers
+    )
+    too_wide = {**spec, "network": {"name": "fully_connected", "depth": 3}, "width": 8192, "steps": 10**6}
+    message = assert_422(stack.client.post("/v1/jobs", json={"spec": too_wide}), ["body", "spec"])
+    assert "budget" in message
