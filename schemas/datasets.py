@@ -133,33 +133,30 @@ def _labels_fit_d(labels: LabelRule, info: ValidationInfo) -> LabelRule:
 # ---------------------------------------------------------------------------------------------
 
 
-class SphereDataset(SpecModel):
+class RandomInputs(SpecModel):
+    """Fields every seeded synthetic input distribution shares."""
+
+    n: int = Field(256, ge=2, le=N_MAX, description="number of points, training and test together")
+    d: int = Field(10, ge=2, le=D_MAX, description="input dimension")
+    seed: int = seed_field()
+    labels: LabelRule = Field(default_factory=RandomSignLabels, description="how labels are made")
+    test_fraction: float = _test_fraction_field()
+
+    _check_labels = field_validator("labels")(_labels_fit_d)
+    _check_split = field_validator("test_fraction")(_split_fits_n)
+
+
+class SphereDataset(RandomInputs):
     """n points drawn uniformly on the unit sphere S^{d-1} (normalised Gaussians), seeded."""
 
     name: Literal["sphere"] = "sphere"
-    n: int = Field(256, ge=2, le=N_MAX, description="number of points, training and test together")
-    d: int = Field(10, ge=2, le=D_MAX, description="input dimension")
-    seed: int = seed_field()
-    labels: LabelRule = Field(default_factory=RandomSignLabels, description="how labels are made")
-    test_fraction: float = _test_fraction_field()
-
-    _check_labels = field_validator("labels")(_labels_fit_d)
-    _check_split = field_validator("test_fraction")(_split_fits_n)
 
 
-class GaussianDataset(SpecModel):
+class GaussianDataset(RandomInputs):
     """n points x ~ N(0, I_d / d) (so E|x|^2 = 1), optionally projected to the unit sphere, seeded."""
 
     name: Literal["gaussian"] = "gaussian"
-    n: int = Field(256, ge=2, le=N_MAX, description="number of points, training and test together")
-    d: int = Field(10, ge=2, le=D_MAX, description="input dimension")
-    seed: int = seed_field()
-    labels: LabelRule = Field(default_factory=RandomSignLabels, description="how labels are made")
     project_to_sphere: bool = Field(False, description="divide each point by its norm (before labelling)")
-    test_fraction: float = _test_fraction_field()
-
-    _check_labels = field_validator("labels")(_labels_fit_d)
-    _check_split = field_validator("test_fraction")(_split_fits_n)
 
 
 # ---------------------------------------------------------------------------------------------

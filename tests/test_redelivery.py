@@ -65,31 +65,29 @@ def test_job_survives_sigkill_of_the_whole_worker(fragile, tmp_path) -> None:  #
         stop(second, grace=10)
 
 
-def test_job_survives_sigkill_of_a_pool_child(fragile, tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def served(fragile, tmp_path) -> Iterator[Stack]:  # type: ignore[no-untyped-def]
+    """The fragile stack with one worker running."""
     settings, client = fragile
     worker = start_worker(settings, tmp_path / "worker.log")
     try:
         wait_for_workers(settings)
-        stack = Stack(settings, client, None, worker, tmp_path / "worker.log")  # type: ignore[arg-type]
-        job = stack.submit({**SLOW, "dataset": {**SLOW["dataset"], "seed": 8}})
-        assert stack.wait_running(job["id"])["status"] == "running"
-        (child,) = descendants(worker.pid)
-        os.kill(child, signal.SIGKILL)
-        done = stack.wait(job["id"], timeout=60)
-        assert (done["status"], done["attempts"]) == ("succeeded", 2)
+        yield Stack(settings, client, None, worker, tmp_path / "worker.log")  # type: ignore[arg-type]
     finally:
         stop(worker, grace=10)
 
 
-def test_a_job_over_the_time_limit_fails_and_says_so(fragile, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    settings, client = fragile
-    worker = start_worker(settings, tmp_path / "worker.log")
-    try:
-        wait_for_workers(settings)
-        stack = Stack(settings, client, None, worker, tmp_path / "worker.log")  # type: ignore[arg-type]
-        endless = {**SLOW, "dataset": {**SLOW["dataset"], "n": 512}, "empirical": {"widths": [2**22]}}
-        done = stack.wait(stack.submit(endless)["id"], timeout=60)
-        assert done["status"] == "failed" and "longer than the limit of 10 s" in done["error"]
-        assert done["attempts"] == 1
-    finally:
-        stop(worker, grace=10)
+def test_job_survives_sigkill_of_a_pool_child(served: Stack) -> None:
+    job = served.submit({**SLOW, "dataset": {**SLOW["dataset"], "seed": 8}})
+    assert served.wait_running(job["id"])["status"] == "running"
+    (child,) = descendants(served.worker.pid)
+    os.kill(child, signal.SIGKILL)
+    done = served.wait(job["id"], timeout=60)
+    assert (done["status"], done["attempts"]) == ("succeeded", 2)
+
+
+def test_a_job_over_the_time_limit_fails_and_says_so(served: Stack) -> None:
+    endless = {**SLOW, "dataset": {**SLOW["dataset"], "n": 512}, "empirical": {"widths": [2**22]}}
+    done = served.wait(served.submit(endless)["id"], timeout=60)
+    assert done["status"] == "failed" and "longer than the limit of 10 s" in done["error"]
+    assert done["attempts"] == 1
