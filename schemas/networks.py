@@ -10,7 +10,7 @@ LAYERS = {"first": "first layer", "second": "second layer", "both": "both layers
 
 
 class TwoLayerNet(SpecModel):
-    """f(x) = m^-1/2 sum_r a_r sigma(w_r . x), w_r ~ N(0, I_d), a_r uniform in {-1, +1}
+    """f(x) = m^-1/2 sum_r a_r sigma(w_r . x), w_r ~ N(0, kappa^2 I_d), a_r uniform in {-1, +1}
     (Du, Zhai, Poczos, Singh 2019); `trained` says which layer(s) the tangent kernel covers."""
 
     name: Literal["two_layer"] = "two_layer"
@@ -18,6 +18,7 @@ class TwoLayerNet(SpecModel):
     trained: Literal["first", "second", "both"] = Field(
         "first", description="first: W only (Du et al.); second: a only (NNGP); both"
     )
+    kappa: float = Field(1.0, gt=0, le=100, description="scale of the first layer at init")
 
     @property
     def depth(self) -> int:

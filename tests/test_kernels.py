@@ -27,7 +27,7 @@ TWO_LAYER = [
     TwoLayerNet(activation=activation, trained=trained)
     for activation in ("relu", "quadratic")
     for trained in ("first", "second", "both")
-]
+] + [TwoLayerNet(activation="quadratic", trained="both", kappa=0.5), TwoLayerNet(trained="both", kappa=2.0)]
 DEEP = [FullyConnected(depth=depth) for depth in (2, 3, 4)]
 
 
@@ -79,6 +79,8 @@ def monte_carlo(
         (TwoLayerNet(activation="relu", trained="second"), 2**14),
         (TwoLayerNet(activation="quadratic", trained="first"), 2**14),
         (TwoLayerNet(activation="quadratic", trained="second"), 2**14),
+        (TwoLayerNet(activation="quadratic", trained="both", kappa=0.7), 2**14),
+        (TwoLayerNet(activation="relu", trained="both", kappa=3.0), 2**14),
         (FullyConnected(depth=3), 1024),
     ],
     ids=lambda value: value.describe() if hasattr(value, "describe") else str(value),

@@ -42,12 +42,12 @@ def two_layer_kernel_sum(spec: TwoLayerNet, X: torch.Tensor, W: torch.Tensor) ->
 def two_layer_empirical(
     spec: TwoLayerNet, X: torch.Tensor, m: int, generator: torch.Generator, on_block: Callable[[int], None]
 ) -> torch.Tensor:
-    """H_m of m neurons w_r ~ N(0, I_d) drawn in blocks of EMPIRICAL_CHUNK: memory O(n^2 + n
+    """H_m of m neurons w_r ~ N(0, kappa^2 I_d) drawn in blocks of EMPIRICAL_CHUNK: memory O(n^2 + n
     EMPIRICAL_CHUNK) whatever m is; `on_block(done)` runs after each block."""
     total = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
     for done in range(0, m, EMPIRICAL_CHUNK):
         block = min(EMPIRICAL_CHUNK, m - done)
-        W = torch.randn(block, X.shape[1], generator=generator, dtype=X.dtype, device=X.device)
+        W = spec.kappa * torch.randn(block, X.shape[1], generator=generator, dtype=X.dtype, device=X.device)
         total += two_layer_kernel_sum(spec, X, W)
         on_block(done + block)
     return total / m

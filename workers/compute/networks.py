@@ -23,9 +23,9 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 def init_two_layer(
     spec: TwoLayerNet, d: int, m: int, generator: torch.Generator, dtype: torch.dtype
 ) -> Params:
-    """W: (m, d) ~ N(0, 1), a: (m,) uniform in {-1, +1} (Du et al. 2019)."""
+    """W: (m, d) ~ N(0, kappa^2), a: (m,) uniform in {-1, +1} (Du et al. 2019)."""
     device = generator.device
-    W = torch.randn(m, d, generator=generator, dtype=dtype, device=device)
+    W = spec.kappa * torch.randn(m, d, generator=generator, dtype=dtype, device=device)
     a = torch.randint(0, 2, (m,), generator=generator, device=device).to(dtype) * 2 - 1
     return {"W": W, "a": a}
 

@@ -105,11 +105,17 @@ TWO_LAYER = {
 }
 
 
+DEGREE = {"relu": 1, "quadratic": 2}
+"""sigma(kappa t) = kappa^deg sigma(t), so with w ~ N(0, kappa^2 I) the first-layer kernel
+(through sigma') scales by kappa^(2 deg - 2) and the second-layer one by kappa^(2 deg)."""
+
+
 def two_layer_kernel(spec: TwoLayerNet, X: torch.Tensor) -> torch.Tensor:
     """The tangent kernel of the layers `spec.trained` covers; `both` is the sum of the two."""
-    if spec.trained == "both":
-        return TWO_LAYER[spec.activation, "first"](X) + TWO_LAYER[spec.activation, "second"](X)
-    return TWO_LAYER[spec.activation, spec.trained](X)
+    degree = DEGREE[spec.activation]
+    scales = {"first": spec.kappa ** (2 * degree - 2), "second": spec.kappa ** (2 * degree)}
+    layers = ("first", "second") if spec.trained == "both" else (spec.trained,)
+    return sum(scales[layer] * TWO_LAYER[spec.activation, layer](X) for layer in layers)
 
 
 def deep_relu_kernels(X: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
