@@ -64,6 +64,12 @@ class KernelSpec(SpecModel):
 
     @model_validator(mode="after")
     def _sizes(self) -> "KernelSpec":
+        if not self.network.analytic:
+            raise ValueError(f"the {self.network.activation} net has no closed-form kernel to study")
+        if getattr(self.network, "parameterization", "ntk") != "ntk":
+            raise ValueError(
+                "kernel jobs use the ntk parameterization: its kernel has a width-independent limit"
+            )
         if self.return_matrix and self.dataset.n > MATRIX_N_MAX:
             raise ValueError(
                 f"return_matrix needs at most {MATRIX_N_MAX} points, the dataset has {self.dataset.n}"
@@ -142,6 +148,10 @@ class TrainSpec(SpecModel):
 
     @model_validator(mode="after")
     def _trainable(self) -> "TrainSpec":
+        if self.auto_kernel == "analytic" and not self.network.analytic:
+            raise ValueError(
+                f"auto_kernel 'analytic' needs a closed-form kernel; the {self.network.activation} net has none"
+            )
         if isinstance(self.network, FullyConnected) and self.width > DEEP_WIDTH_MAX:
             raise ValueError(f"a fully connected net is at most {DEEP_WIDTH_MAX} wide")
         return self

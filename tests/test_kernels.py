@@ -185,3 +185,26 @@ def test_float32_is_available_and_says_so() -> None:
     double = run_experiment(sphere_spec())
     assert (single.dtype, double.dtype) == ("float32", "float64")
     np.testing.assert_allclose(single.spectrum.eigenvalues, double.spectrum.eigenvalues, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("parameterization", ["standard", "mean_field"])
+def test_other_parameterizations_scale_the_kernel_with_width(parameterization: str) -> None:
+    network = TwoLayerNet(trained="both", parameterization=parameterization)
+    X, m = points(n=8, d=4), 4096
+    kernels = [
+        autograd_kernel(network, init_params(network, 4, m, torch.Generator().manual_seed(seed), F64), X)
+        for seed in range(4)
+    ]
+    analytic = analytic_kernel(network, X, m)
+    mean = torch.stack(kernels).mean(0)
+    assert float(torch.linalg.matrix_norm(mean - analytic) / torch.linalg.matrix_norm(analytic)) < 0.03
+    ntk = analytic_kernel(TwoLayerNet(trained="both"), X)
+    ratio = float(analytic.trace() / ntk.trace())
+    assert ratio > 100 if parameterization == "standard" else ratio < 1e-2
+
+
+def test_kernel_jobs_need_a_closed_form_and_the_ntk_parameterization() -> None:
+    with pytest.raises(ValidationError, match="no closed-form kernel"):
+        KernelSpec.model_validate({"network": {"name": "two_layer", "activation": "tanh"}})
+    with pytest.raises(ValidationError, match="ntk parameterization"):
+        KernelSpec.model_validate({"network": {"name": "two_layer", "parameterization": "mean_field"}})

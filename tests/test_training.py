@@ -133,3 +133,43 @@ def test_sgd_adam_and_a_test_split() -> None:
         assert record["train_loss"][-1] < record["train_loss"][0]
         assert {"test_loss", "test_error", "ntk_drift"} <= set(record)
         assert 0 <= record["test_error"][-1] <= 1 and record["ntk_drift"][0] == 0 < record["ntk_drift"][-1]
+
+
+def test_tanh_nets_train_against_their_empirical_kernel() -> None:
+    result = train(
+        network={"name": "two_layer", "activation": "tanh"},
+        width=1024,
+        optimizers=[{"name": "gd"}],
+        steps=200,
+    )
+    assert [kernel.kernel for kernel in result.kernels] == ["empirical_init"]
+    optimizer = result.optimizers[0]
+    assert {p.kernel for p in optimizer.predicted} == {"empirical_init", "empirical_final"}
+    record = optimizer.runs[0].record
+    assert record["train_loss"][-1] < 1e-3 * record["train_loss"][0]
+    assert record["residual_top"][-1] < record["residual_top"][0]
+    with pytest.raises(ValueError, match="closed-form kernel"):
+        TrainSpec.model_validate(
+            {"network": {"name": "two_layer", "activation": "tanh"}, "auto_kernel": "analytic"}
+        )
+
+
+def test_standard_parameterization_trains_at_its_own_auto_step() -> None:
+    network = {"name": "two_layer", "trained": "both", "parameterization": "standard"}
+    result = train(
+        network=network, width=1024, optimizers=[{"name": "gd"}, {"name": "heavy_ball"}], steps=300
+    )
+    for optimizer in result.optimizers:
+        assert optimizer.runs[0].fit.verdict == "linear"
+        assert optimizer.ratio["empirical_final"] == pytest.approx(1.0, abs=0.1)
+    assert result.optimizers[0].hyperparameters["lr"] < 0.01  # lambda_max grows like m
+
+
+def test_mean_field_leaves_the_kernel_regime_at_the_kernel_step() -> None:
+    """In the mean-field scaling the kernel is O(1/m), so 1/lambda_max is O(m) and the features
+    move: the linearised step is not stable, and the job says `diverged` rather than failing."""
+    network = {"name": "two_layer", "trained": "both", "parameterization": "mean_field"}
+    result = train(network=network, width=1024, optimizers=[{"name": "gd"}], steps=300)
+    optimizer = result.optimizers[0]
+    assert optimizer.hyperparameters["lr"] > 10
+    assert optimizer.runs[0].status == "diverged" and optimizer.rate is None

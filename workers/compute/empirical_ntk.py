@@ -9,20 +9,18 @@ from torch.func import jacrev, vmap
 
 from schemas.experiments import EMPIRICAL_CHUNK
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
-from workers.compute.networks import Params, forward, trained_names
+from workers.compute.networks import ACTIVATIONS, Params, forward, trained_names
 
 DERIVATIVES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": lambda p: (p >= 0).to(torch.float32),  # 0/1: S S^T counts are exact in float32 below 2^24
     "quadratic": lambda p: 2 * p,
-}
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu,
-    "quadratic": torch.square,
+    "tanh": lambda p: 1 - torch.tanh(p) ** 2,
 }
 
 
 def two_layer_kernel_sum(spec: TwoLayerNet, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """m H_m for the neurons W: (m, d) of the two-layer net f = m^-1/2 sum_r a_r sigma(w_r.x):
+    """m H_m for the neurons W: (m, d) of the two-layer net f = m^-1/2 sum_r a_r sigma(w_r.x) in
+    the NTK parameterization (other parameterizations: times `spec.layer_scales(m)`):
 
     first layer:  (X X^T) * (sigma'(X W^T) sigma'(X W^T)^T)   (a_r^2 = 1; Du et al. 2019)
     second layer: sigma(X W^T) sigma(X W^T)^T

@@ -17,23 +17,27 @@ Params = dict[str, torch.Tensor]
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
     "quadratic": torch.square,
+    "tanh": torch.tanh,
 }
+OUTPUT_SCALE = {"ntk": lambda m: m**-0.5, "standard": lambda m: 1.0, "mean_field": lambda m: 1.0 / m}
+SIGN_SCALE = {"ntk": lambda m: 1.0, "standard": lambda m: m**-0.5, "mean_field": lambda m: 1.0}
 
 
 def init_two_layer(
     spec: TwoLayerNet, d: int, m: int, generator: torch.Generator, dtype: torch.dtype
 ) -> Params:
-    """W: (m, d) ~ N(0, kappa^2), a: (m,) uniform in {-1, +1} (Du et al. 2019)."""
+    """W: (m, d) ~ N(0, kappa^2), a: (m,) uniform in {-c_m, +c_m} (c_m of the parameterization)."""
     device = generator.device
     W = spec.kappa * torch.randn(m, d, generator=generator, dtype=dtype, device=device)
-    a = torch.randint(0, 2, (m,), generator=generator, device=device).to(dtype) * 2 - 1
+    signs = torch.randint(0, 2, (m,), generator=generator, device=device).to(dtype) * 2 - 1
+    a = SIGN_SCALE[spec.parameterization](m) * signs
     return {"W": W, "a": a}
 
 
 def forward_two_layer(spec: TwoLayerNet, params: Params, X: torch.Tensor) -> torch.Tensor:
-    """f(x) = m^-1/2 sum_r a_r sigma(w_r . x). X: (n, d) -> (n,)."""
+    """f(x) = s_m sum_r a_r sigma(w_r . x), s_m of the parameterization. X: (n, d) -> (n,)."""
     W, a = params["W"], params["a"]
-    return ACTIVATIONS[spec.activation](X @ W.T) @ a / math.sqrt(W.shape[0])
+    return ACTIVATIONS[spec.activation](X @ W.T) @ a * OUTPUT_SCALE[spec.parameterization](W.shape[0])
 
 
 def init_fully_connected(

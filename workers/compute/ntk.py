@@ -110,10 +110,16 @@ DEGREE = {"relu": 1, "quadratic": 2}
 (through sigma') scales by kappa^(2 deg - 2) and the second-layer one by kappa^(2 deg)."""
 
 
-def two_layer_kernel(spec: TwoLayerNet, X: torch.Tensor) -> torch.Tensor:
-    """The tangent kernel of the layers `spec.trained` covers; `both` is the sum of the two."""
+def two_layer_kernel(spec: TwoLayerNet, X: torch.Tensor, width: int | None = None) -> torch.Tensor:
+    """The tangent kernel of the layers `spec.trained` covers (`both`: the sum of the two). In
+    the standard and mean-field parameterizations it depends on the width m (layer_scales)."""
+    if not spec.analytic:
+        raise ValueError(f"the two-layer {spec.activation} net has no closed-form kernel")
+    if spec.parameterization != "ntk" and width is None:
+        raise ValueError(f"the {spec.parameterization} parameterization's kernel depends on the width")
+    first, second = spec.layer_scales(width) if width is not None else (1.0, 1.0)
     degree = DEGREE[spec.activation]
-    scales = {"first": spec.kappa ** (2 * degree - 2), "second": spec.kappa ** (2 * degree)}
+    scales = {"first": first * spec.kappa ** (2 * degree - 2), "second": second * spec.kappa ** (2 * degree)}
     layers = ("first", "second") if spec.trained == "both" else (spec.trained,)
     return sum(scales[layer] * TWO_LAYER[spec.activation, layer](X) for layer in layers)
 
@@ -135,7 +141,7 @@ def deep_relu_kernels(X: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.
     return sigma, theta
 
 
-def fully_connected_kernel(spec: FullyConnected, X: torch.Tensor) -> torch.Tensor:
+def fully_connected_kernel(spec: FullyConnected, X: torch.Tensor, _width: int | None = None) -> torch.Tensor:
     return deep_relu_kernels(X, spec.depth)[1]
 
 
@@ -145,6 +151,7 @@ ANALYTIC: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
-def analytic_kernel(spec: NetworkSpec, X: torch.Tensor) -> torch.Tensor:
-    """The infinite-width tangent kernel of a network spec on inputs X."""
-    return ANALYTIC[spec.name](spec, X)
+def analytic_kernel(spec: NetworkSpec, X: torch.Tensor, width: int | None = None) -> torch.Tensor:
+    """The infinite-width tangent kernel of a network spec on inputs X (scaled to `width` where
+    the parameterization makes it width-dependent)."""
+    return ANALYTIC[spec.name](spec, X, width)

@@ -125,26 +125,18 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     n = X.shape[0]
     scale = 1.0 if spec.loss == "sum" else 1.0 / n
     progress(0.0, "kernels behind auto and predictions")
-    values, vectors, _complete = spectrum_of(analytic_kernel(spec.network, X), 1)
     binary = bool(((y == 1) | (y == -1)).all())
     problem = Problem(
-        spec.network,
-        spec.width,
-        X,
-        y,
-        data.X_test,
-        data.y_test,
-        scale,
-        vectors[:, 0],
-        vectors[:, -1],
-        binary,
-        spec.ntk_drift,
+        spec.network, spec.width, X, y, data.X_test, data.y_test, scale, y, y, binary, spec.ntk_drift
     )
-    spectra = {
-        "analytic": scale * values,
-        "empirical_init": scale
-        * torch.linalg.eigvalsh(autograd_kernel(spec.network, initial_params(problem, spec.seed), X)),
-    }
+    initial = autograd_kernel(spec.network, initial_params(problem, spec.seed), X)
+    spectra = {"empirical_init": scale * torch.linalg.eigvalsh(initial)}
+    reference = initial  # the kernel whose extreme eigenvectors the residual is projected on
+    if spec.network.analytic:
+        reference = analytic_kernel(spec.network, X, spec.width)
+        spectra = {"analytic": scale * spectrum_of(reference, 1)[0], **spectra}
+    _values, vectors, _complete = spectrum_of(reference, 1)
+    problem.top, problem.bottom = vectors[:, 0], vectors[:, -1]
     auto_spectrum = spectra["analytic" if spec.auto_kernel == "analytic" else "empirical_init"]
     floor = FLOOR_FACTOR * torch.finfo(dtype).eps ** 2
     grid = record_steps(spec.steps, spec.record_points)

@@ -36,8 +36,8 @@ class Problem:
     X_test: torch.Tensor | None
     y_test: torch.Tensor | None
     scale: float  # loss = scale / 2 * sum (f - y)^2
-    top: torch.Tensor  # (n,) eigenvector of H_inf with the largest eigenvalue
-    bottom: torch.Tensor  # (n,) ... with the smallest
+    top: torch.Tensor  # (n,) eigenvector of H_inf (or, without a closed form, H(0)): largest eigenvalue
+    bottom: torch.Tensor  # (n,) ... smallest eigenvalue
     binary: bool  # labels in {-1, +1}: report the test error
     ntk_drift: bool
 
