@@ -193,10 +193,14 @@ class OptimizerResult(ResultModel):
     hyperparameters: dict[str, float | int | str | None]
     auto: str | None = Field(description="how `auto` hyperparameters were chosen, if any were")
     runs: list[RunResult]
-    rate: RateInterval | None = Field(description="per-step loss factor over replicates (linear fits)")
+    rate: RateInterval | None = Field(
+        description="per-step loss factor over the replicates judged linear (null if none was)"
+    )
     predicted: list[PredictedRate]
     ratio: dict[str, float] = Field(description="measured / predicted rate, by kernel")
-    final_kernel: KernelSummary = Field(description="empirical NTK at the end of the first replicate")
+    final_kernel: KernelSummary | None = Field(
+        description="empirical NTK at the end of the first replicate (null when that run diverged)"
+    )
 
 
 class RankEntry(ResultModel):

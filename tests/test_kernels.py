@@ -208,3 +208,10 @@ def test_kernel_jobs_need_a_closed_form_and_the_ntk_parameterization() -> None:
         KernelSpec.model_validate({"network": {"name": "two_layer", "activation": "tanh"}})
     with pytest.raises(ValidationError, match="ntk parameterization"):
         KernelSpec.model_validate({"network": {"name": "two_layer", "parameterization": "mean_field"}})
+
+
+def test_all_zero_labels_fail_with_a_reason() -> None:
+    X = [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]
+    spec = KernelSpec.model_validate({"dataset": {"name": "inline", "X": X, "y": [0.0, 0.0, 0.0]}})
+    with pytest.raises(ValueError, match="labels are all zero"):
+        run_experiment(spec)

@@ -5,9 +5,14 @@ import itertools
 import math
 
 import pytest
+import torch
 
 from schemas import TrainResult, TrainSpec
-from workers.compute import run_experiment
+from workers.compute import run_experiment, training
+from workers.compute.datasets import make_data
+from workers.compute.ntk import analytic_kernel
+from workers.compute.optimizers import NesterovMethod
+from workers.compute.training import Problem, record_steps
 
 SPHERE = {"name": "sphere", "n": 32, "d": 8, "seed": 0}
 
@@ -173,3 +178,65 @@ def test_mean_field_leaves_the_kernel_regime_at_the_kernel_step() -> None:
     optimizer = result.optimizers[0]
     assert optimizer.hyperparameters["lr"] > 10
     assert optimizer.runs[0].status == "diverged" and optimizer.rate is None
+
+
+def test_weight_change_counts_the_trained_layer_only() -> None:
+    result_spec = {"network": {"name": "two_layer", "kappa": 0.01}, "width": 256, "steps": 50}
+    problem_spec = TrainSpec.model_validate({"kind": "train", "dataset": SPHERE, **result_spec})
+    data = make_data(problem_spec.dataset, torch.float64, torch.device("cpu"))
+    H = analytic_kernel(problem_spec.network, data.X)
+    _, vectors = torch.linalg.eigh(H)
+    problem = Problem(
+        problem_spec.network, 256, data.X, data.y, None, None, 1.0, vectors[:, -1], vectors[:, 0], True, False
+    )
+    run = training.train(problem, "gd", {"lr": 0.5}, 0, 50, 0.0, 60, record_steps(50, 16), lambda _step: None)
+    W, W0 = run.final["W"], run.initial["W"]
+    assert run.record["weight_change"][-1] == pytest.approx(float((W - W0).norm() / W0.norm()), rel=1e-12)
+
+
+def test_scheduled_momentum_starts_at_zero() -> None:
+    method = NesterovMethod({"lr": 0.1, "momentum": "schedule"}, None)  # type: ignore[arg-type]
+    assert [method.coefficient(k) for k in (1, 2, 3)] == [0.0, 0.25, 0.4]  # (k - 1) / (k + 2)
+
+
+def test_sgd_auto_step_accounts_for_the_batch() -> None:
+    result = train(width=1024, optimizers=[{"name": "sgd", "batch_size": 1}], steps=300)
+    optimizer = result.optimizers[0]
+    assert "batch/n" in optimizer.auto and optimizer.runs[0].status != "diverged"
+    record = optimizer.runs[0].record
+    assert record["train_loss"][-1] < 0.5 * record["train_loss"][0]
+
+
+def test_a_diverged_run_with_a_broken_final_kernel_still_reports() -> None:
+    network = {"name": "two_layer", "activation": "quadratic", "kappa": 100.0}
+    result = train(
+        network=network, dtype="float32", width=256, optimizers=[{"name": "gd", "lr": 1e6}], steps=50
+    )
+    optimizer = result.optimizers[0]
+    assert optimizer.runs[0].status == "diverged" and optimizer.final_kernel is None
+    assert {p.kernel for p in optimizer.predicted} == {"analytic", "empirical_init"}
+
+
+def test_ggn_on_a_singular_gram_damps_or_says_why() -> None:
+    spec = {
+        "kind": "train",
+        "dataset": SPHERE,
+        "network": {"name": "two_layer"},
+        "width": 2,
+        "dtype": "float32",
+    }
+    spec["optimizers"] = [{"name": "ggn"}]
+    spec["steps"] = 5
+    try:
+        result = run_experiment(TrainSpec.model_validate(spec))
+    except ValueError as error:
+        assert "singular" in str(error)
+    else:
+        assert any("singular Gram" in warning for warning in result.optimizers[0].runs[0].warnings)
+
+
+def test_regression_labels_get_no_test_error() -> None:
+    dataset = {"name": "diabetes", "n": 64, "test_fraction": 0.25}
+    result = train(dataset=dataset, width=256, optimizers=[{"name": "gd"}], steps=20)
+    record = result.optimizers[0].runs[0].record
+    assert "test_loss" in record and "test_error" not in record

@@ -9,7 +9,7 @@ from torch.func import jacrev, vmap
 
 from schemas.experiments import EMPIRICAL_CHUNK
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
-from workers.compute.networks import ACTIVATIONS, Params, forward, trained_names
+from workers.compute.networks import ACTIVATIONS, OUTPUT_SCALE, Params, forward, trained_names
 
 DERIVATIVES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": lambda p: (p >= 0).to(torch.float32),  # 0/1: S S^T counts are exact in float32 below 2^24
@@ -18,18 +18,23 @@ DERIVATIVES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
-def two_layer_kernel_sum(spec: TwoLayerNet, X: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
-    """m H_m for the neurons W: (m, d) of the two-layer net f = m^-1/2 sum_r a_r sigma(w_r.x) in
-    the NTK parameterization (other parameterizations: times `spec.layer_scales(m)`):
+def two_layer_kernel_sum(
+    spec: TwoLayerNet, X: torch.Tensor, W: torch.Tensor, a: torch.Tensor | None = None
+) -> torch.Tensor:
+    """sum_r of the per-neuron tangent kernels of f = sum_r a_r sigma(w_r.x), without the
+    output scale s_m (H = s_m^2 times this):
 
-    first layer:  (X X^T) * (sigma'(X W^T) sigma'(X W^T)^T)   (a_r^2 = 1; Du et al. 2019)
+    first layer:  (X X^T) * ((sigma'(X W^T) a) (sigma'(X W^T) a)^T)   (neuron-wise product by a)
     second layer: sigma(X W^T) sigma(X W^T)^T
-    Additive over neurons, so blocks of W can be summed. ReLU patterns are 0/1, so their Gram is
-    taken in float32 (exact counts for m < 2^24, 2-4x faster than float64). X: (n, d) -> (n, n)."""
+    a = None means a_r^2 = 1 (signs, as at init in the NTK parameterization; Du et al. 2019):
+    ReLU patterns are then 0/1 and their Gram is taken in float32 (exact counts for m < 2^24,
+    2-4x faster than float64). Additive over neurons, so blocks of W can be summed.
+    X: (n, d), W: (m, d), a: (m,) -> (n, n)."""
     P = X @ W.T
     total = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
     if spec.trained in ("first", "both"):
         S = DERIVATIVES[spec.activation](P)
+        S = S if a is None else S.to(X.dtype) * a
         total += (X @ X.T) * (S @ S.T).to(X.dtype)
     if spec.trained in ("second", "both"):
         A = ACTIVATIONS[spec.activation](P)
@@ -49,6 +54,13 @@ def two_layer_empirical(
         total += two_layer_kernel_sum(spec, X, W)
         on_block(done + block)
     return total / m
+
+
+def two_layer_kernel_at(spec: TwoLayerNet, params: Params, X: torch.Tensor) -> torch.Tensor:
+    """The exact tangent kernel of the two-layer net at its current parameters (any
+    parameterization, trained second layer included): s_m^2 two_layer_kernel_sum(W, a)."""
+    W, a = params["W"], params["a"]
+    return OUTPUT_SCALE[spec.parameterization](W.shape[0]) ** 2 * two_layer_kernel_sum(spec, X, W, a)
 
 
 def fully_connected_empirical(spec: FullyConnected, params: Params, X: torch.Tensor) -> torch.Tensor:
@@ -76,6 +88,14 @@ def fully_connected_empirical(spec: FullyConnected, params: Params, X: torch.Ten
         if layer > 1:
             delta = (delta @ weights[layer - 1]) * scales[layer - 1] * (pre[layer - 2] >= 0).to(X.dtype)
     return kernel
+
+
+def tangent_kernel(spec: NetworkSpec, params: Params, X: torch.Tensor) -> torch.Tensor:
+    """The finite-width tangent kernel at `params` by the closed form of the network's kind:
+    memory O(n^2 + n m), never the n x p Jacobian."""
+    if isinstance(spec, TwoLayerNet):
+        return two_layer_kernel_at(spec, params, X)
+    return fully_connected_empirical(spec, params, X)
 
 
 def autograd_kernel(spec: NetworkSpec, params: Params, X: torch.Tensor) -> torch.Tensor:

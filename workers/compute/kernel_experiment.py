@@ -149,6 +149,7 @@ def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
         raise ValueError("the kernel is zero: the inputs are all zero or too small for their products")
     lap("kernel")
     n = data.X.shape[0]
+    alignment_value = alignment(H, data.y)  # fails early, with a reason, on all-zero labels
     progress(0.05, f"eigendecomposition of a {n}x{n} kernel")
     values, vectors, complete = spectrum_of(H, spec.spectrum_k)
     energy = label_energy(vectors, data.y)
@@ -168,7 +169,7 @@ def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
         spectrum=summarize(values, float(H.diagonal().sum()), complete),
         label_energy=energy.tolist(),
         cumulative_energy=energy.cumsum(0).tolist(),
-        alignment=alignment(H, data.y),
+        alignment=alignment_value,
         empirical=empirical,
         matrix=encode_upper_triangle(H) if spec.return_matrix else None,
         seconds=seconds,

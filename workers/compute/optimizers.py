@@ -5,12 +5,12 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.func import jacrev
 
 from workers.compute.networks import Params
 
-Loss = Callable[[Params, torch.Tensor], torch.Tensor]  # (theta, batch indices or None) -> loss
-Residual = Callable[[Params, torch.Tensor], torch.Tensor]  # (theta, indices) -> f - y on them
+Loss = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch or None) -> loss
+Residual = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch) -> f - y on it
+Kernel = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch) -> J J^T on it
 
 
 def axpy(theta: Params, step: Params, scale: float) -> Params:
@@ -23,11 +23,13 @@ def difference(a: Params, b: Params) -> Params:
 
 
 class Context:
-    """What updates need of the problem: the loss and residual as functions of the trained
-    parameters, the number of points, and a seeded generator for batches."""
+    """What updates need of the problem: the loss, residual and tangent kernel as functions of
+    the trained parameters, the number of points, and a seeded generator for batches."""
 
-    def __init__(self, loss: Loss, residual: Residual, n: int, generator: torch.Generator) -> None:
-        self.loss, self.residual, self.n, self.generator = loss, residual, n, generator
+    def __init__(
+        self, loss: Loss, residual: Residual, kernel: Kernel, n: int, generator: torch.Generator
+    ) -> None:
+        self.loss, self.residual, self.kernel, self.n, self.generator = loss, residual, kernel, n, generator
         self.warnings: list[str] = []
 
     def gradient(self, theta: Params, batch: torch.Tensor | None) -> Params:
@@ -83,7 +85,8 @@ class NesterovMethod:
         self.previous: Params | None = None
 
     def coefficient(self, k: int) -> float:
-        return k / (k + 3) if self.momentum == "schedule" else self.momentum  # k from 0: (k'-1)/(k'+2)
+        """b_k for the step from theta_k (k = 1, 2, ...; step 0 has no previous iterate)."""
+        return (k - 1) / (k + 2) if self.momentum == "schedule" else self.momentum
 
     def step(self, k: int, theta: Params) -> Params:
         look = (
@@ -121,33 +124,36 @@ class AdamMethod:
 
 class GramGaussNewton:
     """Cai et al. (2019): theta <- theta - lr J_B^T (J_B J_B^T + damping I)^-1 (f_B - y_B), with
-    J_B the b x p Jacobian of the batch's outputs. Cholesky first; a Gram that is not positive
-    definite is solved again with damping 1e-12 trace/b (and a warning) - this one check per
-    step is the only host sync of the method."""
+    J_B the b x p Jacobian of the batch's outputs. The Gram J_B J_B^T is the tangent kernel of
+    the batch (closed form, memory O(b^2 + b m)) and J_B^T z one vector-Jacobian product, so J_B
+    itself is never formed. Cholesky first; a Gram that is not positive definite is solved again
+    with damping 100 eps trace / b (and a warning): this check is the method's one host sync per
+    step."""
 
     def __init__(self, hyper: dict[str, Any], context: Context) -> None:
         self.hyper, self.context = hyper, context
 
-    def step(self, _k: int, theta: Params) -> Params:
-        size = self.hyper["batch_size"]
-        batch = None if size is None or size >= self.context.n else self.context.batch(size)
-        residual = self.context.residual(theta, batch)
-        jacobians = jacrev(self.context.residual)(theta, batch)
-        names = list(theta)
-        J = torch.cat([jacobians[name].reshape(residual.shape[0], -1) for name in names], dim=1)
-        gram = J @ J.T
+    def solve(self, gram: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
         factor, info = torch.linalg.cholesky_ex(gram + self.hyper["damping"] * eye)
         if int(info) != 0:
-            damping = 1e-12 * float(gram.diagonal().sum()) / gram.shape[0] + self.hyper["damping"]
+            floor = 100 * torch.finfo(gram.dtype).eps * float(gram.diagonal().sum()) / gram.shape[0]
+            damping = self.hyper["damping"] + floor
             self.context.warnings.append(f"singular Gram: damped solve with damping {damping:.3g}")
-            factor = torch.linalg.cholesky(gram + damping * eye)
-        z = torch.cholesky_solve(residual[:, None], factor)[:, 0]
-        update = J.T @ z
-        pieces = update.split([theta[name].numel() for name in names])
+            factor, info = torch.linalg.cholesky_ex(gram + damping * eye)
+            if int(info) != 0:
+                raise ValueError("ggn: the Gram matrix is singular even when damped; set damping > 0")
+        return torch.cholesky_solve(residual[:, None], factor)[:, 0]
+
+    def step(self, _k: int, theta: Params) -> Params:
+        size = self.hyper["batch_size"]
+        batch = None if size is None or size >= self.context.n else self.context.batch(size)
+        leaves = {name: value.detach().requires_grad_() for name, value in theta.items()}
+        residual = self.context.residual(leaves, batch)
+        z = self.solve(self.context.kernel(theta, batch), residual.detach())
+        update = torch.autograd.grad(residual, list(leaves.values()), grad_outputs=z)  # J_B^T z
         return {
-            name: theta[name] - self.hyper["lr"] * piece.reshape(theta[name].shape)
-            for name, piece in zip(names, pieces, strict=True)
+            name: theta[name] - self.hyper["lr"] * piece for name, piece in zip(leaves, update, strict=True)
         }
 
 

@@ -51,4 +51,6 @@ def label_energy(vectors: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def alignment(K: torch.Tensor, y: torch.Tensor) -> float:
     """Kernel-target alignment <K, y y^T>_F / (|K|_F |y y^T|_F) = y^T K y / (|K|_F |y|^2)
     (Cristianini, Shawe-Taylor, Elisseeff, Kandola 2002); 1 when K is proportional to y y^T."""
+    if not float(y @ y) > 0:
+        raise ValueError("the labels are all zero: alignment and label energies are undefined")
     return float(y @ K @ y / (torch.linalg.matrix_norm(K) * (y @ y)))

@@ -20,7 +20,7 @@ from schemas.results import (
 )
 from workers.compute.datasets import make_data
 from workers.compute.device import resolve_device
-from workers.compute.empirical_ntk import autograd_kernel
+from workers.compute.empirical_ntk import tangent_kernel
 from workers.compute.kernel_experiment import DTYPES, spectrum_of
 from workers.compute.ntk import analytic_kernel
 from workers.compute.progress import Progress
@@ -40,9 +40,15 @@ FLOOR_FACTOR = 1e4
 """Losses below FLOOR_FACTOR * eps^2 * (initial loss) are rounding noise, not dynamics."""
 
 
-def resolve(optimizer: OptimizerSpec, eigenvalues: torch.Tensor) -> tuple[dict[str, Any], str | None]:
-    """The optimizer's hyperparameters with every `auto` replaced, and why (None: none was)."""
+def resolve(optimizer: OptimizerSpec, eigenvalues: torch.Tensor, n: int) -> tuple[dict[str, Any], str | None]:
+    """The optimizer's hyperparameters with every `auto` replaced, and why (None: none was).
+    SGD's batch loss is scaled by n / b, so its auto step is GD's times b / n."""
     hyper = optimizer.model_dump(exclude={"name"})
+    if optimizer.name == "sgd" and hyper["lr"] == "auto":
+        chosen = auto_gd(eigenvalues)
+        fraction = min(hyper["batch_size"], n) / n
+        hyper["lr"] = chosen.lr * fraction
+        return hyper, f"{chosen.reason}, times batch/n = {fraction:.4g} (the batch loss is scaled by n/b)"
     reasons = []
     if hyper.get("lr") == "auto" or hyper.get("momentum") == "auto":
         if optimizer.name in ("gd", "sgd") or (
@@ -125,11 +131,12 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     n = X.shape[0]
     scale = 1.0 if spec.loss == "sum" else 1.0 / n
     progress(0.0, "kernels behind auto and predictions")
-    binary = bool(((y == 1) | (y == -1)).all())
+    labels = y if data.y_test is None else torch.cat([y, data.y_test])
+    binary = bool(((labels == 1) | (labels == -1)).all())
     problem = Problem(
         spec.network, spec.width, X, y, data.X_test, data.y_test, scale, y, y, binary, spec.ntk_drift
     )
-    initial = autograd_kernel(spec.network, initial_params(problem, spec.seed), X)
+    initial = tangent_kernel(spec.network, initial_params(problem, spec.seed), X)
     spectra = {"empirical_init": scale * torch.linalg.eigvalsh(initial)}
     reference = initial  # the kernel whose extreme eigenvectors the residual is projected on
     if spec.network.analytic:
@@ -143,7 +150,7 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     total = len(spec.optimizers) * spec.replicates
     results = []
     for index, optimizer in enumerate(spec.optimizers):
-        hyper, reason = resolve(optimizer, auto_spectrum)
+        hyper, reason = resolve(optimizer, auto_spectrum, n)
         runs = []
         for replicate in range(spec.replicates):
             done = index * spec.replicates + replicate
@@ -168,13 +175,17 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
                     on_record,
                 )
             )
-        final = scale * torch.linalg.eigvalsh(autograd_kernel(spec.network, runs[0].final, X))
-        kernels = {**spectra, "empirical_final": final}
+        kernels = dict(spectra)
+        final_kernel = scale * tangent_kernel(spec.network, runs[0].final, X)
+        if runs[0].status != "diverged" and bool(torch.isfinite(final_kernel).all()):
+            kernels["empirical_final"] = torch.linalg.eigvalsh(final_kernel)
         predictions = [
             predict(optimizer.name, hyper, eigenvalues, name) for name, eigenvalues in kernels.items()
         ]
         fitted = [run_result(run, floor * (run.record["train_loss"][0] or 1.0)) for run in runs]
-        measured = [run.fit.rate for run in fitted if run.fit.rate is not None and run.status != "diverged"]
+        measured = [
+            run.fit.rate for run in fitted if run.fit.verdict == "linear" and run.fit.rate is not None
+        ]
         interval = rate_interval(measured) if measured else None
         results.append(
             OptimizerResult(
@@ -185,7 +196,9 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
                 rate=interval,
                 predicted=predictions,
                 ratio={p.kernel: interval.mean / p.rate for p in predictions if interval and p.rate},
-                final_kernel=summary("empirical_final", final),
+                final_kernel=summary("empirical_final", kernels["empirical_final"])
+                if "empirical_final" in kernels
+                else None,
             )
         )
     return TrainResult(

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from schemas.networks import NetworkSpec
-from workers.compute.empirical_ntk import autograd_kernel
+from workers.compute.empirical_ntk import tangent_kernel
 from workers.compute.networks import Params, forward, init_params, trained_names
 from workers.compute.optimizers import OPTIMIZERS, Context
 
@@ -38,7 +38,7 @@ class Problem:
     scale: float  # loss = scale / 2 * sum (f - y)^2
     top: torch.Tensor  # (n,) eigenvector of H_inf (or, without a closed form, H(0)): largest eigenvalue
     bottom: torch.Tensor  # (n,) ... smallest eigenvalue
-    binary: bool  # labels in {-1, +1}: report the test error
+    binary: bool  # training and test labels in {-1, +1}: report the test error
     ntk_drift: bool
 
     def loss(self, params: Params, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -74,7 +74,7 @@ def metrics(
     the test loss and error, and |H(t) - H(0)|_F / |H(0)|_F when asked."""
     residual = forward(problem.network, params, problem.X) - problem.y
     moved = torch.stack([(params[name] - start[name]).square().sum() for name in start]).sum()
-    size = torch.stack([start[name].square().sum() for name in start]).sum()
+    size = torch.stack([start[name].square().sum() for name in start]).sum()  # trained only
     values = {
         "train_loss": 0.5 * problem.scale * (residual @ residual),
         "weight_change": (moved / size).sqrt(),
@@ -90,10 +90,11 @@ def metrics(
         predictions = forward(problem.network, params, problem.X_test)
         gap = predictions - problem.y_test
         values["test_loss"] = 0.5 * problem.scale * (gap @ gap)
-        values["test_error"] = (torch.sign(predictions) != problem.y_test).to(gap.dtype).mean()
+        if problem.binary:
+            values["test_error"] = (torch.sign(predictions) != problem.y_test).to(gap.dtype).mean()
     if kernel0 is not None:
         values["ntk_drift"] = torch.linalg.matrix_norm(
-            autograd_kernel(problem.network, params, problem.X) - kernel0
+            tangent_kernel(problem.network, params, problem.X) - kernel0
         ) / torch.linalg.matrix_norm(kernel0)
     return values
 
@@ -119,7 +120,7 @@ def train(
     names = trained_names(problem.network, params)
     frozen = {name: value for name, value in params.items() if name not in names}
     theta = {name: params[name] for name in names}
-    start = dict(params)
+    start = dict(theta)
     batches = torch.Generator(device=problem.X.device).manual_seed(seed + 2**32)
 
     def loss(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
@@ -133,9 +134,13 @@ def train(
         X, y = (problem.X, problem.y) if batch is None else (problem.X[batch], problem.y[batch])
         return forward(problem.network, {**frozen, **trained}, X) - y
 
-    context = Context(loss, residual, problem.X.shape[0], batches)
+    def kernel(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
+        X = problem.X if batch is None else problem.X[batch]
+        return tangent_kernel(problem.network, {**frozen, **trained}, X)
+
+    context = Context(loss, residual, kernel, problem.X.shape[0], batches)
     method = OPTIMIZERS[optimizer](hyper, context)
-    kernel0 = autograd_kernel(problem.network, params, problem.X) if problem.ntk_drift else None
+    kernel0 = tangent_kernel(problem.network, params, problem.X) if problem.ntk_drift else None
     first = FIRST_LAYER[problem.network.name]
     patterns0 = problem.X @ params[first].T >= 0 if first in theta else None  # (n, m), fixed
     buffers: dict[str, torch.Tensor] = {}
@@ -173,6 +178,6 @@ def train(
         seconds=time.perf_counter() - began,
         record=record,
         final={**frozen, **theta},
-        initial=start,
+        initial=params,
         warnings=sorted(set(context.warnings)),
     )
