@@ -33,7 +33,7 @@ def problem() -> Problem:
 
 def plain_loop(task: Problem, name: str, hyper: dict[str, float]) -> tuple[float, float]:
     """The hand-written loop; returns (seconds, final loss)."""
-    start = initial_params(task, 0)
+    start = initial_params(task.network, task.width, task.X, 0)
     W = torch.nn.Parameter(start["W"].clone())
     a = start["a"]
     previous = W.detach().clone()

@@ -133,17 +133,17 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     progress(0.0, "kernels behind auto and predictions")
     labels = y if data.y_test is None else torch.cat([y, data.y_test])
     binary = bool(((labels == 1) | (labels == -1)).all())
-    problem = Problem(
-        spec.network, spec.width, X, y, data.X_test, data.y_test, scale, y, y, binary, spec.ntk_drift
-    )
-    initial = tangent_kernel(spec.network, initial_params(problem, spec.seed), X)
-    spectra = {"empirical_init": scale * torch.linalg.eigvalsh(initial)}
-    reference = initial  # the kernel whose extreme eigenvectors the residual is projected on
+    initial = tangent_kernel(spec.network, initial_params(spec.network, spec.width, X, spec.seed), X)
+    reference = analytic_kernel(spec.network, X, spec.width) if spec.network.analytic else initial
+    values, vectors, _complete = spectrum_of(reference, 1)  # residual directions: its extremes
     if spec.network.analytic:
-        reference = analytic_kernel(spec.network, X, spec.width)
-        spectra = {"analytic": scale * spectrum_of(reference, 1)[0], **spectra}
-    _values, vectors, _complete = spectrum_of(reference, 1)
-    problem.top, problem.bottom = vectors[:, 0], vectors[:, -1]
+        spectra = {"analytic": scale * values, "empirical_init": scale * torch.linalg.eigvalsh(initial)}
+    else:
+        spectra = {"empirical_init": scale * values}
+    top, bottom = vectors[:, 0], vectors[:, -1]
+    problem = Problem(
+        spec.network, spec.width, X, y, data.X_test, data.y_test, scale, top, bottom, binary, spec.ntk_drift
+    )
     auto_spectrum = spectra["analytic" if spec.auto_kernel == "analytic" else "empirical_init"]
     floor = FLOOR_FACTOR * torch.finfo(dtype).eps ** 2
     grid = record_steps(spec.steps, spec.record_points)

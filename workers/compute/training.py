@@ -99,9 +99,10 @@ def metrics(
     return values
 
 
-def initial_params(problem: Problem, seed: int) -> Params:
-    generator = torch.Generator(device=problem.X.device).manual_seed(seed)
-    return init_params(problem.network, problem.X.shape[1], problem.width, generator, problem.X.dtype)
+def initial_params(network: NetworkSpec, width: int, X: torch.Tensor, seed: int) -> Params:
+    """The seed's initialisation, on X's device and in its dtype (every run of a seed starts here)."""
+    generator = torch.Generator(device=X.device).manual_seed(seed)
+    return init_params(network, X.shape[1], width, generator, X.dtype)
 
 
 def train(
@@ -116,7 +117,7 @@ def train(
     on_record: Callable[[int], None],
 ) -> Run:
     """Run `optimizer` from the seed's initialisation for at most `steps` steps."""
-    params = initial_params(problem, seed)
+    params = initial_params(problem.network, problem.width, problem.X, seed)
     names = trained_names(problem.network, params)
     frozen = {name: value for name, value in params.items() if name not in names}
     theta = {name: params[name] for name in names}
