@@ -68,7 +68,7 @@ class KernelSpec(SpecModel):
     def _sizes(self) -> "KernelSpec":
         if not self.network.analytic:
             raise ValueError(f"the {self.network.activation} net has no closed-form kernel to study")
-        if getattr(self.network, "parameterization", "ntk") != "ntk":
+        if self.network.parameterization != "ntk":
             raise ValueError(
                 "kernel jobs use the ntk parameterization: its kernel has a width-independent limit"
             )

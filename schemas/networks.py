@@ -54,6 +54,7 @@ class FullyConnected(SpecModel):
     all weights N(0, 1). Depth 2 is the two-layer net with both layers trained."""
 
     analytic: ClassVar[bool] = True
+    parameterization: ClassVar[str] = "ntk"
 
     name: Literal["fully_connected"] = "fully_connected"
     depth: int = Field(3, ge=2, le=16, description="number of weight layers L")

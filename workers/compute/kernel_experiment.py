@@ -13,7 +13,7 @@ from schemas.networks import NetworkSpec
 from schemas.results import EmpiricalStudy, EncodedMatrix, KernelResult, Spectrum, Spread, WidthRow
 from workers.compute.datasets import make_data
 from workers.compute.device import resolve_device, synchronize
-from workers.compute.empirical_ntk import autograd_kernel, fully_connected_empirical, two_layer_empirical
+from workers.compute.empirical_ntk import autograd_kernel, tangent_kernel, two_layer_empirical
 from workers.compute.networks import init_params
 from workers.compute.ntk import analytic_kernel
 from workers.compute.progress import Progress
@@ -63,8 +63,9 @@ def empirical_kernel(
     if method == "closed_form" and network.name == "two_layer":
         return two_layer_empirical(network, X, m, generator, on_block)
     params = init_params(network, X.shape[1], m, generator, X.dtype)
-    closed = method == "closed_form"
-    kernel = fully_connected_empirical(network, params, X) if closed else autograd_kernel(network, params, X)
+    kernel = (
+        tangent_kernel(network, params, X) if method == "closed_form" else autograd_kernel(network, params, X)
+    )
     on_block(m)
     return kernel
 
@@ -85,12 +86,18 @@ def width_exponent(rows: list[WidthRow]) -> float | None:
 
 
 def empirical_study(
-    spec: EmpiricalSpec, network: NetworkSpec, X: torch.Tensor, H: torch.Tensor, progress: Progress
+    spec: EmpiricalSpec,
+    network: NetworkSpec,
+    X: torch.Tensor,
+    H: torch.Tensor,
+    lambda_max: float,
+    progress: Progress,
 ) -> EmpiricalStudy:
     """For each width, `replicates` random networks (seeds seed, seed+1, ...): their kernels'
-    relative Frobenius and operator-norm distances to H_inf and their lambda_min."""
+    relative Frobenius and operator-norm distances to H_inf and their lambda_min. H is PSD, so
+    its operator norm is the lambda_max already found by the spectrum."""
     norm_frobenius = torch.linalg.matrix_norm(H)
-    norm_operator = torch.linalg.eigvalsh(H).abs().max()
+    norm_operator = lambda_max
     total = spec.replicates * sum(spec.widths)
     done = 0
     rows = []
@@ -158,7 +165,7 @@ def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
         raise ValueError("the kernel has non-finite entries; check the dataset for extreme values")
     empirical = None
     if spec.empirical is not None:
-        empirical = empirical_study(spec.empirical, spec.network, data.X, H, progress)
+        empirical = empirical_study(spec.empirical, spec.network, data.X, H, float(values[0]), progress)
         lap("empirical")
     return KernelResult(
         kernel=spec.network.describe(),
