@@ -1,8 +1,13 @@
 """Base models shared by every spec and result."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 SEED_MAX = 2**63 - 1
+
+Device = Literal["cpu", "cuda"]
+"""Where a worker computes; `cuda` jobs go to the gpu queue."""
 
 
 class SpecModel(BaseModel):

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from schemas.budget import Cost
-from schemas.common import SpecModel, seed_field
+from schemas.common import Device, SpecModel, seed_field
 from schemas.datasets import DatasetSpec, SphereDataset
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
 from schemas.optimizers import GD, HeavyBall, OptimizerSpec
@@ -18,8 +18,6 @@ STEP_OVERHEAD = 1e7
 """Flop-equivalent of the Python and dispatch around one training step (~200 us measured)."""
 EMPIRICAL_CHUNK = 4096
 """Neurons drawn per block when a two-layer empirical kernel is accumulated (bounds its memory)."""
-
-Device = Literal["cpu", "cuda"]
 
 KERNEL_EXAMPLE = {
     "kind": "kernel",
@@ -133,6 +131,11 @@ class TrainSpec(SpecModel):
         default_factory=lambda: [GD(), HeavyBall()], min_length=1, max_length=8
     )
     replicates: int = Field(1, ge=1, le=16, description="seeds seed, seed + 1, ... per optimizer")
+    batching: Literal["auto", "batched", "sequential"] = Field(
+        "auto",
+        description="run the replicates of an optimizer as one stacked batch or one after the other "
+        "(same numbers either way); auto: batched on a GPU, sequential on a CPU (faster there)",
+    )
     seed: int = seed_field("seed of the first replicate's initialisation and batches")
     steps: int = Field(1000, ge=1, le=10**6, description="step budget")
     tolerance: float = Field(1e-24, ge=0, description="stop once the training loss is at most this")
