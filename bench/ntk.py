@@ -1,6 +1,7 @@
 """Tangent kernels: our closed forms against the obvious alternatives, in one run.
 
-Run from the repository root: `python bench/ntk.py`.
+Run from the repository root: `python bench/ntk.py [--device cuda]` (on cuda, the empirical
+cases only: the alternative of case 2 is numpy).
 
 1. Empirical NTK of the two-layer ReLU net, both layers trained, n = 1000, d = 64, m = 4096:
    `two_layer_kernel_sum` (two Gram matrices of activation patterns, no autograd) against the
@@ -14,6 +15,7 @@ Run from the repository root: `python bench/ntk.py`.
 Each time is the best of REPEATS calls after one warm-up call.
 """
 
+import argparse
 import math
 import platform
 import time
@@ -24,6 +26,7 @@ import torch
 
 from schemas.networks import TwoLayerNet
 from workers.compute.datasets import uniform_sphere
+from workers.compute.device import synchronize
 from workers.compute.empirical_ntk import autograd_kernel, two_layer_kernel_sum
 from workers.compute.networks import init_params
 from workers.compute.ntk import relu_ntk_first_layer
@@ -31,26 +34,31 @@ from workers.compute.ntk import relu_ntk_first_layer
 REPEATS = 3
 
 
-def best_seconds(compute: Callable[[], object]) -> float:
+def best_seconds(compute: Callable[[], object], device: torch.device) -> float:
     compute()
     seconds = math.inf
     for _ in range(REPEATS):
+        synchronize(device)
         start = time.perf_counter()
         compute()
+        synchronize(device)
         seconds = min(seconds, time.perf_counter() - start)
     return seconds
 
 
-def empirical_case(dtype: torch.dtype) -> tuple[str, float, float, float]:
+def empirical_case(dtype: torch.dtype, device: torch.device) -> tuple[str, float, float, float]:
     n, d, m = 1000, 64, 4096
     network = TwoLayerNet(trained="both")
-    X = uniform_sphere(n, d, torch.Generator().manual_seed(0)).to(dtype)
-    params = init_params(network, d, m, torch.Generator().manual_seed(1), dtype)
-    ours = best_seconds(lambda: two_layer_kernel_sum(network, X, params["W"]) / m)
-    theirs = best_seconds(lambda: autograd_kernel(network, params, X))
+    X = uniform_sphere(n, d, torch.Generator().manual_seed(0)).to(dtype).to(device)
+    params = {
+        name: value.to(device)
+        for name, value in init_params(network, d, m, torch.Generator().manual_seed(1), dtype).items()
+    }
+    ours = best_seconds(lambda: two_layer_kernel_sum(network, X, params["W"]) / m, device)
+    theirs = best_seconds(lambda: autograd_kernel(network, params, X), device)
     closed = two_layer_kernel_sum(network, X, params["W"]) / m
     gap = float((closed - autograd_kernel(network, params, X)).abs().max() / closed.abs().max())
-    return f"empirical NTK n={n} d={d} m={m} both layers, {str(dtype)[6:]}", ours, theirs, gap
+    return f"empirical NTK n={n} d={d} m={m} both layers, {str(dtype)[6:]}, {device}", ours, theirs, gap
 
 
 def analytic_case() -> tuple[str, float, float, float]:
@@ -62,23 +70,25 @@ def analytic_case() -> tuple[str, float, float, float]:
         G = Xn @ Xn.T
         return G * (np.pi - np.arccos(np.clip(G, -1, 1))) / (2 * np.pi)
 
-    ours = best_seconds(lambda: relu_ntk_first_layer(X))
-    theirs = best_seconds(one_liner)
+    ours = best_seconds(lambda: relu_ntk_first_layer(X), X.device)
+    theirs = best_seconds(one_liner, X.device)
     gap = float(np.abs(relu_ntk_first_layer(X).numpy() - one_liner()).max())
     return f"analytic H_inf n={n} d={d}, float64", ours, theirs, gap
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    device = torch.device(parser.parse_args().device)
     print(
         f"torch {torch.__version__}, numpy {np.__version__}, {torch.get_num_threads()} threads, {platform.machine()}"
     )
     print("| case | ours (ms) | alternative (ms) | ratio (alt/ours) | max relative gap |")
     print("|---|---|---|---|---|")
-    for case, ours, theirs, gap in (
-        empirical_case(torch.float64),
-        empirical_case(torch.float32),
-        analytic_case(),
-    ):
+    cases = [empirical_case(torch.float64, device), empirical_case(torch.float32, device)]
+    if device.type == "cpu":
+        cases.append(analytic_case())
+    for case, ours, theirs, gap in cases:
         print(f"| {case} | {ours * 1e3:.1f} | {theirs * 1e3:.1f} | {theirs / ours:.1f} | {gap:.1e} |")
 
 

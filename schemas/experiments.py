@@ -134,7 +134,8 @@ class TrainSpec(SpecModel):
     batching: Literal["auto", "batched", "sequential"] = Field(
         "auto",
         description="run the replicates of an optimizer as one stacked batch or one after the other "
-        "(same numbers either way); auto: batched on a GPU, sequential on a CPU (faster there)",
+        "(same numbers either way); auto: batched on a GPU, and on a CPU while replicates x n x width "
+        "<= 2^22 (faster there; sequential above)",
     )
     seed: int = seed_field("seed of the first replicate's initialisation and batches")
     steps: int = Field(1000, ge=1, le=10**6, description="step budget")

@@ -175,7 +175,7 @@ class RunResult(ResultModel):
         "budget: out of wall-clock time; steps: out of steps"
     )
     steps: int
-    seconds: float
+    seconds: float = Field(description="wall-clock time of the run (of its stacked batch when batched)")
     final_loss: float | None
     fit: RateFit
     record: dict[str, list[float | None]] = Field(
@@ -215,6 +215,7 @@ class TrainResult(ResultModel):
     kind: Literal["train"] = "train"
     dtype: str
     device: str
+    batched: bool = Field(description="whether each optimizer's replicates ran as one stacked batch")
     n: int
     d: int
     width: int

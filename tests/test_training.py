@@ -12,6 +12,7 @@ from workers.compute import run_experiment, training
 from workers.compute.datasets import make_data
 from workers.compute.ntk import analytic_kernel
 from workers.compute.optimizers import NesterovMethod
+from workers.compute.train_experiment import seed_groups
 from workers.compute.training import Problem, record_steps
 
 SPHERE = {"name": "sphere", "n": 32, "d": 8, "seed": 0}
@@ -189,7 +190,9 @@ def test_weight_change_counts_the_trained_layer_only() -> None:
     problem = Problem(
         problem_spec.network, 256, data.X, data.y, None, None, 1.0, vectors[:, -1], vectors[:, 0], True, False
     )
-    run = training.train(problem, "gd", {"lr": 0.5}, 0, 50, 0.0, 60, record_steps(50, 16), lambda _step: None)
+    [run] = training.train(
+        problem, "gd", {"lr": 0.5}, [0], 50, 0.0, 60, record_steps(50, 16), lambda _step: None
+    )
     W, W0 = run.final["W"], run.initial["W"]
     assert run.record["weight_change"][-1] == pytest.approx(float((W - W0).norm() / W0.norm()), rel=1e-12)
 
@@ -240,3 +243,59 @@ def test_regression_labels_get_no_test_error() -> None:
     result = train(dataset=dataset, width=256, optimizers=[{"name": "gd"}], steps=20)
     record = result.optimizers[0].runs[0].record
     assert "test_loss" in record and "test_error" not in record
+
+
+@pytest.mark.parametrize(
+    ("network", "optimizer"),
+    [
+        ({"name": "two_layer"}, {"name": "gd"}),
+        ({"name": "two_layer", "trained": "both"}, {"name": "heavy_ball"}),
+        ({"name": "two_layer"}, {"name": "nesterov", "momentum": "schedule"}),
+        ({"name": "two_layer"}, {"name": "sgd", "batch_size": 8}),
+        ({"name": "two_layer", "activation": "tanh"}, {"name": "adam", "lr": 0.01}),
+        ({"name": "two_layer"}, {"name": "ggn", "batch_size": 16}),
+        ({"name": "fully_connected", "depth": 3}, {"name": "heavy_ball"}),
+    ],
+)
+def test_batched_replicates_give_the_sequential_numbers(network: dict, optimizer: dict) -> None:
+    fields = {
+        "network": network,
+        "width": 256,
+        "optimizers": [optimizer],
+        "replicates": 3,
+        "steps": 60,
+        "record_points": 16,
+        "tolerance": 0.0,
+        "ntk_drift": True,
+    }
+    batched = train(batching="batched", **fields)
+    sequential = train(batching="sequential", **fields)
+    assert batched.batched and not sequential.batched
+    for one, other in zip(batched.optimizers[0].runs, sequential.optimizers[0].runs, strict=True):
+        assert (one.seed, one.status, one.steps) == (other.seed, other.status, other.steps)
+        assert one.record.keys() == other.record.keys()
+        for name, values in one.record.items():
+            assert values == pytest.approx(other.record[name], rel=1e-9, abs=1e-12), name
+    seeds = [run.record["train_loss"][-1] for run in batched.optimizers[0].runs]
+    assert len(set(seeds)) == 3  # the replicates are different runs
+
+
+def test_auto_batching_stacks_on_gpus_and_small_cpu_jobs_only() -> None:
+    def groups(width: int, device: str, batching: str = "auto") -> list[list[int]]:
+        spec = TrainSpec.model_validate(
+            {
+                "kind": "train",
+                "dataset": SPHERE,
+                "width": width,
+                "replicates": 4,
+                "seed": 7,
+                "batching": batching,
+            }
+        )
+        return seed_groups(spec, torch.device(device))
+
+    assert groups(1024, "cpu") == [[7, 8, 9, 10]]  # 4 x 32 x 1024 stacked activations: small
+    assert groups(65536, "cpu") == [[7], [8], [9], [10]]  # 2^23 > CPU_STACK_MAX
+    assert groups(65536, "cuda") == [[7, 8, 9, 10]]
+    assert groups(1024, "cuda", "sequential") == [[7], [8], [9], [10]]
+    assert groups(65536, "cpu", "batched") == [[7, 8, 9, 10]]

@@ -29,17 +29,18 @@ def two_layer_kernel_sum(
     a = None means a_r^2 = 1 (signs, as at init in the NTK parameterization; Du et al. 2019):
     ReLU patterns are then 0/1 and their Gram is taken in float32 (exact counts for m < 2^24,
     2-4x faster than float64). Additive over neurons, so blocks of W can be summed.
-    X: (n, d), W: (m, d), a: (m,) -> (n, n)."""
-    P = X @ W.T
-    total = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
+    X: (n, d), W: (m, d), a: (m,) -> (n, n); with W: (R, m, d) and a: (R, m) for R stacked
+    replicates (X possibly (R, n, d)) -> (R, n, n)."""
+    P = X @ W.mT
+    terms = []
     if spec.trained in ("first", "both"):
         S = DERIVATIVES[spec.activation](P)
-        S = S if a is None else S.to(X.dtype) * a
-        total += (X @ X.T) * (S @ S.T).to(X.dtype)
+        S = S if a is None else S.to(X.dtype) * a[..., None, :]
+        terms.append((X @ X.mT) * (S @ S.mT).to(X.dtype))
     if spec.trained in ("second", "both"):
         A = ACTIVATIONS[spec.activation](P)
-        total += A @ A.T
-    return total
+        terms.append(A @ A.mT)
+    return sum(terms[1:], terms[0])
 
 
 def two_layer_empirical(
@@ -60,7 +61,7 @@ def two_layer_kernel_at(spec: TwoLayerNet, params: Params, X: torch.Tensor) -> t
     """The exact tangent kernel of the two-layer net at its current parameters (any
     parameterization, trained second layer included): s_m^2 two_layer_kernel_sum(W, a)."""
     W, a = params["W"], params["a"]
-    return OUTPUT_SCALE[spec.parameterization](W.shape[0]) ** 2 * two_layer_kernel_sum(spec, X, W, a)
+    return OUTPUT_SCALE[spec.parameterization](W.shape[-2]) ** 2 * two_layer_kernel_sum(spec, X, W, a)
 
 
 def fully_connected_empirical(spec: FullyConnected, params: Params, X: torch.Tensor) -> torch.Tensor:
@@ -68,26 +69,28 @@ def fully_connected_empirical(spec: FullyConnected, params: Params, X: torch.Ten
     h^l = s_l W^l alpha^{l-1} has df/dW^l = delta^l (s_l alpha^{l-1})^T with delta^l = df/dh^l,
     so its kernel is a product of two Gram matrices (backpropagation by hand, no autograd).
     alpha^0 = X, s_1 = 1, s_l = sqrt(c_l / m); delta^L = 1,
-    delta^{l-1} = s_l (delta^l W^l) * relu'(h^{l-1}). X: (n, d) -> (n, n)."""
+    delta^{l-1} = s_l (delta^l W^l) * relu'(h^{l-1}). X: (n, d) -> (n, n); with every W^l
+    stacked as (R, ...) for R replicates -> (R, n, n)."""
     depth = spec.depth
     weights = [params[f"W{layer}"] for layer in range(1, depth + 1)]
     scales = [1.0] + [
-        math.sqrt((1.0 if layer == depth else 2.0) / weights[layer - 1].shape[1])
+        math.sqrt((1.0 if layer == depth else 2.0) / weights[layer - 1].shape[-1])
         for layer in range(2, depth + 1)
     ]
     inputs, pre = [X], []  # alpha^{l-1} and h^l for l = 1..L
     for layer in range(1, depth + 1):
-        h = inputs[-1] @ weights[layer - 1].T * scales[layer - 1]
+        h = inputs[-1] @ weights[layer - 1].mT * scales[layer - 1]
         pre.append(h)
         if layer < depth:
             inputs.append(torch.relu(h))
-    kernel = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
-    delta = torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)
+    delta = torch.ones(*X.shape[:-1], 1, dtype=X.dtype, device=X.device)
+    terms = []
     for layer in range(depth, 0, -1):
-        kernel += (delta @ delta.T) * (scales[layer - 1] ** 2 * (inputs[layer - 1] @ inputs[layer - 1].T))
+        gram = inputs[layer - 1] @ inputs[layer - 1].mT
+        terms.append((delta @ delta.mT) * (scales[layer - 1] ** 2 * gram))
         if layer > 1:
             delta = (delta @ weights[layer - 1]) * scales[layer - 1] * (pre[layer - 2] >= 0).to(X.dtype)
-    return kernel
+    return sum(terms[1:], terms[0])
 
 
 def tangent_kernel(spec: NetworkSpec, params: Params, X: torch.Tensor) -> torch.Tensor:

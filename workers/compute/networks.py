@@ -35,9 +35,11 @@ def init_two_layer(
 
 
 def forward_two_layer(spec: TwoLayerNet, params: Params, X: torch.Tensor) -> torch.Tensor:
-    """f(x) = s_m sum_r a_r sigma(w_r . x), s_m of the parameterization. X: (n, d) -> (n,)."""
+    """f(x) = s_m sum_r a_r sigma(w_r . x), s_m of the parameterization.
+    X: (n, d) or (R, n, d), W: (m, d) or (R, m, d), a: (m,) or (R, m) -> (n,) or (R, n)."""
     W, a = params["W"], params["a"]
-    return ACTIVATIONS[spec.activation](X @ W.T) @ a * OUTPUT_SCALE[spec.parameterization](W.shape[0])
+    hidden = ACTIVATIONS[spec.activation](X @ W.mT)
+    return (hidden @ a[..., None])[..., 0] * OUTPUT_SCALE[spec.parameterization](W.shape[-2])
 
 
 def init_fully_connected(
@@ -52,13 +54,14 @@ def init_fully_connected(
 
 
 def forward_fully_connected(spec: FullyConnected, params: Params, X: torch.Tensor) -> torch.Tensor:
-    """h^1 = W^1 x, h^l = sqrt(2/m) W^l relu(h^{l-1}), f = m^-1/2 W^L relu(h^{L-1}). X: (n, d) -> (n,)."""
-    h = X @ params["W1"].T
+    """h^1 = W^1 x, h^l = sqrt(2/m) W^l relu(h^{l-1}), f = m^-1/2 W^L relu(h^{L-1}).
+    X: (n, d) -> (n,); with every W^l stacked as (R, ...) for R replicates, -> (R, n)."""
+    h = X @ params["W1"].mT
     for layer in range(2, spec.depth + 1):
         W = params[f"W{layer}"]
         scale = 1.0 if layer == spec.depth else 2.0
-        h = torch.relu(h) @ W.T * math.sqrt(scale / W.shape[1])
-    return h[:, 0]
+        h = torch.relu(h) @ W.mT * math.sqrt(scale / W.shape[-1])
+    return h[..., 0]
 
 
 INIT: dict[str, Callable[..., Params]] = {

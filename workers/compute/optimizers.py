@@ -1,5 +1,8 @@
 """Optimizers as functional updates on a dict of trained parameters: one class per spec name,
-each holding its own state, `step(k, theta)` returning the next iterate. No host sync inside."""
+each holding its own state, `step(k, theta)` returning the next iterate. Parameters carry a
+leading replicate axis R (W: (R, m, d)): replicates are independent, so one update serves a
+stacked batch of them or a single one (R = 1). No host sync inside (GGN's singularity check
+aside)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -8,9 +11,9 @@ import torch
 
 from workers.compute.networks import Params
 
-Loss = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch or None) -> loss
-Residual = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch) -> f - y on it
-Kernel = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch) -> J J^T on it
+Loss = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch or None) -> (R,) losses
+Residual = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch) -> (R, b) f - y
+Kernel = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch) -> (R, b, b) J J^T
 
 
 def axpy(theta: Params, step: Params, scale: float) -> Params:
@@ -24,24 +27,33 @@ def difference(a: Params, b: Params) -> Params:
 
 class Context:
     """What updates need of the problem: the loss, residual and tangent kernel as functions of
-    the trained parameters, the number of points, and a seeded generator for batches."""
+    the trained parameters, the number of points, and one seeded batch generator per replicate.
+    `warnings` collects (replicate, message) pairs."""
 
     def __init__(
-        self, loss: Loss, residual: Residual, kernel: Kernel, n: int, generator: torch.Generator
+        self, loss: Loss, residual: Residual, kernel: Kernel, n: int, generators: list[torch.Generator]
     ) -> None:
-        self.loss, self.residual, self.kernel, self.n, self.generator = loss, residual, kernel, n, generator
-        self.warnings: list[str] = []
+        self.loss, self.residual, self.kernel, self.n = loss, residual, kernel, n
+        self.generators = generators
+        self.warnings: list[tuple[int, str]] = []
 
     def gradient(self, theta: Params, batch: torch.Tensor | None) -> Params:
         """grad L(theta) by reverse-mode autograd on detached leaves (cheaper per call than
-        torch.func.grad's functional transform, measured in bench/train.py)."""
+        torch.func.grad's functional transform, measured in bench/train.py). Replicates are
+        independent, so the gradient of the summed losses is each replicate's own gradient."""
         leaves = {name: value.detach().requires_grad_() for name, value in theta.items()}
-        value = self.loss(leaves, batch)
+        value = self.loss(leaves, batch).sum()
         return dict(zip(leaves, torch.autograd.grad(value, list(leaves.values())), strict=True))
 
     def batch(self, size: int) -> torch.Tensor:
-        """`size` distinct indices, uniformly at random (seeded)."""
-        return torch.randperm(self.n, generator=self.generator, device=self.generator.device)[:size]
+        """(R, size): for each replicate, `size` distinct indices uniformly at random from its
+        own generator (the same draws whether replicates run stacked or one by one)."""
+        return torch.stack(
+            [
+                torch.randperm(self.n, generator=generator, device=generator.device)[:size]
+                for generator in self.generators
+            ]
+        )
 
 
 class GradientDescent:
@@ -134,16 +146,22 @@ class GramGaussNewton:
         self.hyper, self.context = hyper, context
 
     def solve(self, gram: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-        eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+        """z = (G + damping I)^-1 r per replicate. gram: (R, b, b), residual: (R, b) -> (R, b).
+        A non-finite Gram (a diverging run) is left to give a non-finite step: the trainer
+        ends that run as diverged at its next record."""
+        eye = torch.eye(gram.shape[-1], dtype=gram.dtype, device=gram.device)
         factor, info = torch.linalg.cholesky_ex(gram + self.hyper["damping"] * eye)
-        if int(info) != 0:
-            floor = 100 * torch.finfo(gram.dtype).eps * float(gram.diagonal().sum()) / gram.shape[0]
-            damping = self.hyper["damping"] + floor
-            self.context.warnings.append(f"singular Gram: damped solve with damping {damping:.3g}")
-            factor, info = torch.linalg.cholesky_ex(gram + damping * eye)
-            if int(info) != 0:
+        singular = (info != 0) & torch.isfinite(gram).all(dim=(-2, -1))
+        if bool(singular.any()):
+            floor = 100 * torch.finfo(gram.dtype).eps * gram.diagonal(dim1=-2, dim2=-1).mean(-1)
+            damping = self.hyper["damping"] + torch.where(singular, floor, 0.0)
+            for replicate in singular.nonzero()[:, 0].tolist():
+                message = f"singular Gram: damped solve with damping {float(damping[replicate]):.3g}"
+                self.context.warnings.append((replicate, message))
+            factor, info = torch.linalg.cholesky_ex(gram + damping[:, None, None] * eye)
+            if bool(((info != 0) & singular).any()):
                 raise ValueError("ggn: the Gram matrix is singular even when damped; set damping > 0")
-        return torch.cholesky_solve(residual[:, None], factor)[:, 0]
+        return torch.cholesky_solve(residual[..., None], factor)[..., 0]
 
     def step(self, _k: int, theta: Params) -> Params:
         size = self.hyper["batch_size"]

@@ -1,6 +1,8 @@
-"""One training run: a network, an optimizer, a seed. Functional updates on the trained
-parameters; metrics are written into device buffers at log-spaced record steps and read back
-only there (where the stop rules are checked), never once per step."""
+"""Training runs: a network, an optimizer and R seeds, as one stacked batch (parameters with a
+leading replicate axis, W: (R, m, d)) or one seed at a time (R = 1): replicates never interact,
+so both give the same numbers. Functional updates on the trained parameters; metrics are
+written into device buffers at log-spaced record steps and read back only there (where the stop
+rules are checked), never once per step."""
 
 import time
 from collections.abc import Callable
@@ -42,8 +44,9 @@ class Problem:
     ntk_drift: bool
 
     def loss(self, params: Params, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(R,) losses of stacked parameters; X: (n, d) or (R, b, d), y: (n,) or (R, b)."""
         residual = forward(self.network, params, X) - y
-        return 0.5 * self.scale * (residual @ residual)
+        return 0.5 * self.scale * residual.square().sum(-1)
 
 
 @dataclass
@@ -67,31 +70,33 @@ def metrics(
     patterns0: torch.Tensor | None,
     kernel0: torch.Tensor | None,
 ) -> dict[str, torch.Tensor]:
-    """Every recorded quantity that applies, at `params`, as 0-d device tensors (no host sync):
-    losses, |theta - theta_0| / |theta_0| over the trained parameters, the largest movement of a
-    first-layer neuron |w_r - w_r(0)|, the share of activation patterns 1[w_r.x_i >= 0] flipped
-    since init, |u.e| for the top and bottom eigenvectors u of H_inf and the residual e = f - y,
-    the test loss and error, and |H(t) - H(0)|_F / |H(0)|_F when asked."""
-    residual = forward(problem.network, params, problem.X) - problem.y
-    moved = torch.stack([(params[name] - start[name]).square().sum() for name in start]).sum()
-    size = torch.stack([start[name].square().sum() for name in start]).sum()  # trained only
+    """Every recorded quantity that applies, at stacked `params`, as (R,) device tensors (no
+    host sync): losses, |theta - theta_0| / |theta_0| over the trained parameters, the largest
+    movement of a first-layer neuron |w_r - w_r(0)|, the share of activation patterns
+    1[w_r.x_i >= 0] flipped since init, |u.e| for the top and bottom eigenvectors u of H_inf
+    and the residual e = f - y, the test loss and error, and |H(t) - H(0)|_F / |H(0)|_F when
+    asked."""
+    residual = forward(problem.network, params, problem.X) - problem.y  # (R, n)
+    moved = sum((params[name] - start[name]).square().flatten(1).sum(1) for name in start)
+    size = sum(start[name].square().flatten(1).sum(1) for name in start)  # trained only
     values = {
-        "train_loss": 0.5 * problem.scale * (residual @ residual),
+        "train_loss": 0.5 * problem.scale * residual.square().sum(-1),
         "weight_change": (moved / size).sqrt(),
-        "residual_top": (problem.top @ residual).abs(),
-        "residual_bottom": (problem.bottom @ residual).abs(),
+        "residual_top": (residual @ problem.top).abs(),
+        "residual_bottom": (residual @ problem.bottom).abs(),
     }
     first = FIRST_LAYER[problem.network.name]
     if patterns0 is not None:
         W = params[first]
-        values["max_neuron_change"] = (W - start[first]).norm(dim=1).max()
-        values["pattern_flips"] = ((problem.X @ W.T >= 0) != patterns0).to(W.dtype).mean()
+        values["max_neuron_change"] = (W - start[first]).norm(dim=-1).amax(-1)
+        flipped = (problem.X @ W.mT >= 0) != patterns0
+        values["pattern_flips"] = flipped.to(W.dtype).mean(dim=(-2, -1))
     if problem.X_test is not None and problem.y_test is not None:
         predictions = forward(problem.network, params, problem.X_test)
         gap = predictions - problem.y_test
-        values["test_loss"] = 0.5 * problem.scale * (gap @ gap)
+        values["test_loss"] = 0.5 * problem.scale * gap.square().sum(-1)
         if problem.binary:
-            values["test_error"] = (torch.sign(predictions) != problem.y_test).to(gap.dtype).mean()
+            values["test_error"] = (torch.sign(predictions) != problem.y_test).to(gap.dtype).mean(-1)
     if kernel0 is not None:
         values["ntk_drift"] = torch.linalg.matrix_norm(
             tangent_kernel(problem.network, params, problem.X) - kernel0
@@ -105,80 +110,115 @@ def initial_params(network: NetworkSpec, width: int, X: torch.Tensor, seed: int)
     return init_params(network, X.shape[1], width, generator, X.dtype)
 
 
+def stacked_initial_params(network: NetworkSpec, width: int, X: torch.Tensor, seeds: list[int]) -> Params:
+    """Each seed's initialisation, stacked along a leading replicate axis."""
+    per_seed = [initial_params(network, width, X, seed) for seed in seeds]
+    return {name: torch.stack([params[name] for params in per_seed]) for name in per_seed[0]}
+
+
+def stop_status(
+    loss: float, initial: float, tolerance: float, elapsed: float, max_seconds: float
+) -> str | None:
+    """Why a run ends at a record point with this loss, or None to go on."""
+    if not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * initial:
+        return "diverged"
+    if loss <= tolerance:
+        return "converged"
+    if elapsed > max_seconds:
+        return "budget"
+    return None
+
+
 def train(
     problem: Problem,
     optimizer: str,
     hyper: dict[str, Any],
-    seed: int,
+    seeds: list[int],
     steps: int,
     tolerance: float,
     max_seconds: float,
     grid: list[int],
     on_record: Callable[[int], None],
-) -> Run:
-    """Run `optimizer` from the seed's initialisation for at most `steps` steps."""
-    params = initial_params(problem.network, problem.width, problem.X, seed)
+) -> list[Run]:
+    """Run `optimizer` from each seed's initialisation for at most `steps` steps, the seeds
+    stacked into one batch. Each replicate stops on its own (its record and final parameters
+    are kept from that point); the batch stops when none is left, and shares one clock."""
+    params = stacked_initial_params(problem.network, problem.width, problem.X, seeds)
     names = trained_names(problem.network, params)
     frozen = {name: value for name, value in params.items() if name not in names}
     theta = {name: params[name] for name in names}
     start = dict(theta)
-    batches = torch.Generator(device=problem.X.device).manual_seed(seed + 2**32)
+    device = problem.X.device
+    generators = [torch.Generator(device=device).manual_seed(seed + 2**32) for seed in seeds]
+    n = problem.X.shape[0]
+
+    def data(batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        return (problem.X, problem.y) if batch is None else (problem.X[batch], problem.y[batch])
 
     def loss(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
-        if batch is None:
-            return problem.loss({**frozen, **trained}, problem.X, problem.y)
-        return problem.loss({**frozen, **trained}, problem.X[batch], problem.y[batch]) * (
-            problem.X.shape[0] / batch.shape[0]
-        )
+        X, y = data(batch)
+        return problem.loss({**frozen, **trained}, X, y) * (n / y.shape[-1])
 
     def residual(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
-        X, y = (problem.X, problem.y) if batch is None else (problem.X[batch], problem.y[batch])
+        X, y = data(batch)
         return forward(problem.network, {**frozen, **trained}, X) - y
 
     def kernel(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
-        X = problem.X if batch is None else problem.X[batch]
-        return tangent_kernel(problem.network, {**frozen, **trained}, X)
+        return tangent_kernel(problem.network, {**frozen, **trained}, data(batch)[0])
 
-    context = Context(loss, residual, kernel, problem.X.shape[0], batches)
+    context = Context(loss, residual, kernel, n, generators)
     method = OPTIMIZERS[optimizer](hyper, context)
     kernel0 = tangent_kernel(problem.network, params, problem.X) if problem.ntk_drift else None
     first = FIRST_LAYER[problem.network.name]
-    patterns0 = problem.X @ params[first].T >= 0 if first in theta else None  # (n, m), fixed
+    patterns0 = problem.X @ params[first].mT >= 0 if first in theta else None  # (R, n, m), fixed
     buffers: dict[str, torch.Tensor] = {}
     began = time.perf_counter()
-    status, recorded, initial_loss, k = "steps", 0, None, 0
+    R = len(seeds)
+    status: list[str | None] = [None] * R
+    ended: list[tuple[int, int, float, Params]] = [(0, 0, 0.0, {})] * R  # records, steps, seconds, final
+    initial_loss: list[float] = []
+    recorded, k = 0, 0
     while True:
         if k == grid[recorded]:
             for name, value in metrics(problem, {**frozen, **theta}, start, patterns0, kernel0).items():
                 buffers.setdefault(
-                    name, torch.full((len(grid),), float("nan"), dtype=value.dtype, device=value.device)
+                    name, torch.full((R, len(grid)), float("nan"), dtype=value.dtype, device=device)
                 )
-                buffers[name][recorded] = value
-            current = float(buffers["train_loss"][recorded])  # host sync, at record points only
-            initial_loss = current if initial_loss is None else initial_loss
+                buffers[name][:, recorded] = value
+            losses = buffers["train_loss"][:, recorded].tolist()  # host sync, at record points only
+            initial_loss = initial_loss or losses
             recorded += 1
             on_record(k)
-            if not np.isfinite(current) or current > DIVERGENCE_FACTOR * initial_loss:
-                status = "diverged"
-            elif current <= tolerance:
-                status = "converged"
-            elif time.perf_counter() - began > max_seconds:
-                status = "budget"
-            if status != "steps" or recorded == len(grid):
+            elapsed = time.perf_counter() - began
+            for r in range(R):
+                if status[r] is None:
+                    status[r] = stop_status(losses[r], initial_loss[r], tolerance, elapsed, max_seconds)
+                    if status[r] is None and recorded == len(grid):
+                        status[r] = "steps"
+                    if status[r] is not None:
+                        final = {name: value[r] for name, value in {**frozen, **theta}.items()}
+                        ended[r] = (recorded, k, elapsed, final)
+            if all(status):
                 break
         theta = method.step(k, theta)
         k += 1
-    host = {name: buffer[:recorded].tolist() for name, buffer in buffers.items()}
-    record: dict[str, list[float | None]] = {"step": [float(step) for step in grid[:recorded]]}
-    for name, values in host.items():
-        record[name] = [value if np.isfinite(value) else None for value in values]
-    return Run(
-        seed=seed,
-        status=status,
-        steps=k,
-        seconds=time.perf_counter() - began,
-        record=record,
-        final={**frozen, **theta},
-        initial=params,
-        warnings=sorted(set(context.warnings)),
-    )
+    host = {name: buffer.tolist() for name, buffer in buffers.items()}
+    runs = []
+    for r, seed in enumerate(seeds):
+        records, steps_done, seconds, final = ended[r]
+        record: dict[str, list[float | None]] = {"step": [float(step) for step in grid[:records]]}
+        for name, values in host.items():
+            record[name] = [value if np.isfinite(value) else None for value in values[r][:records]]
+        runs.append(
+            Run(
+                seed=seed,
+                status=str(status[r]),
+                steps=steps_done,
+                seconds=seconds,
+                record=record,
+                final=final,
+                initial={name: value[r] for name, value in params.items()},
+                warnings=sorted({message for replicate, message in context.warnings if replicate == r}),
+            )
+        )
+    return runs

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The GPU figures of bench/RESULTS.md: run from the repository root on a machine with CUDA and
+# PyTorch (the project's Python dependencies importable, e.g. its venv active):
+#   bash bench/gpu.sh
+# It checks first that training on cuda gives the CPU's numbers, then times the closed-form
+# kernels and the trainer (plain loop and stacked replicates) on the GPU.
+set -euo pipefail
+export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$(pwd)" PYTHONUNBUFFERED=1
+PYTHON="${PYTHON:-python3}"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+"$PYTHON" bench/gpu_check.py
+"$PYTHON" bench/ntk.py --device cuda
+"$PYTHON" bench/train.py --device cuda

@@ -1,0 +1,80 @@
+"""On a GPU machine: a train job on cuda (replicates stacked) gives the numbers of the same job
+on the CPU (replicates one by one), in float64. Prints the largest relative difference of the
+recorded trajectories of each optimizer and exits non-zero above TOLERANCE.
+
+Run from the repository root: `python bench/gpu_check.py` (bench/gpu.sh does).
+"""
+
+import sys
+import time
+
+from schemas import TrainResult, TrainSpec
+from workers.compute import run_experiment
+
+TOLERANCE = 1e-6
+DYNAMICS_FLOOR = 1e-10
+SPEC = {
+    "kind": "train",
+    "dataset": {"name": "sphere", "n": 64, "d": 8, "seed": 0},
+    "network": {"name": "two_layer"},
+    "width": 4096,
+    "optimizers": [
+        {"name": "gd"},
+        {"name": "heavy_ball"},
+        {"name": "nesterov", "momentum": "schedule"},
+        {"name": "sgd", "batch_size": 16},
+        {"name": "ggn"},
+    ],
+    "replicates": 4,
+    "steps": 200,
+    "record_points": 64,
+    "ntk_drift": True,
+}
+
+
+def timed(device: str, batching: str) -> tuple[TrainResult, float]:
+    spec = TrainSpec.model_validate({**SPEC, "device": device, "batching": batching})
+    began = time.perf_counter()
+    result = run_experiment(spec)
+    assert isinstance(result, TrainResult)
+    return result, time.perf_counter() - began
+
+
+def largest_gap(one: TrainResult, other: TrainResult) -> dict[str, float]:
+    """Per optimizer, the largest relative difference |a - b| / |b| of any recorded value while
+    the training loss is above DYNAMICS_FLOOR times its initial value (below it, float64
+    rounding noise is all that is left to compare). Activation-pattern flips are counts, where
+    one point on a ReLU kink may flip either way: they are compared in absolute terms."""
+    gaps = {}
+    for left, right in zip(one.optimizers, other.optimizers, strict=True):
+        worst = 0.0
+        for run, twin in zip(left.runs, right.runs, strict=True):
+            assert (run.status, run.steps) == (twin.status, twin.steps), (left.name, run.seed)
+            losses = twin.record["train_loss"]
+            live = [
+                i for i, loss in enumerate(losses) if loss is not None and loss > DYNAMICS_FLOOR * losses[0]
+            ]
+            for name, values in run.record.items():
+                for i in live:
+                    a, b = values[i], twin.record[name][i]
+                    gap = abs(a - b) if name == "pattern_flips" else abs(a - b) / max(abs(b), 1e-300)
+                    worst = max(worst, gap if b != 0 or a != 0 else 0.0)
+        gaps[left.name] = worst
+    return gaps
+
+
+def main() -> None:
+    timed("cuda", "batched")  # warm-up
+    gpu, gpu_seconds = timed("cuda", "batched")
+    cpu, cpu_seconds = timed("cpu", "sequential")
+    print(
+        f"train job, 5 optimizers x 4 replicates, float64: cuda batched {gpu_seconds:.2f} s, cpu {cpu_seconds:.2f} s"
+    )
+    gaps = largest_gap(gpu, cpu)
+    for name, gap in gaps.items():
+        print(f"| {name} | largest relative gap cuda vs cpu: {gap:.1e} |")
+    sys.exit(0 if max(gaps.values()) <= TOLERANCE else 1)
+
+
+if __name__ == "__main__":
+    main()
