@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 import redis
+import redis.asyncio
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from kombu.exceptions import OperationalError
@@ -17,7 +18,7 @@ from workers.settings import Settings, get_settings
 from workers.store import JobStore, make_engine, migrate
 
 from .errors import BodySizeLimit, install_error_handlers
-from .routes import health, jobs
+from .routes import events, health, jobs
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.store = JobStore(engine)
         app.state.celery = make_celery(settings)
-        app.state.redis = redis.Redis.from_url(settings.effective_redis_url, socket_timeout=5)
+        url = settings.effective_redis_url
+        app.state.redis = redis.Redis.from_url(url, socket_timeout=5)
+        app.state.async_redis = redis.asyncio.Redis.from_url(url, decode_responses=True)
         every = settings.reconcile_seconds
         reconciler = Reconciler(app.state.store, app.state.redis, app.state.celery, grace_seconds=every)
         reconciling = asyncio.create_task(reconcile_forever(reconciler, every))
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with suppress(asyncio.CancelledError):
             await reconciling
         app.state.redis.close()
+        await app.state.async_redis.aclose()
         engine.dispose()
 
     app = FastAPI(
@@ -62,5 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.include_router(jobs.router)
+    app.include_router(events.router)
     app.include_router(health.router)
     return app

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(1, ge=1, le=256)
     worker_heartbeat_seconds: float = Field(5, gt=0)
+    events_keepalive_seconds: float = Field(
+        15, gt=0, le=300, description="seconds between keep-alive comments on a quiet event stream"
+    )
+    events_ttl_seconds: float = Field(
+        86400, gt=0, description="a job's event stream expires this long after its last event"
+    )
 
     @field_validator("redis_url")
     @classmethod

@@ -7,6 +7,7 @@ parent process imports torch but runs no op, so its forked pool children do not 
 import logging
 import os
 import time
+from functools import cache
 
 import redis
 import torch
@@ -20,6 +21,7 @@ from schemas.experiments import ExperimentSpec
 from schemas.jobs import JobStatus
 from workers.celery_app import RUN_JOB, make_celery
 from workers.compute import run_experiment
+from workers.events import EventLog
 from workers.heartbeat import start_heartbeat
 from workers.settings import get_settings
 from workers.store import JobStore, make_engine
@@ -34,11 +36,11 @@ class JobCancelled(Exception):
 
 
 class ThrottledProgress:
-    """Progress callback that writes to the store at most every `interval` seconds and raises
-    JobCancelled when that write finds a cancel request."""
+    """Progress callback that writes to the store and publishes a progress event at most every
+    `interval` seconds, and raises JobCancelled when that write finds a cancel request."""
 
-    def __init__(self, store: JobStore, job_id: str, interval: float) -> None:
-        self.store, self.job_id, self.interval = store, job_id, interval
+    def __init__(self, store: JobStore, events: EventLog, job_id: str, interval: float) -> None:
+        self.store, self.events, self.job_id, self.interval = store, events, job_id, interval
         self.last = 0.0
 
     def __call__(self, fraction: float, message: str) -> None:
@@ -46,7 +48,9 @@ class ThrottledProgress:
         if now - self.last < self.interval:
             return
         self.last = now
-        if self.store.report(self.job_id, fraction, message):
+        cancelled = self.store.report(self.job_id, fraction, message)
+        self.events.progress(self.job_id, fraction, message)
+        if cancelled:
             raise JobCancelled
 
 
@@ -59,6 +63,14 @@ def store() -> JobStore:
     if _store is None or _store[0] != os.getpid():
         _store = (os.getpid(), JobStore(make_engine(get_settings().effective_database_url)))
     return _store[1]
+
+
+@cache
+def events() -> EventLog:
+    """One event log per worker (redis-py renews its connections in a forked child)."""
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.effective_redis_url, socket_timeout=5)
+    return EventLog(client, settings.events_ttl_seconds)
 
 
 @worker_process_init.connect
@@ -85,7 +97,9 @@ def _hard_time_limit(sender=None, task_id: str | None = None, exception=None, **
     try:
         limit = get_settings().max_job_seconds
         error = f"the job ran longer than the limit of {limit:g} s and was killed"
-        JobStore(engine).finish(task_id, JobStatus.failed, error=error)
+        jobs = JobStore(engine)
+        if jobs.finish(task_id, JobStatus.failed, error=error):
+            events().status(jobs.get(task_id))
     finally:
         engine.dispose()
 
@@ -118,10 +132,14 @@ def run_job(job_id: str) -> None:
     row = jobs.start(job_id, settings.max_attempts)
     if row is None:
         log.info("job %s: nothing to do", job_id)
+        events().status(jobs.get(job_id))  # it may have ended just now: cancelled, or out of attempts
         return
-    status, result, error = outcome(row.spec, ThrottledProgress(jobs, job_id, settings.progress_interval))
+    events().status(row)
+    progress = ThrottledProgress(jobs, events(), job_id, settings.progress_interval)
+    status, result, error = outcome(row.spec, progress)
     try:
         jobs.finish(job_id, status, result=result, error=error)
     except SQLAlchemyError:
         log.exception("job %s: the store refused its outcome", job_id)
         jobs.finish(job_id, JobStatus.failed, error="the result could not be stored")
+    events().status(jobs.get(job_id))

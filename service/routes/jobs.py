@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Field
 
 from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
 from workers.celery_app import RUN_JOB, queue_for
+from workers.events import EventLog
 from workers.heartbeat import live_workers
 from workers.store import JobRow
 from workers.version import ENGINE_VERSION
@@ -164,7 +165,9 @@ def get_result(job: JobDep) -> Any:
 
 
 @router.delete("/{job_id}", response_model=JobView, responses={409: {"description": "already finished"}})
-def cancel_job(job: JobDep, store: StoreDep, response: Response) -> JobView:
+def cancel_job(
+    job: JobDep, store: StoreDep, redis: RedisDep, settings: SettingsDep, response: Response
+) -> JobView:
     """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next
     progress check (202); a finished job cannot be cancelled (409)."""
     if JobStatus(job.status).finished:
@@ -172,5 +175,6 @@ def cancel_job(job: JobDep, store: StoreDep, response: Response) -> JobView:
     row = store.cancel(job.id) or job
     if row.status in (JobStatus.succeeded.value, JobStatus.failed.value):  # it ended meanwhile
         raise HTTPException(status_code=409, detail=f"job already finished ({row.status})")
+    EventLog(redis, settings.events_ttl_seconds).status(row)
     response.status_code = 200 if row.status == JobStatus.cancelled.value else 202
     return view(row)

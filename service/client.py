@@ -1,0 +1,290 @@
+"""Python client of the ntkdyn API: `Client`, and `AsyncClient` for asyncio.
+
+    with Client("http://127.0.0.1:8000") as client:
+        job = client.submit({"kind": "kernel", "dataset": {"name": "sphere", "n": 64, "d": 8}})
+        job.wait(timeout=600, on_progress=lambda event: print(event.progress, event.message))
+        result = job.result()
+
+Both clients share one sans-I/O core: requests are built, answers decoded (into `JobView`s or an
+`ApiError` carrying the server's `detail`), retries scheduled (`service.retry`), and the job's
+Server-Sent Events parsed and resumed (`service.sse`) by the same code; each client only sends,
+sleeps and reads lines. Connection errors and 503s are tried again with exponential backoff.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import aclosing, closing
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from schemas import JobStatus, JobView
+
+from .retry import DEFAULT_RETRY, ApiError, Attempts, ClientError, Retry, Unreachable, WaitTimeout
+from .sse import Event, Follow
+
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "AsyncJob",
+    "Client",
+    "ClientError",
+    "Event",
+    "Job",
+    "Retry",
+    "Unreachable",
+    "WaitTimeout",
+]
+DEFAULT_URL = "http://127.0.0.1:8000"
+PAGE_MAX = 200
+Spec = Mapping[str, Any] | BaseModel
+
+
+class Pages:
+    """Paging through /v1/jobs up to `limit` jobs."""
+
+    def __init__(self, status: str | None, kind: str | None, limit: int) -> None:
+        self.filters = {key: value for key, value in (("status", status), ("kind", kind)) if value}
+        self.limit = limit
+        self.views: list[JobView] = []
+        self.cursor: str | None = None
+        self.done = limit <= 0
+
+    def params(self) -> dict[str, Any]:
+        """Query of the next page."""
+        size = min(self.limit - len(self.views), PAGE_MAX)
+        return {**self.filters, "limit": size, **({"cursor": self.cursor} if self.cursor else {})}
+
+    def add(self, page: dict[str, Any]) -> None:
+        self.views.extend(JobView.model_validate(item) for item in page["items"])
+        self.cursor = page["next_cursor"]
+        self.done = self.cursor is None or len(self.views) >= self.limit
+
+
+def request_body(spec: Spec, reuse: bool) -> dict[str, Any]:
+    """The POST /v1/jobs body of a spec (a mapping or a schemas model)."""
+    document = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else dict(spec)
+    return {"spec": document, "reuse": reuse}
+
+
+class ClientBase:
+    """What both clients hold: the service's address and token (as an httpx client of the
+    `http_class`) and the retry policy."""
+
+    http_class: type[httpx.Client] | type[httpx.AsyncClient]
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: Retry = DEFAULT_RETRY,
+    ) -> None:
+        headers = {"User-Agent": "ntkdyn-client"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.retry = retry
+        self.http = self.http_class(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+
+class JobHandle:
+    """What every job handle knows: its client and the job's last view."""
+
+    def __init__(self, client: ClientBase, view: JobView) -> None:
+        self.client, self.view = client, view
+
+    @property
+    def id(self) -> str:
+        return self.view.id
+
+    @property
+    def status(self) -> JobStatus:
+        return self.view.status
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.id!r}, {self.status.value})"
+
+
+class Job(JobHandle):
+    """A submitted job, seen through a `Client`."""
+
+    client: "Client"
+
+    def refresh(self) -> JobView:
+        """The job as it is now."""
+        self.view = self.client.view(self.id)
+        return self.view
+
+    def events(self, timeout: float | None = None) -> Iterator[Event]:
+        """Its events until it ends (see `Client.events`)."""
+        return self.client.events(self.id, timeout)
+
+    def wait(
+        self, timeout: float | None = None, on_progress: Callable[[Event], None] | None = None
+    ) -> JobView:
+        """Follow the job until it ends, calling `on_progress` with every event; the final view.
+        Raises WaitTimeout after about `timeout` seconds."""
+        for event in self.events(timeout):
+            if on_progress is not None:
+                on_progress(event)
+        return self.refresh()
+
+    def result(self) -> dict[str, Any]:
+        """The result document; ApiError 409 unless the job succeeded."""
+        return self.client.call("GET", f"/v1/jobs/{self.id}/result")
+
+    def cancel(self) -> JobView:
+        """Cancel the job: a queued one ends at once, a running one at its next progress check."""
+        self.view = JobView.model_validate(self.client.call("DELETE", f"/v1/jobs/{self.id}"))
+        return self.view
+
+
+class Client(ClientBase):
+    """Synchronous client of the ntkdyn API at `url`, with an optional bearer `token`."""
+
+    http_class = httpx.Client
+    http: httpx.Client
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def send(self, request: httpx.Request, stream: bool = False) -> httpx.Response:
+        """Send `request`, again after a connection error or a 503 as the retry policy allows;
+        the successful response, or ApiError / Unreachable."""
+        attempts = Attempts(self.retry, request)
+        for delay in attempts:
+            time.sleep(delay)
+            with attempts.trying():
+                response = self.http.send(request, stream=stream)
+                if response.is_error:  # read the detail (and free the connection) of a stream
+                    response.read()
+                attempts.answer(response)
+        return attempts.response()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON answer of one request."""
+        return self.send(self.http.build_request(method, path, **kwargs)).json()
+
+    def view(self, job_id: str) -> JobView:
+        return JobView.model_validate(self.call("GET", f"/v1/jobs/{job_id}"))
+
+    def submit(self, spec: Spec, reuse: bool = True) -> Job:
+        """Submit an experiment spec; with `reuse`, an identical finished job may answer.
+        A bad spec raises ApiError 422 whose detail names each bad field."""
+        return Job(
+            self, JobView.model_validate(self.call("POST", "/v1/jobs", json=request_body(spec, reuse)))
+        )
+
+    def job(self, job_id: str) -> Job:
+        """A handle on an existing job (ApiError 404 if there is none)."""
+        return Job(self, self.view(job_id))
+
+    def jobs(self, status: str | None = None, kind: str | None = None, limit: int = 50) -> list[Job]:
+        """Up to `limit` jobs, newest first, with this status and kind."""
+        pages = Pages(status, kind, limit)
+        while not pages.done:
+            pages.add(self.call("GET", "/v1/jobs", params=pages.params()))
+        return [Job(self, view) for view in pages.views]
+
+    def events(self, job_id: str, timeout: float | None = None) -> Iterator[Event]:
+        """The job's events (its current status first) until the one that ends it; a dropped
+        stream is resumed after the last event seen. Raises WaitTimeout after about `timeout`."""
+        follow = Follow(job_id, timeout, self.retry)
+        while follow.active:
+            with follow.connection(), closing(self.send(follow.request(self.http), stream=True)) as response:
+                for line in response.iter_lines():
+                    yield from follow.feed(line)
+
+
+class AsyncJob(JobHandle):
+    """A submitted job, seen through an `AsyncClient`; methods as `Job`'s."""
+
+    client: "AsyncClient"
+
+    async def refresh(self) -> JobView:
+        self.view = await self.client.view(self.id)
+        return self.view
+
+    def events(self, timeout: float | None = None) -> AsyncIterator[Event]:
+        return self.client.events(self.id, timeout)
+
+    async def wait(
+        self, timeout: float | None = None, on_progress: Callable[[Event], None] | None = None
+    ) -> JobView:
+        async for event in self.events(timeout):
+            if on_progress is not None:
+                on_progress(event)
+        return await self.refresh()
+
+    async def result(self) -> dict[str, Any]:
+        return await self.client.call("GET", f"/v1/jobs/{self.id}/result")
+
+    async def cancel(self) -> JobView:
+        self.view = JobView.model_validate(await self.client.call("DELETE", f"/v1/jobs/{self.id}"))
+        return self.view
+
+
+class AsyncClient(ClientBase):
+    """Asynchronous client of the ntkdyn API; methods as `Client`'s, awaited."""
+
+    http_class = httpx.AsyncClient
+    http: httpx.AsyncClient
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def send(self, request: httpx.Request, stream: bool = False) -> httpx.Response:
+        attempts = Attempts(self.retry, request)
+        for delay in attempts:
+            await asyncio.sleep(delay)
+            with attempts.trying():
+                response = await self.http.send(request, stream=stream)
+                if response.is_error:
+                    await response.aread()
+                attempts.answer(response)
+        return attempts.response()
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return (await self.send(self.http.build_request(method, path, **kwargs))).json()
+
+    async def view(self, job_id: str) -> JobView:
+        return JobView.model_validate(await self.call("GET", f"/v1/jobs/{job_id}"))
+
+    async def submit(self, spec: Spec, reuse: bool = True) -> AsyncJob:
+        view = JobView.model_validate(await self.call("POST", "/v1/jobs", json=request_body(spec, reuse)))
+        return AsyncJob(self, view)
+
+    async def job(self, job_id: str) -> AsyncJob:
+        return AsyncJob(self, await self.view(job_id))
+
+    async def jobs(
+        self, status: str | None = None, kind: str | None = None, limit: int = 50
+    ) -> list[AsyncJob]:
+        pages = Pages(status, kind, limit)
+        while not pages.done:
+            pages.add(await self.call("GET", "/v1/jobs", params=pages.params()))
+        return [AsyncJob(self, view) for view in pages.views]
+
+    async def events(self, job_id: str, timeout: float | None = None) -> AsyncIterator[Event]:
+        follow = Follow(job_id, timeout, self.retry)
+        while follow.active:
+            with follow.connection():
+                async with aclosing(await self.send(follow.request(self.http), stream=True)) as response:
+                    async for line in response.aiter_lines():
+                        for event in follow.feed(line):
+                            yield event

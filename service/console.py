@@ -1,0 +1,128 @@
+"""What the `ntkdyn` command shows: tables of jobs and of check outcomes, and a live progress bar
+fed by a job's events."""
+
+from collections.abc import Iterable
+from datetime import datetime
+from types import TracebackType
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column, Table
+
+from schemas import JobStatus, JobView
+
+from .checks import Outcome
+from .client import Event
+
+STATUS_STYLE = {
+    JobStatus.queued: "yellow",
+    JobStatus.running: "cyan",
+    JobStatus.succeeded: "green",
+    JobStatus.failed: "red",
+    JobStatus.cancelled: "magenta",
+}
+
+
+def styled(status: JobStatus) -> str:
+    return f"[{STATUS_STYLE[status]}]{status.value}[/]"
+
+
+def when(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def job_table(view: JobView) -> Table:
+    """One job, field by field."""
+    table = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [
+        ("id", view.id),
+        ("kind", view.kind),
+        ("status", styled(view.status) + (" (cached)" if view.cached else "")),
+        ("progress", f"{view.progress:.0%}"),
+        ("message", escape(view.message)),
+        ("attempts", str(view.attempts)),
+        ("created", when(view.created_at)),
+        ("started", when(view.started_at)),
+        ("finished", when(view.finished_at)),
+    ]
+    if view.error:
+        rows.append(("error", f"[red]{escape(view.error)}[/]"))
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def jobs_table(views: Iterable[JobView]) -> Table:
+    """Jobs, a row each."""
+    table = Table(Column("id", no_wrap=True), "kind", "status", "progress", "message", "created")
+    for view in views:
+        progress = f"{view.progress:.0%}"
+        table.add_row(
+            view.id, view.kind, styled(view.status), progress, escape(view.message), when(view.created_at)
+        )
+    return table
+
+
+def check_table(outcomes: Iterable[Outcome]) -> Table:
+    """Each expectation with what was measured, and whether it passed."""
+    table = Table(
+        "case",
+        Column("path", overflow="fold"),
+        "expected",
+        Column("measured", overflow="fold"),
+        Column("result", no_wrap=True),
+        title="checks",
+    )
+    for outcome in outcomes:
+        verdict = "[green]pass[/]" if outcome.passed else "[bold red]FAIL[/]"
+        measured = escape(
+            outcome.measured if outcome.error is None else f"{outcome.measured}: {outcome.error}"
+        )
+        table.add_row(escape(outcome.case), escape(outcome.path), escape(outcome.expected), measured, verdict)
+    return table
+
+
+class JobProgress:
+    """A live bar of one job: status and message (the step where the job tells it), fraction
+    done, elapsed time and the estimated time left. Call it with each event."""
+
+    def __init__(self, console: Console, job_id: str) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.job_id = job_id
+        self.task: TaskID | None = None
+
+    def __enter__(self) -> "JobProgress":
+        self.progress.start()
+        self.task = self.progress.add_task(f"job {self.job_id}", total=1.0)
+        return self
+
+    def __exit__(
+        self, _type: type[BaseException] | None, _error: BaseException | None, _trace: TracebackType | None
+    ) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: Event) -> None:
+        if self.task is not None:
+            description = f"{styled(event.status)} {escape(event.message)}"
+            self.progress.update(self.task, completed=event.progress, description=description)

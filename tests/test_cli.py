@@ -1,0 +1,206 @@
+"""The `ntkdyn` client commands through typer's runner, against a live stack over HTTP: exit
+statuses, what they print, result files (JSON, tidy CSV), and check suites with their JUnit
+report, the repository's regression suite included."""
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import yaml
+from click.testing import Result
+from typer.testing import CliRunner
+
+from service.cli import app
+from service.reports import TIDY_COLUMNS
+
+from .conftest import Stack
+from .test_api import sphere
+from .test_events import steady
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+TRAIN = {
+    "kind": "train",
+    "dataset": {"name": "sphere", "n": 8, "d": 4, "seed": 0},
+    "width": 64,
+    "optimizers": [{"name": "gd"}, {"name": "heavy_ball"}, {"name": "gd", "lr": 0.1}],
+    "replicates": 2,
+    "steps": 40,
+    "record_points": 8,
+}
+
+
+def ntkdyn(url: str, *args: str) -> Result:
+    """Run `ntkdyn ARGS` against the service at `url` (given as NTKDYN_URL), wide enough for ids."""
+    return CliRunner().invoke(app, list(args), env={"NTKDYN_URL": url, "COLUMNS": "240", "NO_COLOR": "1"})
+
+
+def write(path: Path, document: object) -> Path:
+    path.write_text(json.dumps(document) if path.suffix == ".json" else yaml.safe_dump(document))
+    return path
+
+
+def test_submit_wait_status_and_jobs(stack: Stack, served: str, tmp_path: Path) -> None:
+    waited = ntkdyn(served, "submit", str(write(tmp_path / "job.json", {"spec": steady(seed=500)})), "--wait")
+    assert waited.exit_code == 0, waited.output
+    job_id = waited.stdout.split()[1]
+    assert waited.stdout.strip() == f"job {job_id} succeeded"
+
+    shown = ntkdyn(served, "status", job_id)
+    assert shown.exit_code == 0
+    assert {"id", job_id, "kind", "kernel", "status", "succeeded", "100%", "done"} <= set(
+        shown.stdout.split()
+    )
+
+    queued = ntkdyn(served, "submit", str(write(tmp_path / "job.yaml", sphere(seed=501))))
+    assert queued.exit_code == 0 and queued.stderr.strip() == "queued"
+    new_id = queued.stdout.strip()
+    assert len(new_id) == 32 and stack.wait(new_id)["status"] == "succeeded"
+
+    listed = ntkdyn(served, "jobs", "--kind", "kernel", "--limit", "2")
+    assert listed.exit_code == 0
+    rows = [line for line in listed.stdout.splitlines() if new_id in line or job_id in line]
+    assert len(rows) == 2 and new_id in rows[0] and "succeeded" in rows[1]
+
+
+def test_a_failed_job_ends_submit_wait_with_its_error(served: str, tmp_path: Path) -> None:
+    tiny = {
+        "kind": "kernel",
+        "dataset": {"name": "inline", "X": [[1e-200, 0.0], [0.0, 1e-200]], "y": [1.0, -1.0]},
+    }
+    failed = ntkdyn(served, "submit", str(write(tmp_path / "tiny.json", tiny)), "--wait")
+    assert failed.exit_code == 1 and "failed" in failed.stdout
+    assert "error:" in failed.stderr and "the kernel is zero" in failed.stderr
+
+
+def test_cancel(stack: Stack, served: str) -> None:
+    job = stack.submit(steady(seed=502))
+    assert stack.wait_running(job["id"])["status"] == "running"
+    cancelled = ntkdyn(served, "cancel", job["id"])
+    assert cancelled.exit_code == 0 and "cancel requested" in cancelled.stdout
+    assert stack.wait(job["id"])["status"] == "cancelled"
+    again = ntkdyn(served, "cancel", job["id"])
+    assert again.exit_code == 1 and "409: job already finished (cancelled)" in again.stderr
+
+
+def test_result_as_json_and_as_tidy_csv(stack: Stack, served: str, tmp_path: Path) -> None:
+    job = stack.wait(stack.submit(TRAIN)["id"])
+    assert job["status"] == "succeeded", job
+    document = stack.client.get(f"/v1/jobs/{job['id']}/result").json()
+
+    as_json = ntkdyn(served, "result", job["id"], "-o", str(tmp_path / "result.json"))
+    assert as_json.exit_code == 0 and json.loads((tmp_path / "result.json").read_text()) == document
+    assert json.loads(ntkdyn(served, "result", job["id"]).stdout) == document
+
+    as_csv = ntkdyn(served, "result", job["id"], "--format", "csv")
+    assert as_csv.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert tuple(rows[0]) == TIDY_COLUMNS
+    assert {row["run"] for row in rows} == {"gd[0]", "heavy_ball", "gd[2]"}
+    assert {row["replicate"] for row in rows} == {"0", "1"}
+    for run, index, replicate in (("heavy_ball", 1, 1), ("gd[2]", 2, 0)):
+        record = document["optimizers"][index]["runs"][replicate]["record"]
+        wanted = (run, str(replicate), "train_loss")
+        loss = [row for row in rows if (row["run"], row["replicate"], row["metric"]) == wanted]
+        assert [(int(row["step"]), float(row["value"])) for row in loss] == list(
+            zip(record["step"], record["train_loss"], strict=True)
+        )
+    runs = [run for optimizer in document["optimizers"] for run in optimizer["runs"]]
+    assert len(rows) == sum((len(run["record"]) - 1) * len(run["record"]["step"]) for run in runs)
+
+    kernel = stack.wait(stack.submit(sphere(seed=503))["id"])
+    no_rows = ntkdyn(served, "result", kernel["id"], "--format", "csv", "-o", str(tmp_path / "kernel.csv"))
+    assert no_rows.exit_code == 1 and "a kernel result has no trajectories" in no_rows.stderr
+    assert not (tmp_path / "kernel.csv").exists()
+
+
+def test_errors_are_one_line_and_no_traceback(served: str, tmp_path: Path) -> None:
+    answers = [
+        ntkdyn(served, "status", "0123456789abcdef"),
+        ntkdyn(served, "submit", str(write(tmp_path / "bad.json", sphere(n="many")))),
+        ntkdyn(served, "submit", str(tmp_path / "absent.json")),
+        ntkdyn(served, "result", "0123456789abcdef", "--format", "csv"),
+    ]
+    messages = [
+        "error: 404: no job with id '0123456789abcdef'",
+        "error: 422: spec.kernel.dataset.sphere.n: Input should be a valid integer",
+        f"error: {tmp_path / 'absent.json'}: No such file or directory",
+        "error: 404: no job with id '0123456789abcdef'",
+    ]
+    for answer, message in zip(answers, messages, strict=True):
+        assert answer.exit_code == 1, answer.output
+        assert answer.stderr.startswith(message) and answer.stderr.count("\n") == 1, answer.stderr
+        assert "Traceback" not in answer.output
+
+
+def suite_file(tmp_path: Path, cases: list[dict]) -> Path:
+    return write(tmp_path / "suite.yaml", {"name": "lab", "cases": cases})
+
+
+def test_a_passing_suite_prints_its_table_and_writes_junit(stack: Stack, served: str, tmp_path: Path) -> None:
+    write(tmp_path / "small.json", {"spec": sphere(seed=510)})
+    cases = [
+        {
+            "name": "from a file",
+            "spec": "small.json",
+            "expect": [{"path": "n", "equals": 32}, {"path": "spectrum.trace", "approx": 16.0, "rel": 1e-9}],
+        },
+        {"name": "inline", "spec": sphere(seed=511), "expect": [{"path": "alignment", "range": [0, 1]}]},
+    ]
+    report = tmp_path / "junit.xml"
+    answer = ntkdyn(served, "check", str(suite_file(tmp_path, cases)), "--junit", str(report))
+    assert answer.exit_code == 0, answer.output
+    assert answer.stdout.count("│ pass ") == 3 and "FAIL" not in answer.stdout
+    assert "3 passed, 0 failed" in answer.stdout
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("name"), suite.get("tests"), suite.get("failures"), suite.get("errors")) == (
+        "lab",
+        "3",
+        "0",
+        "0",
+    )
+    names = [(case.get("classname"), case.get("name")) for case in suite.iter("testcase")]
+    assert names == [("from a file", "n"), ("from a file", "spectrum.trace"), ("inline", "alignment")]
+
+
+def test_any_failure_makes_check_exit_non_zero(stack: Stack, served: str, tmp_path: Path) -> None:
+    tiny = {
+        "kind": "kernel",
+        "dataset": {"name": "inline", "X": [[1e-200, 0.0], [0.0, 1e-200]], "y": [1.0, -1.0]},
+    }
+    cases = [
+        {
+            "name": "wrong",
+            "spec": sphere(seed=512),
+            "expect": [{"path": "n", "equals": 32}, {"path": "spectrum.trace", "approx": 17.0, "rel": 0.01}],
+        },
+        {
+            "name": "missing",
+            "spec": sphere(seed=512),
+            "expect": [{"path": "spectrum.lambda_mid", "range": [0, 1]}],
+        },
+        {"name": "failing job", "spec": tiny, "expect": [{"path": "n", "equals": 2}]},
+        {"name": "refused spec", "spec": sphere(n=0), "expect": [{"path": "n", "equals": 0}]},
+    ]
+    report = tmp_path / "junit.xml"
+    answer = ntkdyn(served, "check", str(suite_file(tmp_path, cases)), "--junit", str(report))
+    assert answer.exit_code == 1
+    assert answer.stdout.count("│ FAIL ") == 4 and "1 passed, 4 failed" in answer.stdout
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("5", "1", "3")
+    problems = {case.get("classname"): case[0].get("message") for case in suite.iter("testcase") if len(case)}
+    assert problems["wrong"] == "expected 17 ± 0.17, measured 16"
+    assert "has no field 'lambda_mid'" in problems["missing"]
+    assert "failed: the kernel is zero" in problems["failing job"]
+    assert problems["refused spec"].startswith("422: spec.kernel.dataset.sphere.n")
+
+
+def test_the_regression_suite_passes(stack: Stack, served: str, tmp_path: Path) -> None:
+    report = tmp_path / "regression.xml"
+    answer = ntkdyn(served, "check", str(EXAMPLES / "regression.yaml"), "--junit", str(report))
+    assert answer.exit_code == 0, answer.stdout
+    suite = ET.parse(report).getroot().find("testsuite")
+    assert suite is not None and int(suite.get("tests") or 0) >= 15 and suite.get("failures") == "0"
