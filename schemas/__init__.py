@@ -5,6 +5,8 @@ from schemas.datasets import DatasetSpec, GaussianDataset, InlineDataset, RealDa
 from schemas.experiments import ExperimentSpec, KernelSpec, TrainSpec
 from schemas.identity import canonical_json, spec_hash
 from schemas.jobs import JobPage, JobRequest, JobStatus, JobView
+from schemas.landscape import LandscapeSpec
+from schemas.landscape_results import LandscapeResult
 from schemas.results import ExperimentResult, KernelResult, TrainResult
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "JobView",
     "KernelResult",
     "KernelSpec",
+    "LandscapeResult",
+    "LandscapeSpec",
     "RealDataset",
     "SphereDataset",
     "TrainResult",

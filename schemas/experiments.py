@@ -7,6 +7,7 @@ from pydantic import ConfigDict, Field, model_validator
 from schemas.budget import Cost
 from schemas.common import Device, SpecModel, seed_field
 from schemas.datasets import DatasetSpec, SphereDataset
+from schemas.landscape import LandscapeSpec
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
 from schemas.optimizers import GD, HeavyBall, OptimizerSpec
 
@@ -192,4 +193,4 @@ class TrainSpec(SpecModel):
         return Cost(flops=flops, memory_bytes=memory)
 
 
-ExperimentSpec = Annotated[KernelSpec | TrainSpec, Field(discriminator="kind")]
+ExperimentSpec = Annotated[KernelSpec | TrainSpec | LandscapeSpec, Field(discriminator="kind")]

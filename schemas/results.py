@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from schemas.common import ResultModel
+from schemas.landscape_results import LandscapeResult
 
 
 class Spectrum(ResultModel):
@@ -226,4 +227,4 @@ class TrainResult(ResultModel):
     ranking: list[RankEntry] = Field(description="fastest to 1e-6 of the initial loss first")
 
 
-ExperimentResult = Annotated[KernelResult | TrainResult, Field(discriminator="kind")]
+ExperimentResult = Annotated[KernelResult | TrainResult | LandscapeResult, Field(discriminator="kind")]

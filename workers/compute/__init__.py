@@ -6,10 +6,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from workers.compute.kernel_experiment import run_kernel
+from workers.compute.landscape_experiment import run_landscape
 from workers.compute.progress import Progress, silent
 from workers.compute.train_experiment import run_train
 
-EXPERIMENTS: dict[str, Callable[[Any, Progress], BaseModel]] = {"kernel": run_kernel, "train": run_train}
+EXPERIMENTS: dict[str, Callable[[Any, Progress], BaseModel]] = {
+    "kernel": run_kernel,
+    "train": run_train,
+    "landscape": run_landscape,
+}
 
 
 def run_experiment(spec: BaseModel, progress: Progress = silent) -> BaseModel:

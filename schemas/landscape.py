@@ -1,0 +1,229 @@
+"""The `landscape` experiment: critical points of teacher-student ReLU nets (SCIENCE.md 2 and 3)."""
+
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+
+from schemas.budget import MIB, Cost
+from schemas.common import Device, SpecModel, seed_field
+
+LANDSCAPE_WIDTH_MAX = 32
+LANDSCAPE_DIM_MAX = 32
+SAMPLES_MAX = 2**17
+BATCH_BYTES = 256 * MIB
+"""Starts are processed in batches whose temporaries (pair tensors, Hessians) fit in this."""
+ENUMERATION_MAX = 2**16
+"""T and G are confirmed by enumeration when the maps to enumerate ((r* + 1)^m, r^m) are at most this."""
+LBFGS_MEMORY = 10
+
+LANDSCAPE_EXAMPLE = {
+    "kind": "landscape",
+    "problem": "teacher_student",
+    "input_dim": 4,
+    "teacher": {"neurons": 4},
+    "student_width": 4,
+    "starts": 64,
+    "seed": 0,
+}
+
+
+class TeacherSpec(SpecModel):
+    """The teacher g(x) = sum_j relu(v_j.x), output weights 1."""
+
+    neurons: int = Field(4, ge=1, le=LANDSCAPE_WIDTH_MAX, description="k: number of teacher neurons")
+    weights: Literal["identity", "orthonormal"] | list[list[float]] = Field(
+        "identity",
+        description="identity: v_j = e_j (needs k <= d); orthonormal: k random orthonormal rows "
+        "(seeded); or the k rows of V given explicitly (each of length d, none zero)",
+    )
+    seed: int = seed_field("seed of the orthonormal teacher")
+
+
+class PointSpec(SpecModel):
+    """A user-supplied student to polish and analyse: rows of `weights` are the neurons w_i."""
+
+    weights: list[list[float]] = Field(
+        min_length=1, max_length=LANDSCAPE_WIDTH_MAX, description="n rows of length d, none zero"
+    )
+    output: list[float] | None = Field(
+        None, description="output weights a (trained output layer only); default all ones"
+    )
+
+
+class EmbeddingSpec(SpecModel):
+    """Symmetry-induced critical points of width m from each critical point of width r (Simsek et
+    al. 2021): splits (copies with the same incoming weights, outgoing weights summing to the
+    original) and zero-outgoing neurons (random incoming weights)."""
+
+    width: int = Field(ge=2, le=LANDSCAPE_WIDTH_MAX, description="m: width of the embedded points")
+    split_ratios: list[Annotated[float, Field(ge=-8, le=8)]] = Field(
+        default_factory=lambda: [0.5, 0.25, -0.5, 1.5],
+        min_length=1,
+        max_length=16,
+        description="lambda: the split neuron's first copy gets lambda a, the other m - r copies "
+        "share (1 - lambda) a; outside [0, 1] the copies' outgoing weights have opposite signs",
+    )
+    bases: int = Field(
+        4, ge=1, le=16, description="embed at most this many distinct census points (lowest loss first)"
+    )
+    enumerate: bool = Field(
+        True,
+        description="confirm T and G by building every construction when the maps to enumerate, "
+        f"(r* + 1)^m for T and r^m for G, are at most {ENUMERATION_MAX}",
+    )
+    seed: int = seed_field("seed of the zero-outgoing neurons' incoming weights")
+
+
+class LandscapeSpec(SpecModel):
+    """Critical points of the teacher-student loss of two-layer ReLU nets under Gaussian inputs
+    (population loss in closed form, or the empirical loss on sampled points): a census from
+    random starts and user points, each distinct point (up to symmetry) with its Hessian spectrum,
+    kind and isotropy; and symmetry-induced critical points of wider nets."""
+
+    kind: Literal["landscape"] = "landscape"
+    problem: Literal["teacher_student", "symmetry_embedding"] = Field(
+        "teacher_student",
+        description="teacher_student: census of critical points; symmetry_embedding: census (or "
+        "`points`), then embeddings of the points found into width `embedding.width`",
+    )
+    input_dim: int = Field(4, ge=1, le=LANDSCAPE_DIM_MAX, description="d: inputs x ~ N(0, I_d)")
+    teacher: TeacherSpec = Field(default_factory=TeacherSpec)
+    student_width: int = Field(4, ge=1, le=LANDSCAPE_WIDTH_MAX, description="n: student neurons")
+    output_weights: Literal["fixed", "trained"] = Field(
+        "fixed", description="fixed: a = 1 (Safran & Shamir; Arjevani & Field); trained: a is a parameter"
+    )
+    samples: int | None = Field(
+        None,
+        ge=1,
+        le=SAMPLES_MAX,
+        description="null: population loss in closed form; N: empirical loss 1/(2N) sum_s (f - g)^2 "
+        "on N points x_s ~ N(0, I_d)",
+    )
+    sample_seed: int = seed_field("seed of the sampled points")
+    starts: int = Field(32, ge=0, le=1000, description="random starts of the census")
+    init: Literal["gaussian", "sphere"] = Field(
+        "gaussian",
+        description="gaussian: w_ij ~ N(0, scale^2 / d) (Xavier); sphere: rows uniform on the sphere of "
+        "radius scale; trained output weights start at 1",
+    )
+    init_scale: float = Field(1.0, gt=0, le=10, description="scale of the initial rows")
+    seed: int = seed_field("seed of the random starts; start s is the s-th draw")
+    iterations: int = Field(2000, ge=0, le=20000, description="L-BFGS iterations per start (batched)")
+    newton_steps: int = Field(20, ge=0, le=100, description="Newton polishing steps after L-BFGS")
+    gradient_tolerance: float = Field(
+        1e-10, ge=1e-14, le=1e-4, description="a start converged when |grad L| <= this after polishing"
+    )
+    eigenvalue_tolerance: float = Field(
+        1e-8, gt=0, le=1e-2, description="|lambda| <= this max(1, |lambda|_max) counts as zero"
+    )
+    zero_loss: float = Field(1e-12, gt=0, le=1e-4, description="loss at or below this is a global minimum")
+    symmetry_tolerance: float = Field(
+        1e-6, gt=0, le=1e-2, description="largest gap between inner products of two points called equal"
+    )
+    points: list[PointSpec] = Field(
+        default_factory=list, max_length=64, description="students to polish and analyse with the starts"
+    )
+    embedding: EmbeddingSpec | None = Field(None, description="required by problem symmetry_embedding")
+    device: Device = Field("cpu", description="where the worker computes; `cuda` goes to the gpu queue")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [LANDSCAPE_EXAMPLE]})
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "LandscapeSpec":
+        self._check_teacher()
+        for index, point in enumerate(self.points):
+            self._check_point(index, point)
+        if self.starts + len(self.points) == 0:
+            raise ValueError("nothing to analyse: give starts > 0 or at least one point")
+        if self.problem == "symmetry_embedding":
+            if self.embedding is None:
+                raise ValueError("problem symmetry_embedding needs an `embedding` (its width at least)")
+            if self.output_weights != "trained":
+                raise ValueError("symmetry_embedding splits outgoing weights: set output_weights 'trained'")
+            if self.embedding.width <= self.student_width:
+                raise ValueError(
+                    f"embedding.width ({self.embedding.width}) must exceed student_width ({self.student_width})"
+                )
+        elif self.embedding is not None:
+            raise ValueError("`embedding` belongs to problem symmetry_embedding")
+        return self
+
+    def _check_teacher(self) -> None:
+        k, d, weights = self.teacher.neurons, self.input_dim, self.teacher.weights
+        if isinstance(weights, str):
+            if k > d:
+                raise ValueError(f"an {weights} teacher has at most d = {d} neurons, got k = {k}")
+            return
+        if len(weights) != k or any(len(row) != d for row in weights):
+            raise ValueError(f"teacher.weights must be {k} rows (teacher.neurons) of length {d} (input_dim)")
+        if any(not any(row) for row in weights):
+            raise ValueError("a teacher neuron with zero weights computes nothing: remove it")
+
+    def _check_point(self, index: int, point: PointSpec) -> None:
+        n, d = self.student_width, self.input_dim
+        if len(point.weights) != n or any(len(row) != d for row in point.weights):
+            raise ValueError(f"points[{index}].weights must be {n} rows (student_width) of length {d}")
+        zero = [i for i, row in enumerate(point.weights) if not any(row)]
+        if zero:
+            raise ValueError(
+                f"points[{index}] has neurons {zero} with zero incoming weights, where the loss is "
+                "not differentiable: perturb them"
+            )
+        if point.output is not None:
+            if self.output_weights == "fixed":
+                raise ValueError(f"points[{index}].output given, but output_weights is 'fixed' (a = 1)")
+            if len(point.output) != n:
+                raise ValueError(f"points[{index}].output must have {n} entries (student_width)")
+
+    def _per_point(self, width: int) -> tuple[float, float, float]:
+        """(loss-and-gradient flop, Hessian-and-eigendecomposition flop, bytes) for one point of
+        the given width: pair geometry ~30 flop per pair and coordinate; Hessian pair blocks
+        ~8 d^2 per pair; symmetric eigensolver ~10 P^3; empirical loss ~6 N n d and J^T J 2 N P^2."""
+        k, d = self.teacher.neurons, self.input_dim
+        P = self.parameters(width)
+        pairs = width * (width + k)
+        if self.samples is None:
+            evaluate, hessian = 30.0 * pairs * d, 8.0 * pairs * d * d
+            temporaries = pairs * d * (2 * d + 6)
+        else:
+            N = self.samples
+            evaluate, hessian = 6.0 * N * width * d, 2.0 * N * P**2
+            temporaries = N * (4 * width + P)
+        memory = 8.0 * (temporaries + 4 * P**2 + 2 * LBFGS_MEMORY * P)
+        return evaluate, hessian + 10.0 * P**3, memory
+
+    def parameters(self, width: int | None = None) -> int:
+        """P = n d, plus n trained output weights (n: the student width unless given)."""
+        n = self.student_width if width is None else width
+        return n * self.input_dim + (n if self.output_weights == "trained" else 0)
+
+    def batch_size(self, width: int | None = None) -> int:
+        """Points of this width (default: the student's) processed together: as many as fit in
+        BATCH_BYTES, at least one."""
+        width = self.student_width if width is None else width
+        return max(1, int(BATCH_BYTES // self._per_point(width)[2]))
+
+    def cost(self) -> Cost:
+        """Per start: each L-BFGS iteration one gradient and ~3 line-search losses plus the
+        two-loop recursion (4 M P), then Newton steps (a Hessian, its eigendecomposition, a
+        gradient) and a final spectrum. Embedding, per base point: the constructions' Hessians at
+        width m and the enumerated constructions' gradients; T once."""
+        P, total = self.parameters(), self.starts + len(self.points)
+        evaluate, hessian, memory = self._per_point(self.student_width)
+        per_start = self.iterations * (4 * evaluate + 4 * LBFGS_MEMORY * P)
+        per_start += (self.newton_steps + 2) * (hessian + evaluate)
+        flops = total * per_start
+        memory *= min(total, self.batch_size())
+        if self.embedding is not None:
+            m, r, k = self.embedding.width, self.student_width, self.teacher.neurons
+            evaluate_m, hessian_m, memory_m = self._per_point(m)
+            constructions = r * len(self.embedding.split_ratios) + 1
+            enumerated = 0
+            if self.embedding.enumerate:
+                enumerated = min((k + 1) ** m, ENUMERATION_MAX) + self.embedding.bases * min(
+                    r**m, ENUMERATION_MAX
+                )
+            flops += self.embedding.bases * constructions * hessian_m + enumerated * evaluate_m
+            chunk = min(max(constructions, enumerated), self.batch_size(m))
+            memory = max(memory, memory_m * chunk)
+        return Cost(flops=flops, memory_bytes=memory)
