@@ -3,6 +3,7 @@
 from typing import Annotated
 
 import redis
+import redis.asyncio
 from celery import Celery
 from fastapi import Depends, HTTPException, Path, Request
 
@@ -26,6 +27,10 @@ def _redis(request: Request) -> redis.Redis:
     return request.app.state.redis
 
 
+def _async_redis(request: Request) -> redis.asyncio.Redis:
+    return request.app.state.async_redis
+
+
 def _current_user() -> str:
     """Everyone is `anonymous` until access control lands."""
     return "anonymous"
@@ -35,6 +40,7 @@ StoreDep = Annotated[JobStore, Depends(_store)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
+AsyncRedisDep = Annotated[redis.asyncio.Redis, Depends(_async_redis)]
 CurrentUser = Annotated[str, Depends(_current_user)]
 
 

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import redis
 import redis.asyncio
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
@@ -22,18 +22,13 @@ from schemas import JobStatus
 from workers.events import ID_PATTERN, JobEvent, events_after, newest_id, row_data
 from workers.store import JobStore
 
-from ..deps import JobDep, SettingsDep, StoreDep
+from ..deps import AsyncRedisDep, JobDep, SettingsDep, StoreDep
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 KEEPALIVE = ": keep-alive\n\n"
 
 
-def _async_redis(request: Request) -> redis.asyncio.Redis:
-    return request.app.state.async_redis
-
-
-AsyncRedisDep = Annotated[redis.asyncio.Redis, Depends(_async_redis)]
 LastEventId = Annotated[
     str | None,
     Header(alias="Last-Event-ID", pattern=ID_PATTERN, description="resume after this event id"),

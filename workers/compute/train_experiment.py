@@ -172,11 +172,17 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
             done = index * spec.replicates + group[0] - spec.seed
 
             def on_record(
-                step: int, done: int = done, name: str = optimizer.name, size: int = len(group)
+                step: int, losses: list[float], done: int = done, name: str = optimizer.name
             ) -> None:
+                first = done % spec.replicates
+                which = (
+                    f"replicate {first}"
+                    if len(losses) == 1
+                    else f"replicates {first}-{first + len(losses) - 1}"
+                )
                 progress(
-                    (done + size * step / spec.steps) / total,
-                    f"{name} replicates {done % spec.replicates}..{done % spec.replicates + size - 1}: step {step}",
+                    (done + len(losses) * step / spec.steps) / total,
+                    f"{name} {which}: step {step}, loss {', '.join(f'{loss:.3g}' for loss in losses)}",
                 )
 
             runs += train(

@@ -138,10 +138,10 @@ def train(
     tolerance: float,
     max_seconds: float,
     grid: list[int],
-    on_record: Callable[[int], None],
+    on_record: Callable[[int, list[float]], None],
 ) -> list[Run]:
     """Run `optimizer` from each seed's initialisation for at most `steps` steps, the seeds
-    stacked into one batch. Each replicate stops on its own (its record and final parameters
+    stacked into one batch; `on_record(step, losses)` after each record. Each replicate stops on its own (its record and final parameters
     are kept from that point); the batch stops when none is left, and shares one clock."""
     params = stacked_initial_params(problem.network, problem.width, problem.X, seeds)
     names = trained_names(problem.network, params)
@@ -188,7 +188,7 @@ def train(
             losses = buffers["train_loss"][:, recorded].tolist()  # host sync, at record points only
             initial_loss = initial_loss or losses
             recorded += 1
-            on_record(k)
+            on_record(k, losses)
             elapsed = time.perf_counter() - began
             for r in range(R):
                 if status[r] is None:
