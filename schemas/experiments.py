@@ -6,7 +6,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from schemas.budget import Cost
 from schemas.common import Device, SpecModel, seed_field
-from schemas.datasets import DatasetSpec, SphereDataset
+from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.landscape import LandscapeSpec
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
 from schemas.optimizers import GD, HeavyBall, OptimizerSpec
@@ -15,6 +15,7 @@ EMPIRICAL_WIDTH_MAX = 2**22
 DEEP_WIDTH_MAX = 8192
 MATRIX_N_MAX = 2048
 FULL_SPECTRUM_MAX = 4096
+RIDGE_MAX = 1e8
 STEP_OVERHEAD = 1e7
 """Flop-equivalent of the Python and dispatch around one training step (~200 us measured)."""
 EMPIRICAL_CHUNK = 4096
@@ -41,6 +42,22 @@ class EmpiricalSpec(SpecModel):
     )
 
 
+class RegressionSpec(SpecModel):
+    """Kernel ridge regression with the analytic kernel, fitted on the training points and
+    scored on the held-out test set: f(x) = k(x, X) (K + ridge I)^-1 y. At ridge 0 it is the
+    minimum-norm interpolant, the function an infinitely wide net in the NTK regime converges to
+    under gradient flow on the squared loss from a zero initial output (Jacot et al. 2018; Arora
+    et al. 2019, "On exact computation with an infinitely wide neural net")."""
+
+    ridge: float = Field(
+        0.0,
+        ge=0.0,
+        le=RIDGE_MAX,
+        description="added to the kernel's diagonal, in the kernel's units (its diagonal is ~|x|^2, "
+        "1/2 for the first-layer ReLU kernel on the unit sphere); 0: the minimum-norm interpolant",
+    )
+
+
 class KernelSpec(SpecModel):
     """The infinite-width tangent kernel of a dataset under a network: its spectrum and label
     alignment and, when asked, the finite-width kernels of random networks beside it."""
@@ -49,6 +66,9 @@ class KernelSpec(SpecModel):
     dataset: DatasetSpec = Field(default_factory=SphereDataset)
     network: NetworkSpec = Field(default_factory=TwoLayerNet)
     empirical: EmpiricalSpec | None = Field(None, description="also measure finite-width kernels")
+    regression: RegressionSpec | None = Field(
+        None, description="also fit kernel ridge regression and score it on the test split"
+    )
     dtype: Literal["float64", "float32"] = Field(
         "float64",
         description="float64 unless speed matters more than lambda_min: arccos near 1 is ill-conditioned",
@@ -75,6 +95,10 @@ class KernelSpec(SpecModel):
             raise ValueError(
                 f"return_matrix needs at most {MATRIX_N_MAX} points, the dataset has {self.dataset.n}"
             )
+        if self.regression is not None and self.dataset.test_fraction == 0:
+            raise ValueError(
+                "regression is scored on held-out points: set dataset.test_fraction > 0 (e.g. 0.25)"
+            )
         deep = isinstance(self.network, FullyConnected)
         if self.empirical and deep and max(self.empirical.widths) > DEEP_WIDTH_MAX:
             raise ValueError(f"empirical widths of a fully connected net are at most {DEEP_WIDTH_MAX}")
@@ -84,7 +108,11 @@ class KernelSpec(SpecModel):
         """Analytic kernel (~n^2 d, plus ~30 n^2 per extra layer) and its eigendecomposition
         (~10 n^3, or above FULL_SPECTRUM_MAX points the extreme eigenpairs only); per empirical
         width m and replicate, the kernel itself (below) plus two
-        symmetric eigenvalue solves (~8 n^3) for lambda_min and the operator-norm distance."""
+        symmetric eigenvalue solves (~8 n^3) for lambda_min and the operator-norm distance.
+        n counts every point, so the kernel term covers the joint kernel on the training and test
+        points that regression computes instead of the training one; regression adds the
+        Cholesky factorisation of the n_train x n_train block (n_train^3 / 3), two triangular
+        solves and the predictions (~4 n_train^2 + 2 n_test n_train), and two n_train^2 buffers."""
         n, d, depth = self.dataset.n, self.dataset.d, self.network.depth
         flops = 2.0 * n * n * d + 30.0 * n * n * depth
         if n <= FULL_SPECTRUM_MAX:
@@ -92,6 +120,11 @@ class KernelSpec(SpecModel):
         else:  # an LU factorisation and a few hundred Lanczos products at each end
             flops += 2.0 / 3.0 * n**3 + 2 * 300 * 2.0 * n * n * self.spectrum_k
         memory = 8.0 * (5 * n * n + 2 * n * d)
+        if self.regression is not None:
+            n_test = held_out_count(n, self.dataset.test_fraction)
+            n_train = n - n_test
+            flops += n_train**3 / 3.0 + 4.0 * n_train**2 + 2.0 * n_test * n_train
+            memory += 8.0 * 2 * n_train**2
         if self.empirical is not None:
             for m in self.empirical.widths:
                 kernel_flops, kernel_bytes = self._empirical_cost(n, d, m)

@@ -2,11 +2,16 @@
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.common import SpecModel
 from schemas.experiments import KERNEL_EXAMPLE, ExperimentSpec
+from schemas.sweep import SweepSpec
+
+SubmittedSpec = Annotated[ExperimentSpec | SweepSpec, Field(discriminator="kind")]
+"""What a client may submit: an experiment of one kind, or a sweep of them."""
 
 
 class JobStatus(StrEnum):
@@ -24,7 +29,7 @@ class JobStatus(StrEnum):
 class JobRequest(SpecModel):
     """POST /v1/jobs body: the experiment spec and whether a finished identical job may answer."""
 
-    spec: ExperimentSpec
+    spec: SubmittedSpec
     reuse: bool = Field(True, description="return a finished job with the same spec instead of rerunning")
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"spec": KERNEL_EXAMPLE, "reuse": True}]})
@@ -48,6 +53,8 @@ class JobView(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    parent_id: str | None = Field(None, description="the sweep this job is a grid point of")
+    children: list[str] | None = Field(None, description="a sweep's child jobs, in grid order")
     links: dict[str, str]
 
 

@@ -65,6 +65,21 @@ class EncodedMatrix(ResultModel):
     data: str
 
 
+class RegressionResult(ResultModel):
+    """Kernel ridge regression f(x) = k(x, X) (K + ridge I)^-1 y with the analytic kernel, fitted
+    on the training points and scored on the held-out ones."""
+
+    kernel: str = Field(description="the analytic kernel K: network, activation and trained layers")
+    ridge: float = Field(description="added to K's diagonal; 0: the minimum-norm interpolant")
+    n_train: int
+    n_test: int
+    train_mse: float = Field(description="mean of (f(x_i) - y_i)^2 over the training points")
+    test_mse: float = Field(description="mean of (f(x) - y)^2 over the test points")
+    test_error: float | None = Field(
+        description="share of test points with sign(f(x)) != y; null unless every label is +1 or -1"
+    )
+
+
 class KernelResult(ResultModel):
     """Spectrum and label alignment of the analytic tangent kernel, and finite-width checks."""
 
@@ -81,6 +96,7 @@ class KernelResult(ResultModel):
     cumulative_energy: list[float] = Field(description="running sum of label_energy")
     alignment: float = Field(description="kernel-target alignment y^T K y / (|K|_F |y|^2)")
     empirical: EmpiricalStudy | None = None
+    regression: RegressionResult | None = None
     matrix: EncodedMatrix | None = None
     seconds: dict[str, float] = Field(description="wall-clock time of each stage")
 
@@ -178,6 +194,10 @@ class RunResult(ResultModel):
     steps: int
     seconds: float = Field(description="wall-clock time of the run (of its stacked batch when batched)")
     final_loss: float | None
+    test_mse: float | None = Field(
+        description="mean of (f(x) - y)^2 over the test points at the end of the run; null without "
+        "a test split or when it was non-finite"
+    )
     fit: RateFit
     record: dict[str, list[float | None]] = Field(
         description="trajectories on the log-spaced `step` grid: train_loss, weight_change, "

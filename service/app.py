@@ -13,6 +13,7 @@ from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
 from workers.celery_app import make_celery
+from workers.events import EventLog
 from workers.reconciler import Reconciler
 from workers.settings import Settings, get_settings
 from workers.store import JobStore, make_engine, migrate
@@ -47,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis.Redis.from_url(url, socket_timeout=5)
         app.state.async_redis = redis.asyncio.Redis.from_url(url, decode_responses=True)
         every = settings.reconcile_seconds
-        reconciler = Reconciler(app.state.store, app.state.redis, app.state.celery, grace_seconds=every)
+        events = EventLog(app.state.redis, settings.events_ttl_seconds)
+        reconciler = Reconciler(app.state.store, app.state.redis, app.state.celery, every, events)
         reconciling = asyncio.create_task(reconcile_forever(reconciler, every))
         yield
         reconciling.cancel()

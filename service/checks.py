@@ -20,158 +20,16 @@ tolerance is given) or `range: [lo, hi]` (inclusive, null for an open end).
 
 import json
 import math
-import re
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.paths import PathError, parse_path, resolve, text
+
 DEFAULT_REL = 1e-6
-TOKEN = re.compile(r"(?P<dot>\.)?(?P<key>[^.\[\]]+)|\[(?P<selector>[^\]]*)\]")
-INDEX = re.compile(r"-?\d+")
-
-
-class PathError(ValueError):
-    """A path that does not parse, or names nothing in the document."""
-
-
-def text(value: Any) -> str:
-    """A value as a path selector or a table writes it (JSON spelling for true/false/null)."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-class Step(ABC):
-    """One step of a path: into an object by a field name (`Key`), or into a list (`Selector`)."""
-
-    container: ClassVar[type] = list
-
-    def apply(self, value: Any, where: str) -> Any:
-        """What the step names inside `value` (found at `where`); PathError if nothing."""
-        if not isinstance(value, self.container):
-            shape = "an object" if self.container is dict else "a list"
-            raise PathError(f"{where} is not {shape}, it has no {self.wanted}")
-        return self.pick(value, where)
-
-    @property
-    @abstractmethod
-    def wanted(self) -> str:
-        """What the step looks for, in words."""
-
-    @abstractmethod
-    def pick(self, value: Any, where: str) -> Any:
-        """What the step names inside a value of the right type."""
-
-    @abstractmethod
-    def spell(self, where: str) -> str:
-        """The path so far, this step included."""
-
-
-class Selector(Step):
-    """A step into a list, written `[selector]`."""
-
-    @property
-    @abstractmethod
-    def selector(self) -> str:
-        """What stands between the brackets."""
-
-    @property
-    def wanted(self) -> str:
-        return f"item [{self.selector}]"
-
-    def spell(self, where: str) -> str:
-        return f"{where}[{self.selector}]"
-
-
-@dataclass(frozen=True)
-class Key(Step):
-    name: str
-    container: ClassVar[type] = dict
-
-    @property
-    def wanted(self) -> str:
-        return f"field {self.name!r}"
-
-    def pick(self, value: dict[str, Any], where: str) -> Any:
-        if self.name not in value:
-            raise PathError(f"{where} has no field {self.name!r} (fields: {', '.join(map(str, value))})")
-        return value[self.name]
-
-    def spell(self, where: str) -> str:
-        return f"{where}.{self.name}" if where else self.name
-
-
-@dataclass(frozen=True)
-class Index(Selector):
-    index: int
-
-    @property
-    def selector(self) -> str:
-        return str(self.index)
-
-    def pick(self, value: list[Any], where: str) -> Any:
-        if not -len(value) <= self.index < len(value):
-            raise PathError(f"{where} has {len(value)} items, no [{self.index}]")
-        return value[self.index]
-
-
-@dataclass(frozen=True)
-class Match(Selector):
-    key: str
-    value: str
-
-    @property
-    def selector(self) -> str:
-        return f"{self.key}={self.value}"
-
-    def pick(self, value: list[Any], where: str) -> Any:
-        for item in value:
-            if isinstance(item, dict) and self.key in item and text(item[self.key]) == self.value:
-                return item
-        have = ", ".join(text(item.get(self.key)) for item in value if isinstance(item, dict))
-        raise PathError(f"{where} has no item with {self.selector} ({self.key}: {have or 'none'})")
-
-
-def parse_path(path: str) -> list[Step]:
-    """The steps of a path such as `optimizers[name=gd].runs[-1].fit.verdict`."""
-    steps: list[Step] = []
-    position = 0
-    while position < len(path):
-        token = TOKEN.match(path, position)
-        if token is None or (token["key"] is not None and bool(token["dot"]) != (position > 0)):
-            raise PathError(f"cannot read path {path!r} from {path[position:]!r}")
-        steps.append(_step(token, path))
-        position = token.end()
-    if not steps:
-        raise PathError("the path is empty")
-    return steps
-
-
-def _step(token: re.Match[str], path: str) -> Step:
-    if token["key"] is not None:
-        return Key(token["key"])
-    selector = token["selector"].strip()
-    if INDEX.fullmatch(selector):
-        return Index(int(selector))
-    key, equals, value = selector.partition("=")
-    if not equals or not key.strip():
-        raise PathError(f"in {path!r}: [{selector}] is neither an index nor key=value")
-    return Match(key.strip(), value.strip())
-
-
-def resolve(document: Any, path: str) -> Any:
-    """The value at `path` in `document`; PathError says where the path stopped matching."""
-    value, where = document, ""
-    for step in parse_path(path):
-        value = step.apply(value, where or "the result")
-        where = step.spell(where)
-    return value
 
 
 def is_number(value: Any) -> bool:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.checks import Case, Expectation, PathError, evaluate, load_suite, parse_path, resolve
+from schemas.paths import PathError, parse_path, resolve
+from service.checks import Case, Expectation, evaluate, load_suite
 from service.reports import junit
 
 RESULT = {

@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.embedded import EmbeddedRedis
 from service.processes import stop
+from workers.events import EventLog
 from workers.reconciler import Reconciler, broker_task_ids
 from workers.settings import Settings
 
@@ -27,12 +28,12 @@ def test_lost_queued_job_is_sent_again(tmp_path) -> None:  # type: ignore[no-unt
             stack = Stack(settings, api, state.store, None, tmp_path / "worker.log")  # type: ignore[arg-type]
             job = stack.submit(SPEC)
             assert broker_task_ids(client) == {job["id"]}
-            eager = Reconciler(state.store, client, state.celery, grace_seconds=0)
+            eager = Reconciler(state.store, client, state.celery, 0, EventLog(client, 60))
             assert eager.run_pass() == [] and eager.run_pass() == []
 
             client.flushall()  # the broker forgets everything
             assert broker_task_ids(client) == set()
-            patient = Reconciler(state.store, client, state.celery, grace_seconds=3600)
+            patient = Reconciler(state.store, client, state.celery, 3600, EventLog(client, 60))
             assert patient.run_pass() == [] and patient.run_pass() == []
             assert eager.run_pass() == [], "a job missing once may be in a worker's hands"
             assert eager.run_pass() == [job["id"]]
@@ -63,7 +64,7 @@ def test_job_submitted_while_the_broker_is_down_is_kept_and_sent_later(tmp_path)
         server.start()
         try:
             state = api.app.state
-            reconciler = Reconciler(state.store, state.redis, state.celery, grace_seconds=0)
+            reconciler = Reconciler(state.store, state.redis, state.celery, 0, EventLog(state.redis, 60))
             assert reconciler.run_pass() == []
             assert reconciler.run_pass() == [response.json()["id"]]
             assert broker_task_ids(state.redis) == {response.json()["id"]}

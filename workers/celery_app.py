@@ -11,6 +11,8 @@ from kombu import Queue
 from workers.settings import Settings
 
 QUEUES = ("cpu", "gpu")
+SWEEP_QUEUE = "sweep"
+"""The `queue` a sweep's parent job is stored with: it is never sent, only its children are."""
 RUN_JOB = "ntkdyn.run_job"
 
 

@@ -15,7 +15,9 @@ from datetime import timedelta
 import redis
 from celery import Celery
 
+from workers import sweeps
 from workers.celery_app import QUEUES, RUN_JOB
+from workers.events import EventLog
 from workers.store import JobStore
 from workers.store.models import utcnow
 
@@ -42,10 +44,15 @@ class Reconciler:
 
     A job must be missing on two passes in a row before it is sent: a message that a worker is
     taking (between its pop from the queue and its entry in `unacked`) is missing for a moment
-    only. One pass runs at a time across API replicas (a Redis lock with a token)."""
+    only. One pass runs at a time across API replicas (a Redis lock with a token). Each pass
+    also brings every running sweep up to date with its children (in case the worker that ended
+    a child died before telling its parent)."""
 
-    def __init__(self, store: JobStore, client: redis.Redis, celery: Celery, grace_seconds: float) -> None:
+    def __init__(
+        self, store: JobStore, client: redis.Redis, celery: Celery, grace_seconds: float, events: EventLog
+    ) -> None:
         self.store, self.client, self.celery, self.grace = store, client, celery, grace_seconds
+        self.events = events
         self.suspects: set[str] = set()
 
     def run_pass(self) -> list[str]:
@@ -54,7 +61,10 @@ class Reconciler:
         if not lock.acquire():
             return []
         try:
-            stale = self.store.active_before(utcnow() - timedelta(seconds=self.grace))
+            for sweep in self.store.running_sweeps():
+                sweeps.advance(self.store, sweep.id, self.events)
+            cutoff = utcnow() - timedelta(seconds=self.grace)
+            stale = [row for row in self.store.active_before(cutoff) if row.queue in QUEUES]
             known = broker_task_ids(self.client) if stale else set()
             missing = {row.id: row for row in stale if row.id not in known}
             lost = [row for job_id, row in missing.items() if job_id in self.suspects]

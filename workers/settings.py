@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(8 * MIB, gt=0, description="larger request bodies get a 413")
     max_flops: float = Field(5e12, gt=0, description="compute budget of one job, in flop")
     max_memory_bytes: float = Field(4 * GIB, gt=0, description="memory budget of one job, in bytes")
+    max_sweep_flops: float = Field(5e13, gt=0, description="compute budget of a sweep's children together")
     max_job_seconds: float = Field(3600, gt=0, description="a job running longer fails")
     visibility_timeout: float | None = Field(
         None, gt=0, description="seconds before an unacknowledged task is redelivered (2x max job)"

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.experiments import ExperimentSpec
 from schemas.jobs import JobStatus
+from workers import sweeps
 from workers.celery_app import RUN_JOB, make_celery
 from workers.compute import run_experiment
 from workers.events import EventLog
@@ -99,7 +100,7 @@ def _hard_time_limit(sender=None, task_id: str | None = None, exception=None, **
         error = f"the job ran longer than the limit of {limit:g} s and was killed"
         jobs = JobStore(engine)
         if jobs.finish(task_id, JobStatus.failed, error=error):
-            events().status(jobs.get(task_id))
+            announce(jobs, task_id)
     finally:
         engine.dispose()
 
@@ -132,7 +133,7 @@ def run_job(job_id: str) -> None:
     row = jobs.start(job_id, settings.max_attempts)
     if row is None:
         log.info("job %s: nothing to do", job_id)
-        events().status(jobs.get(job_id))  # it may have ended just now: cancelled, or out of attempts
+        announce(jobs, job_id)  # it may have ended just now: cancelled, or out of attempts
         return
     events().status(row)
     progress = ThrottledProgress(jobs, events(), job_id, settings.progress_interval)
@@ -142,4 +143,12 @@ def run_job(job_id: str) -> None:
     except SQLAlchemyError:
         log.exception("job %s: the store refused its outcome", job_id)
         jobs.finish(job_id, JobStatus.failed, error="the result could not be stored")
-    events().status(jobs.get(job_id))
+    announce(jobs, job_id)
+
+
+def announce(jobs: JobStore, job_id: str) -> None:
+    """Publish the job's stored status and, for a sweep's child, bring its parent up to date."""
+    row = jobs.get(job_id)
+    events().status(row)
+    if row is not None and row.parent_id is not None:
+        sweeps.advance(jobs, row.parent_id, events())

@@ -4,6 +4,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import math
 import time
 from typing import Annotated, Any
 
@@ -13,10 +14,14 @@ from kombu.exceptions import OperationalError
 from pydantic import BeforeValidator, Field
 
 from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
-from workers.celery_app import RUN_JOB, queue_for
+from schemas.sweep import SweepSpec
+from workers import sweeps
+from workers.celery_app import RUN_JOB, SWEEP_QUEUE, queue_for
 from workers.events import EventLog
 from workers.heartbeat import live_workers
-from workers.store import JobRow
+from workers.settings import Settings
+from workers.store import JobRow, JobStore
+from workers.store.jobs import new_job
 from workers.version import ENGINE_VERSION
 
 from ..deps import CeleryDep, CurrentUser, JobDep, RedisDep, SettingsDep, StoreDep
@@ -46,6 +51,8 @@ def view(row: JobRow, cached: bool = False) -> JobView:
         started_at=row.started_at,
         finished_at=row.finished_at,
         error=row.error,
+        parent_id=row.parent_id,
+        children=row.children,
         links={"self": path, "result": f"{path}/result"},
     )
 
@@ -69,33 +76,95 @@ def submit(
     redis: RedisDep,
     owner: CurrentUser,
 ) -> Any:
-    """Validate, check the budget, reuse an identical finished job or store and queue a new one."""
+    """Validate, check the budget, reuse an identical finished job or store and queue a new one.
+    A sweep stores itself and one child job per grid point (reusing finished identical ones)."""
     spec = request.spec
-    reason = over_budget(spec.cost(), settings.max_flops, settings.max_memory_bytes)
-    if reason is not None:
-        raise field_error(["body", "spec"], reason, "budget_exceeded")
-    queue = queue_for(spec.device)
-    if queue == "gpu" and not any("gpu" in worker["queues"] for worker in live_workers(redis)):
-        msg = "no worker serves the gpu queue; start one with `ntkdyn worker --queues gpu`"
-        raise field_error(["body", "spec", spec.kind, "device"], msg, "no_gpu_worker")
+    if isinstance(spec, SweepSpec):
+        return submit_sweep(spec, request.reuse, response, store, settings, celery, redis, owner)
+    check_budget(spec, settings, redis, ["body", "spec"])
     identity = spec_hash(spec, ENGINE_VERSION)
     if request.reuse and (hit := store.find_succeeded(identity)) is not None:
         response.status_code = 200
         return view(hit, cached=True)
-    row = store.create(
-        kind=spec.kind,
-        spec=spec.model_dump(mode="json"),
-        spec_hash=identity,
-        queue=queue,
-        owner=owner,
-        message=f"waiting for a worker on queue {queue!r}",
-    )
-    try:
-        celery.send_task(RUN_JOB, args=[row.id], task_id=row.id, queue=queue)
-    except OperationalError as error:  # the job is safe in the store; the reconciler sends it
-        log.warning("broker unreachable, job %s waits for the reconciler: %s", row.id, error)
+    row = store.create(**job_fields(spec, identity, owner))
+    send(celery, row)
     response.headers["Location"] = f"/v1/jobs/{row.id}"
     return view(row)
+
+
+def check_budget(spec: Any, settings: Settings, redis: Any, where: list[str | int]) -> None:
+    """422 when the spec is over the job budget, or wants a GPU no worker serves."""
+    reason = over_budget(spec.cost(), settings.max_flops, settings.max_memory_bytes)
+    if reason is not None:
+        raise field_error(where, reason, "budget_exceeded")
+    if queue_for(spec.device) == "gpu" and not any(
+        "gpu" in worker["queues"] for worker in live_workers(redis)
+    ):
+        msg = "no worker serves the gpu queue; start one with `ntkdyn worker --queues gpu`"
+        raise field_error([*where, spec.kind, "device"], msg, "no_gpu_worker")
+
+
+def job_fields(spec: Any, identity: str, owner: str) -> dict[str, Any]:
+    queue = queue_for(spec.device)
+    return {
+        "kind": spec.kind,
+        "spec": spec.model_dump(mode="json"),
+        "spec_hash": identity,
+        "queue": queue,
+        "owner": owner,
+        "message": f"waiting for a worker on queue {queue!r}",
+    }
+
+
+def send(celery: Any, row: JobRow) -> None:
+    try:
+        celery.send_task(RUN_JOB, args=[row.id], task_id=row.id, queue=row.queue)
+    except OperationalError as error:  # the job is safe in the store; the reconciler sends it
+        log.warning("broker unreachable, job %s waits for the reconciler: %s", row.id, error)
+
+
+def submit_sweep(
+    spec: SweepSpec,
+    reuse: bool,
+    response: Response,
+    store: JobStore,
+    settings: Settings,
+    celery: Any,
+    redis: Any,
+    owner: str,
+) -> JobView:
+    """Every grid point within the job budget, all of them within the sweep budget; then the
+    parent and its new children in one transaction, and the new children to their queues."""
+    children = spec.children()
+    for number, child in enumerate(children):
+        check_budget(child, settings, redis, ["body", "spec", "sweep", "axes", f"grid point {number}"])
+    total = over_budget(spec.cost(), settings.max_sweep_flops, math.inf)
+    if total is not None:
+        raise field_error(
+            ["body", "spec", "sweep", "axes"], f"the sweep's children together: {total}", "budget_exceeded"
+        )
+    identity = spec_hash(spec, ENGINE_VERSION)
+    if reuse and (hit := store.find_succeeded(identity)) is not None:
+        response.status_code = 200
+        return view(hit, cached=True)
+    points: list[JobRow | str] = []
+    for child in children:
+        child_identity = spec_hash(child, ENGINE_VERSION)
+        hit = store.find_succeeded(child_identity) if reuse else None
+        points.append(hit.id if hit is not None else new_job(**job_fields(child, child_identity, owner)))
+    parent = new_job(
+        kind="sweep",
+        spec=spec.model_dump(mode="json"),
+        spec_hash=identity,
+        queue=SWEEP_QUEUE,
+        owner=owner,
+        message=f"{len(children)} children",
+    )
+    for row in store.create_sweep(parent, points):
+        send(celery, row)
+    sweeps.advance(store, parent.id, EventLog(redis, settings.events_ttl_seconds))  # all reused: done
+    response.headers["Location"] = f"/v1/jobs/{parent.id}"
+    return view(store.get(parent.id) or parent)
 
 
 def encode_cursor(seq: int) -> str:
@@ -169,12 +238,18 @@ def cancel_job(
     job: JobDep, store: StoreDep, redis: RedisDep, settings: SettingsDep, response: Response
 ) -> JobView:
     """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next
-    progress check (202); a finished job cannot be cancelled (409)."""
+    progress check (202); a sweep ends `cancelled` at once, its unfinished children each
+    cancelled as above (200); a finished job cannot be cancelled (409)."""
     if JobStatus(job.status).finished:
         raise HTTPException(status_code=409, detail=f"job already finished ({job.status})")
+    events = EventLog(redis, settings.events_ttl_seconds)
+    if job.kind == "sweep":
+        row = sweeps.cancel(store, job, events) or job
+        response.status_code = 200
+        return view(row)
     row = store.cancel(job.id) or job
     if row.status in (JobStatus.succeeded.value, JobStatus.failed.value):  # it ended meanwhile
         raise HTTPException(status_code=409, detail=f"job already finished ({row.status})")
-    EventLog(redis, settings.events_ttl_seconds).status(row)
+    events.status(row)
     response.status_code = 200 if row.status == JobStatus.cancelled.value else 202
     return view(row)

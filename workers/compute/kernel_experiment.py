@@ -14,6 +14,7 @@ from schemas.results import EmpiricalStudy, EncodedMatrix, KernelResult, Spectru
 from workers.compute.datasets import make_data
 from workers.compute.device import resolve_device, synchronize
 from workers.compute.empirical_ntk import autograd_kernel, tangent_kernel, two_layer_empirical
+from workers.compute.kernel_regression import joint_kernel, kernel_regression
 from workers.compute.networks import init_params
 from workers.compute.ntk import analytic_kernel
 from workers.compute.progress import Progress
@@ -137,7 +138,10 @@ def encode_upper_triangle(H: torch.Tensor) -> EncodedMatrix:
 
 
 def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
-    """Build the analytic kernel, its spectrum and label alignment, then finite-width kernels."""
+    """Build the analytic kernel, its spectrum and label alignment, then kernel regression and
+    finite-width kernels. With regression the analytic kernel is computed once, on the training
+    and test points together; the spectrum, alignment and finite-width comparisons use its
+    training block (equal to the training points' own kernel up to rounding)."""
     device = resolve_device(spec.device)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -151,7 +155,10 @@ def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
 
     progress(0.0, "making data")
     data = make_data(spec.dataset, DTYPES[spec.dtype], device)
-    H = analytic_kernel(spec.network, data.X)
+    if spec.regression is None or data.X_test is None:
+        H, K_test = analytic_kernel(spec.network, data.X), None
+    else:
+        H, K_test = joint_kernel(spec.network, data.X, data.X_test)
     if not H.diagonal().sum() > 0:
         raise ValueError("the kernel is zero: the inputs are all zero or too small for their products")
     lap("kernel")
@@ -163,6 +170,12 @@ def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
     lap("spectrum")
     if not (math.isfinite(float(values[0])) and bool(torch.isfinite(energy).all())):
         raise ValueError("the kernel has non-finite entries; check the dataset for extreme values")
+    regression = None
+    if spec.regression is not None and K_test is not None and data.y_test is not None:
+        progress(0.08, f"kernel regression on {n} training points")
+        kernel = spec.network.describe()
+        regression = kernel_regression(H, K_test, data.y, data.y_test, spec.regression.ridge, kernel)
+        lap("regression")
     empirical = None
     if spec.empirical is not None:
         empirical = empirical_study(spec.empirical, spec.network, data.X, H, float(values[0]), progress)
@@ -178,6 +191,7 @@ def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
         cumulative_energy=energy.cumsum(0).tolist(),
         alignment=alignment_value,
         empirical=empirical,
+        regression=regression,
         matrix=encode_upper_triangle(H) if spec.return_matrix else None,
         seconds=seconds,
     )

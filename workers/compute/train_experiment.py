@@ -85,15 +85,20 @@ def summary(name: str, eigenvalues: torch.Tensor) -> KernelSummary:
     )
 
 
-def run_result(run: Run, floor: float) -> RunResult:
+def run_result(run: Run, floor: float, problem: Problem) -> RunResult:
+    """The run's record, rate fit and final losses. The test MSE comes from the last recorded test
+    loss, scale/2 sum_test (f - y)^2: test_mse = 2 test_loss / (scale n_test)."""
     losses = [math.inf if value is None else value for value in run.record["train_loss"]]
     steps = [int(step) for step in run.record["step"]]
+    test_loss = run.record["test_loss"][-1] if "test_loss" in run.record else None
+    n_test = 0 if problem.y_test is None else problem.y_test.shape[0]
     return RunResult(
         seed=run.seed,
         status=run.status,
         steps=run.steps,
         seconds=run.seconds,
         final_loss=run.record["train_loss"][-1],
+        test_mse=None if test_loss is None else 2.0 * test_loss / (problem.scale * n_test),
         fit=fit_rates(steps, losses, floor),
         record=run.record,
         warnings=run.warnings,
@@ -203,7 +208,7 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
         predictions = [
             predict(optimizer.name, hyper, eigenvalues, name) for name, eigenvalues in kernels.items()
         ]
-        fitted = [run_result(run, floor * (run.record["train_loss"][0] or 1.0)) for run in runs]
+        fitted = [run_result(run, floor * (run.record["train_loss"][0] or 1.0), problem) for run in runs]
         measured = [
             run.fit.rate for run in fitted if run.fit.verdict == "linear" and run.fit.rate is not None
         ]

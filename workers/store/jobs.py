@@ -32,6 +32,25 @@ def finished(status: JobStatus, **values: Any) -> dict[str, Any]:
     return {**ending, **values}
 
 
+def new_job(
+    *, kind: str, spec: dict[str, Any], spec_hash: str, queue: str, owner: str, message: str
+) -> JobRow:
+    """A queued job, not yet stored."""
+    return JobRow(
+        id=uuid.uuid4().hex,
+        owner=owner,
+        kind=kind,
+        spec=spec,
+        spec_hash=spec_hash,
+        queue=queue,
+        status=JobStatus.queued.value,
+        progress=0.0,
+        message=message,
+        attempts=0,
+        cancel_requested=False,
+    )
+
+
 class JobStore:
     """The source of truth for jobs."""
 
@@ -47,22 +66,34 @@ class JobStore:
     def create(
         self, *, kind: str, spec: dict[str, Any], spec_hash: str, queue: str, owner: str, message: str
     ) -> JobRow:
-        row = JobRow(
-            id=uuid.uuid4().hex,
-            owner=owner,
-            kind=kind,
-            spec=spec,
-            spec_hash=spec_hash,
-            queue=queue,
-            status=JobStatus.queued.value,
-            progress=0.0,
-            message=message,
-            attempts=0,
-            cancel_requested=False,
-        )
+        row = new_job(kind=kind, spec=spec, spec_hash=spec_hash, queue=queue, owner=owner, message=message)
         with self._sessions.begin() as session:
             session.add(row)
         return row
+
+    def create_sweep(self, parent: JobRow, children: list[JobRow | str]) -> list[JobRow]:
+        """Store a sweep and its new children in one transaction: the parent (running: it runs
+        nowhere, it waits for its children) lists every child id in grid order, reused finished
+        jobs (given by id) included; the new children name the parent. Returns the new ones."""
+        created = [child for child in children if isinstance(child, JobRow)]
+        for child in created:
+            child.parent_id = parent.id
+        parent.children = [child if isinstance(child, str) else child.id for child in children]
+        parent.status, parent.started_at = JobStatus.running.value, utcnow()
+        with self._sessions.begin() as session:
+            session.add_all([parent, *created])
+        return created
+
+    def many(self, job_ids: list[str]) -> list[JobRow]:
+        """The jobs with these ids, in the order given (missing ones left out)."""
+        with self._sessions() as session:
+            rows = {row.id: row for row in session.scalars(select(JobRow).where(JobRow.id.in_(job_ids)))}
+        return [rows[job_id] for job_id in job_ids if job_id in rows]
+
+    def running_sweeps(self) -> Sequence[JobRow]:
+        query = select(JobRow).where(JobRow.kind == "sweep", RUNNING).order_by(JobRow.seq)
+        with self._sessions() as session:
+            return session.scalars(query).all()
 
     def get(self, job_id: str) -> JobRow | None:
         with self._sessions() as session:

@@ -1,4 +1,4 @@
-"""The `jobs` table."""
+"""The `jobs` table (a sweep is a parent job whose children are jobs of their own)."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -55,9 +55,12 @@ class JobRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     error: Mapped[str | None] = mapped_column(Text)
+    parent_id: Mapped[str | None] = mapped_column(String(32))
+    children: Mapped[list[str] | None] = mapped_column(JSONDocument)
 
     __table_args__ = (
         Index("ix_jobs_spec_hash_status", "spec_hash", "status"),
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_kind", "kind"),
+        Index("ix_jobs_parent_id", "parent_id"),
     )

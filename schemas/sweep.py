@@ -1,0 +1,168 @@
+"""Sweeps: a base spec of any kind and axes over its fields, fanned out as child jobs."""
+
+import itertools
+from typing import Any, Literal
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+
+from schemas.budget import Cost
+from schemas.common import ResultModel, SpecModel
+from schemas.experiments import ExperimentSpec
+from schemas.paths import PathError, assign, parse_path
+
+CHILDREN_MAX = 256
+AXES_MAX = 4
+SINGLE = TypeAdapter(ExperimentSpec)
+
+SWEEP_EXAMPLE = {
+    "kind": "sweep",
+    "base": {
+        "kind": "train",
+        "dataset": {"name": "sphere", "n": 32, "d": 8, "seed": 0},
+        "optimizers": [{"name": "heavy_ball"}],
+        "steps": 300,
+    },
+    "axes": [{"path": "width", "values": [256, 1024, 4096]}],
+    "metrics": [
+        {"name": "rate", "path": "optimizers[0].runs[0].fit.rate"},
+        {"name": "final_loss", "path": "optimizers[0].runs[0].final_loss"},
+    ],
+}
+
+Scalar = str | int | float | bool | None
+AxisValue = Scalar | list[Any] | dict[str, Any]
+
+
+class Axis(SpecModel):
+    """One field of the base spec and the values it takes."""
+
+    path: str = Field(
+        min_length=1, max_length=200, description="where in the base spec, e.g. `width`, `optimizers[0].lr`"
+    )
+    values: list[AxisValue] = Field(min_length=1, max_length=CHILDREN_MAX)
+
+    @field_validator("path")
+    @classmethod
+    def _readable(cls, path: str) -> str:
+        try:
+            parse_path(path)
+        except PathError as error:
+            raise ValueError(str(error)) from error
+        return path
+
+
+class Metric(SpecModel):
+    """A column of the table: a field of each child's result, by path."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    path: str = Field(min_length=1, max_length=200, description="e.g. `optimizers[name=gd].rate.mean`")
+
+    @field_validator("path")
+    @classmethod
+    def _readable(cls, path: str) -> str:
+        try:
+            parse_path(path)
+        except PathError as error:
+            raise ValueError(str(error)) from error
+        return path
+
+
+class SweepSpec(SpecModel):
+    """A grid over fields of a base spec. Each grid point is a child job of its own (own id,
+    status, result and cache reuse), run in parallel on however many workers exist; the sweep
+    ends when every child has, with a table of the chosen metrics."""
+
+    kind: Literal["sweep"] = "sweep"
+    base: dict[str, Any] = Field(description="a spec of any other kind; the axes set fields in it")
+    axes: list[Axis] = Field(min_length=1, max_length=AXES_MAX)
+    mode: Literal["product", "zip"] = Field(
+        "product", description="product: every combination; zip: the i-th values of every axis together"
+    )
+    metrics: list[Metric] = Field(default_factory=list, max_length=16)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [SWEEP_EXAMPLE]})
+
+    @field_validator("base")
+    @classmethod
+    def _single(cls, base: dict[str, Any]) -> dict[str, Any]:
+        if base.get("kind") == "sweep":
+            raise ValueError("a sweep's base cannot itself be a sweep")
+        return base
+
+    @model_validator(mode="after")
+    def _grid(self) -> "SweepSpec":
+        if self.mode == "zip" and len({len(axis.values) for axis in self.axes}) > 1:
+            raise ValueError(
+                "zip needs axes of equal length: " + ", ".join(str(len(a.values)) for a in self.axes)
+            )
+        if len(self.points()) > CHILDREN_MAX:
+            raise ValueError(f"the grid has {len(self.points())} points; a sweep has at most {CHILDREN_MAX}")
+        if len({axis.path for axis in self.axes}) < len(self.axes):
+            raise ValueError("two axes set the same path")
+        self.children()  # every grid point must be a valid spec
+        return self
+
+    def points(self) -> list[tuple[Any, ...]]:
+        """The grid: one tuple of axis values per child, in table order."""
+        columns = [axis.values for axis in self.axes]
+        return list(zip(*columns, strict=True) if self.mode == "zip" else itertools.product(*columns))
+
+    def children(self) -> list[Any]:
+        """The validated spec of each grid point; ValueError names the first invalid one."""
+        specs = []
+        for number, point in enumerate(self.points()):
+            document = self.base
+            try:
+                for axis, value in zip(self.axes, point, strict=True):
+                    document = assign(document, axis.path, value)
+                specs.append(SINGLE.validate_python(document))
+            except (PathError, ValidationError) as error:
+                where = ", ".join(
+                    f"{axis.path}={value!r}" for axis, value in zip(self.axes, point, strict=True)
+                )
+                raise ValueError(f"grid point {number} ({where}): {_first_error(error)}") from error
+        return specs
+
+    def cost(self) -> Cost:
+        """All children together: their flops add up, the largest memory counts."""
+        costs = [child.cost() for child in self.children()]
+        return Cost(flops=sum(c.flops for c in costs), memory_bytes=max(c.memory_bytes for c in costs))
+
+
+def _first_error(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
+    return str(error)
+
+
+class SweepRow(ResultModel):
+    """One grid point: its axis values, its child job, and the metrics read from its result."""
+
+    values: dict[str, Any] = Field(description="axis path -> value")
+    job: str = Field(description="the child job's id")
+    status: str
+    cached: bool = Field(description="an identical finished job answered this point")
+    metrics: dict[str, Any] = Field(description="metric name -> value (null when absent)")
+    error: str | None = None
+
+
+class Trend(ResultModel):
+    """How a numeric metric moves along a numeric axis: Kendall's tau between the axis value and
+    the metric over all rows where both are numbers (ties count for neither)."""
+
+    axis: str
+    metric: str
+    tau: float | None
+    direction: Literal["up", "down", "none", "undetermined"] = Field(
+        description="|tau| >= 0.5 gives up/down; fewer than 3 usable rows: undetermined"
+    )
+
+
+class SweepResult(ResultModel):
+    kind: Literal["sweep"] = "sweep"
+    axes: list[str]
+    metrics: list[str]
+    rows: list[SweepRow]
+    counts: dict[str, int] = Field(description="children per final status")
+    trends: list[Trend]

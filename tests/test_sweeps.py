@@ -1,0 +1,213 @@
+"""Sweeps: a grid over a base spec fans out as child jobs on real workers, in parallel, survives a
+killed worker, reuses finished children, cancels cleanly, and gathers a table with trends."""
+
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from schemas.paths import assign
+from schemas.sweep import CHILDREN_MAX, SweepSpec
+from service.app import create_app
+from service.embedded import EmbeddedRedis
+from service.processes import stop
+from workers.settings import Settings
+from workers.sweeps import kendall_tau
+
+from .conftest import Stack, start_worker, wait_for_workers
+from .processes import descendants
+
+KERNEL = {"kind": "kernel", "dataset": {"name": "sphere", "n": 128, "d": 6, "seed": 0}}
+METRICS = [
+    {"name": "distance", "path": "empirical.rows[0].relative_frobenius.mean"},
+    {"name": "lambda_min", "path": "spectrum.lambda_min"},
+]
+
+
+def sweep(widths: list[int], seeds: list[int] | None = None, **fields: object) -> dict:
+    axes = [{"path": "empirical", "values": [{"widths": [width]} for width in widths]}]
+    if seeds is not None:
+        axes.append({"path": "dataset.seed", "values": seeds})
+    return {"kind": "sweep", "base": KERNEL, "axes": axes, "metrics": METRICS, **fields}
+
+
+def test_grid_points_are_specs_with_the_axis_values_set() -> None:
+    spec = SweepSpec.model_validate(sweep([64, 256], seeds=[1, 2, 3]))
+    assert len(spec.points()) == 6
+    children = spec.children()
+    assert [(child.empirical.widths[0], child.dataset.seed) for child in children[:3]] == [
+        (64, 1),
+        (64, 2),
+        (64, 3),
+    ]
+    zipped = SweepSpec.model_validate(
+        {
+            "kind": "sweep",
+            "base": KERNEL,
+            "mode": "zip",
+            "axes": [{"path": "dataset.n", "values": [64, 128]}, {"path": "dataset.d", "values": [4, 8]}],
+        }
+    )
+    assert [(child.dataset.n, child.dataset.d) for child in zipped.children()] == [(64, 4), (128, 8)]
+
+
+def test_paths_set_list_items_and_matched_items() -> None:
+    base = {"optimizers": [{"name": "gd", "lr": 1.0}, {"name": "heavy_ball"}]}
+    assert assign(base, "optimizers[name=heavy_ball].momentum", 0.9)["optimizers"][1] == {
+        "name": "heavy_ball",
+        "momentum": 0.9,
+    }
+    assert assign(base, "optimizers[0]", {"name": "adam"})["optimizers"][0] == {"name": "adam"}
+    assert base["optimizers"][0] == {"name": "gd", "lr": 1.0}, "the base is left alone"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"axes": [{"path": "dataset.n", "values": [64, 1]}]}, "grid point 1 (dataset.n=1)"),
+        (
+            {
+                "mode": "zip",
+                "axes": [{"path": "dataset.n", "values": [64]}, {"path": "dataset.d", "values": [4, 5]}],
+            },
+            "zip needs axes of equal length",
+        ),
+        (
+            {"axes": [{"path": "dataset.seed", "values": list(range(CHILDREN_MAX + 1))}]},
+            f"at most {CHILDREN_MAX}",
+        ),
+        ({"axes": [{"path": "dataset..n", "values": [1]}]}, "cannot read path"),
+        ({"base": {**KERNEL, "kind": "sweep"}}, "cannot itself be a sweep"),
+    ],
+)
+def test_invalid_sweeps_say_why(change: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        SweepSpec.model_validate({**sweep([64]), **change})
+
+
+def test_kendall_tau() -> None:
+    assert kendall_tau([(1, 3), (2, 2), (3, 1)]) == -1.0
+    assert kendall_tau([(1, 1), (2, 3), (3, 2), (4, 4)]) == pytest.approx(4 / 6)
+    assert kendall_tau([(1, 1), (1, 2)]) is None
+
+
+@dataclass
+class Pair(Stack):
+    """The stack with a second worker."""
+
+    second: subprocess.Popen | None = None
+
+
+@pytest.fixture(scope="module")
+def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    """The embedded stack with two workers; reconciler every second."""
+    folder = tmp_path_factory.mktemp("sweeps")
+    server = EmbeddedRedis(folder)
+    server.start()
+    settings = Settings(
+        data_dir=folder,
+        redis_url=server.url,
+        database_url=f"sqlite:///{folder / 'store.db'}",
+        reconcile_seconds=1,
+        progress_interval=0.1,
+    )
+    first = start_worker(settings, folder / "first.log")
+    second = start_worker(settings, folder / "second.log")
+    try:
+        with TestClient(create_app(settings)) as client:
+            wait_for_workers(settings, count=2)
+            store = client.app.state.store  # type: ignore[attr-defined]
+            yield Pair(settings, client, store, first, folder / "first.log", second)
+    finally:
+        stop(first, grace=10)
+        stop(second, grace=10)
+        server.stop()
+
+
+def overlap(one: dict, other: dict) -> bool:
+    start = max(datetime.fromisoformat(one["started_at"]), datetime.fromisoformat(other["started_at"]))
+    end = min(datetime.fromisoformat(one["finished_at"]), datetime.fromisoformat(other["finished_at"]))
+    return start < end
+
+
+def test_a_sweep_runs_its_children_in_parallel_and_tabulates_them(workers: Pair) -> None:
+    parent = workers.submit(sweep([256, 4096], seeds=[1, 2]))
+    assert parent["kind"] == "sweep" and len(parent["children"]) == 4
+    done = workers.wait(parent["id"], timeout=120)
+    assert (done["status"], done["progress"]) == ("succeeded", 1.0), done
+    children = [workers.client.get(f"/v1/jobs/{child}").json() for child in done["children"]]
+    assert all(child["status"] == "succeeded" and child["parent_id"] == parent["id"] for child in children)
+    assert any(overlap(a, b) for i, a in enumerate(children) for b in children[i + 1 :]), "ran one at a time"
+
+    table = workers.client.get(f"/v1/jobs/{parent['id']}/result").json()
+    assert table["counts"] == {"succeeded": 4}
+    assert [row["values"]["dataset.seed"] for row in table["rows"]] == [1, 2, 1, 2]
+    for row, child in zip(table["rows"], children, strict=True):
+        result = workers.client.get(f"/v1/jobs/{child['id']}/result").json()
+        assert row["metrics"]["lambda_min"] == result["spectrum"]["lambda_min"]
+        assert not row["cached"]
+    narrow, wide = table["rows"][0]["metrics"]["distance"], table["rows"][2]["metrics"]["distance"]
+    assert wide < narrow, "finite-width kernels approach H_inf as the width grows"
+
+
+def test_a_resubmitted_sweep_recomputes_only_new_points(workers: Pair) -> None:
+    first = workers.wait(workers.submit(sweep([128, 512]))["id"], timeout=120)
+    again = workers.submit(sweep([128, 512]))
+    assert again["id"] == first["id"] and again["cached"], "an identical sweep answers at once"
+    grown = workers.wait(workers.submit(sweep([128, 512, 2048]))["id"], timeout=120)
+    rows = workers.client.get(f"/v1/jobs/{grown['id']}/result").json()["rows"]
+    assert [row["cached"] for row in rows] == [True, True, False]
+    assert grown["children"][:2] == first["children"], "the finished children are reused"
+
+
+def test_trends_along_numeric_axes(workers: Pair) -> None:
+    spec = {**sweep([512]), "axes": [{"path": "dataset.n", "values": [32, 64, 128]}]}
+    done = workers.wait(workers.submit(spec)["id"], timeout=120)
+    trends = workers.client.get(f"/v1/jobs/{done['id']}/result").json()["trends"]
+    assert {(t["axis"], t["metric"]) for t in trends} == {
+        ("dataset.n", "distance"),
+        ("dataset.n", "lambda_min"),
+    }
+    smallest = next(t for t in trends if t["metric"] == "lambda_min")
+    assert (smallest["tau"], smallest["direction"]) == (-1.0, "down"), (
+        "more points on the sphere, smaller lambda_min"
+    )
+
+
+def test_cancelling_a_sweep_cancels_its_children(workers: Pair) -> None:
+    parent = workers.submit(sweep([2**17], seeds=[11, 12, 13, 14, 15]))
+    workers.wait_running(parent["children"][0])
+    response = workers.client.delete(f"/v1/jobs/{parent['id']}")
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    for child in parent["children"]:
+        assert workers.wait(child, timeout=60)["status"] == "cancelled"
+    assert workers.client.get(f"/v1/jobs/{parent['id']}").json()["status"] == "cancelled"
+
+
+def test_a_sweep_survives_a_killed_worker(workers: Pair) -> None:
+    parent = workers.submit(sweep([2**16], seeds=[21, 22, 23]))
+    workers.wait_running(parent["children"][0])
+    for worker in (workers.worker, workers.second):
+        for child in descendants(worker.pid):  # the pool processes: their running jobs die with them
+            os.kill(child, signal.SIGKILL)
+    done = workers.wait(parent["id"], timeout=180)
+    assert done["status"] == "succeeded"
+    children = [workers.client.get(f"/v1/jobs/{child}").json() for child in done["children"]]
+    assert all(child["status"] == "succeeded" for child in children), children
+    assert children[0]["attempts"] == 2, "the killed child was delivered again"
+
+
+def test_over_budget_grid_points_are_named(workers: Pair) -> None:
+    huge = sweep([64, 2**22])
+    huge["base"] = {**KERNEL, "dataset": {"name": "sphere", "n": 1024, "d": 6}}
+    response = workers.client.post("/v1/jobs", json={"spec": huge})
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert "grid point 1" in detail["loc"] and "budget" in detail["msg"]

@@ -1,0 +1,124 @@
+"""Sweeps in the store: a parent job waits for its children, reports the share of them done and,
+when the last one ends, becomes `succeeded` with the table of their metrics.
+
+No worker runs a parent. Each child's worker advances its parent when the child ends; the API's
+reconciler advances every running sweep on each pass too, so a notification lost to a crash only
+delays the table. Both may race: the parent's final write is one conditional update, so the
+table is written once. No torch here: the API imports this module.
+"""
+
+import itertools
+from typing import Any
+
+from schemas.jobs import JobStatus
+from schemas.paths import PathError, resolve
+from schemas.sweep import SweepResult, SweepRow, SweepSpec, Trend
+from workers.events import EventLog
+from workers.store import JobRow, JobStore
+
+TREND_TAU = 0.5
+"""|Kendall tau| from which a metric is said to go up or down along an axis."""
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def metric(result: dict[str, Any] | None, path: str) -> Any:
+    """The value at `path` in a child's result; None without a result or where the path stops."""
+    if result is None:
+        return None
+    try:
+        return resolve(result, path)
+    except PathError:
+        return None
+
+
+def kendall_tau(pairs: list[tuple[float, float]]) -> float | None:
+    """(concordant - discordant) / (pairs tied in neither coordinate); None with none such."""
+    concordant = discordant = 0
+    for (x1, y1), (x2, y2) in itertools.combinations(pairs, 2):
+        sign = (x1 - x2) * (y1 - y2)
+        concordant += sign > 0
+        discordant += sign < 0
+    counted = concordant + discordant
+    return (concordant - discordant) / counted if counted else None
+
+
+def trends(spec: SweepSpec, rows: list[SweepRow]) -> list[Trend]:
+    """For each numeric axis and each metric, which way the metric moves along the axis."""
+    found = []
+    for axis in spec.axes:
+        if not all(is_number(value) for value in axis.values):
+            continue
+        for column in spec.metrics:
+            pairs = [
+                (float(row.values[axis.path]), float(row.metrics[column.name]))
+                for row in rows
+                if is_number(row.metrics[column.name])
+            ]
+            tau = kendall_tau(pairs) if len(pairs) >= 3 else None
+            direction = (
+                "undetermined"
+                if tau is None
+                else "up"
+                if tau >= TREND_TAU
+                else "down"
+                if tau <= -TREND_TAU
+                else "none"
+            )
+            found.append(Trend(axis=axis.path, metric=column.name, tau=tau, direction=direction))
+    return found
+
+
+def table(parent: JobRow, children: list[JobRow]) -> SweepResult:
+    """The sweep's result from its finished children (in grid order)."""
+    spec = SweepSpec.model_validate(parent.spec)
+    rows = [
+        SweepRow(
+            values={axis.path: value for axis, value in zip(spec.axes, point, strict=True)},
+            job=child.id,
+            status=child.status,
+            cached=child.parent_id != parent.id,
+            metrics={column.name: metric(child.result, column.path) for column in spec.metrics},
+            error=child.error,
+        )
+        for point, child in zip(spec.points(), children, strict=True)
+    ]
+    counts = {status.value: sum(row.status == status.value for row in rows) for status in JobStatus}
+    return SweepResult(
+        axes=[axis.path for axis in spec.axes],
+        metrics=[column.name for column in spec.metrics],
+        rows=rows,
+        counts={status: count for status, count in counts.items() if count},
+        trends=trends(spec, rows),
+    )
+
+
+def advance(store: JobStore, parent_id: str, events: EventLog) -> None:
+    """Bring a running sweep up to date with its children: its progress, or, once all have
+    ended, its table and the status `succeeded` (each child's own status is in the table)."""
+    parent = store.get(parent_id)
+    if parent is None or parent.status != JobStatus.running.value or parent.children is None:
+        return
+    children = store.many(parent.children)
+    done = sum(JobStatus(child.status).finished for child in children)
+    if done < len(parent.children):
+        message = f"{done}/{len(parent.children)} children done"
+        store.report(parent_id, done / len(parent.children), message)
+        events.progress(parent_id, done / len(parent.children), message)
+        return
+    result = table(parent, children).model_dump(mode="json")
+    if store.finish(parent_id, JobStatus.succeeded, result=result):
+        events.status(store.get(parent_id))
+
+
+def cancel(store: JobStore, parent: JobRow, events: EventLog) -> JobRow | None:
+    """Cancel a sweep: each unfinished child as a job of its own, then the parent at once."""
+    for child in store.many(parent.children or []):
+        if child.parent_id == parent.id and not JobStatus(child.status).finished:
+            events.status(store.cancel(child.id))
+    store.finish(parent.id, JobStatus.cancelled)
+    row = store.get(parent.id)
+    events.status(row)
+    return row
