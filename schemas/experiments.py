@@ -206,19 +206,20 @@ class TrainSpec(SpecModel):
         return 2.0 * n * m * d + 4.0 * n * n * m + 6.0 * n * (depth - 2) * m * m
 
     def cost(self) -> Cost:
-        """Per step ~6 n p flop (forward and backward over p parameters) plus STEP_OVERHEAD for
-        the Python around it; a GGN step adds the batch kernel, a Cholesky factorisation (b^3)
-        and a vector-Jacobian product; kernels at init, at the end and for drift records by
-        their closed forms (never the n x p Jacobian); eigenvalue solves ~10 n^3 each."""
+        """Per step ~6 b p flop (forward and backward over p parameters on the b points of the
+        step: all n, or an SGD batch) plus STEP_OVERHEAD for the Python around it; a GGN step adds
+        the batch kernel, a Cholesky factorisation (b^3) and a vector-Jacobian product; each
+        record ~4 n p (the metrics' forward passes); kernels at init, at the end and for drift
+        records by their closed forms (never the n x p Jacobian); eigenvalue solves ~10 n^3 each."""
         n, p = self.dataset.n, self.parameters()
-        step = 6.0 * n * p + STEP_OVERHEAD
         flops = 3 * (self._kernel_flops(n) + 10.0 * n**3)
         for optimizer in self.optimizers:
-            extra = 0.0
+            b = min(getattr(optimizer, "batch_size", None) or n, n)
+            step = 6.0 * b * p + STEP_OVERHEAD
             if optimizer.name == "ggn":
-                b = min(optimizer.batch_size or n, n)
-                extra = self._kernel_flops(b) + b**3 + 4.0 * b * p
-            flops += self.replicates * (self.steps * (step + extra) + self._kernel_flops(n) + 10.0 * n**3)
+                step += self._kernel_flops(b) + b**3 + 4.0 * b * p
+            records = self.record_points * 4.0 * n * p
+            flops += self.replicates * (self.steps * step + records + self._kernel_flops(n) + 10.0 * n**3)
         if self.ntk_drift:
             flops += len(self.optimizers) * self.replicates * self.record_points * self._kernel_flops(n)
         depth = self.network.depth

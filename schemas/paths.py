@@ -1,7 +1,8 @@
 """Paths into JSON documents: `optimizers[name=gd].runs[-1].fit.verdict`.
 
-A path is dotted keys with list selectors: `[i]` indexes a list (negative from the end) and
-`[key=value]` takes the first item whose `key` reads `value`. Check suites read result fields
+A path is dotted keys with list selectors: `[i]` indexes a list (negative from the end),
+`[key=value]` takes the first item whose `key` reads `value`, and `[*]` takes every item (the
+rest of the path is read in each, giving a list). Check suites read result fields
 with `resolve`; sweeps read their metrics the same way and set their axes in a spec with
 `assign`. Pure Python, so every layer can use it.
 """
@@ -121,6 +122,17 @@ class Match(Selector):
         raise PathError(f"{where} has no item with {self.selector} ({self.key}: {have or 'none'})")
 
 
+class Every(Selector):
+    """`[*]`: every item of a list (resolve reads the rest of the path in each)."""
+
+    @property
+    def selector(self) -> str:
+        return "*"
+
+    def pick(self, value: list[Any], where: str) -> Any:
+        return value
+
+
 def parse_path(path: str) -> list[Step]:
     """The steps of a path such as `optimizers[name=gd].runs[-1].fit.verdict`."""
     steps: list[Step] = []
@@ -140,6 +152,8 @@ def _step(token: re.Match[str], path: str) -> Step:
     if token["key"] is not None:
         return Key(token["key"])
     selector = token["selector"].strip()
+    if selector == "*":
+        return Every()
     if INDEX.fullmatch(selector):
         return Index(int(selector))
     key, equals, value = selector.partition("=")
@@ -149,11 +163,17 @@ def _step(token: re.Match[str], path: str) -> Step:
 
 
 def resolve(document: Any, path: str) -> Any:
-    """The value at `path` in `document`; PathError says where the path stopped matching."""
-    value, where = document, ""
-    for step in parse_path(path):
+    """The value at `path` in `document` (a list of values after a `[*]`); PathError says where
+    the path stopped matching."""
+    return _walk(document, parse_path(path), "")
+
+
+def _walk(value: Any, steps: list[Step], where: str) -> Any:
+    for number, step in enumerate(steps):
         value = step.apply(value, where or "the result")
         where = step.spell(where)
+        if isinstance(step, Every):
+            return [_walk(item, steps[number + 1 :], f"{where[:-3]}[{i}]") for i, item in enumerate(value)]
     return value
 
 
@@ -161,6 +181,8 @@ def assign(document: Any, path: str, value: Any) -> Any:
     """A deep copy of `document` with `value` at `path`: every step but the last must name
     something; the last may add a key to an object (a field left at its default)."""
     steps = parse_path(path)
+    if any(isinstance(step, Every) for step in steps):
+        raise PathError(f"{path!r}: [*] reads many values, it cannot set one")
     copied = copy.deepcopy(document)
     parent, where = copied, ""
     for step in steps[:-1]:

@@ -1,9 +1,17 @@
 """Sweeps: a base spec of any kind and axes over its fields, fanned out as child jobs."""
 
 import itertools
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from schemas.budget import Cost
 from schemas.common import ResultModel, SpecModel
@@ -33,38 +41,46 @@ Scalar = str | int | float | bool | None
 AxisValue = Scalar | list[Any] | dict[str, Any]
 
 
+def readable(path: str) -> str:
+    try:
+        parse_path(path)
+    except PathError as error:
+        raise ValueError(str(error)) from error
+    return path
+
+
+ReadablePath = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(readable)]
+
+
 class Axis(SpecModel):
     """One field of the base spec and the values it takes."""
 
-    path: str = Field(
-        min_length=1, max_length=200, description="where in the base spec, e.g. `width`, `optimizers[0].lr`"
-    )
+    path: ReadablePath = Field(description="where in the base spec, e.g. `width`, `optimizers[0].lr`")
     values: list[AxisValue] = Field(min_length=1, max_length=CHILDREN_MAX)
-
-    @field_validator("path")
-    @classmethod
-    def _readable(cls, path: str) -> str:
-        try:
-            parse_path(path)
-        except PathError as error:
-            raise ValueError(str(error)) from error
-        return path
 
 
 class Metric(SpecModel):
-    """A column of the table: a field of each child's result, by path."""
+    """A column of the table: a field of each child's result, by path; the path may depend on
+    the child's kind (a baseline of another kind keeps its number elsewhere). A path with `[*]`
+    reads a list, which `reduce` can summarise (e.g. the mean over replicates)."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
-    path: str = Field(min_length=1, max_length=200, description="e.g. `optimizers[name=gd].rate.mean`")
+    path: ReadablePath | dict[str, ReadablePath] = Field(
+        description="e.g. `optimizers[name=gd].rate.mean`, or {kind: path}"
+    )
+    reduce: Literal["none", "mean", "min", "max"] = Field(
+        "none", description="summary of a list of numbers read through `[*]`"
+    )
 
-    @field_validator("path")
-    @classmethod
-    def _readable(cls, path: str) -> str:
-        try:
-            parse_path(path)
-        except PathError as error:
-            raise ValueError(str(error)) from error
-        return path
+    def path_for(self, kind: str) -> str | None:
+        return self.path if isinstance(self.path, str) else self.path.get(kind)
+
+
+class Baseline(SpecModel):
+    """A spec run beside the grid, as a row of its own (e.g. kernel regression next to nets)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    spec: dict[str, Any] = Field(description="a spec of any kind but sweep")
 
 
 class SweepSpec(SpecModel):
@@ -79,6 +95,7 @@ class SweepSpec(SpecModel):
         "product", description="product: every combination; zip: the i-th values of every axis together"
     )
     metrics: list[Metric] = Field(default_factory=list, max_length=16)
+    baselines: list[Baseline] = Field(default_factory=list, max_length=8)
 
     model_config = ConfigDict(json_schema_extra={"examples": [SWEEP_EXAMPLE]})
 
@@ -95,8 +112,11 @@ class SweepSpec(SpecModel):
             raise ValueError(
                 "zip needs axes of equal length: " + ", ".join(str(len(a.values)) for a in self.axes)
             )
-        if len(self.points()) > CHILDREN_MAX:
-            raise ValueError(f"the grid has {len(self.points())} points; a sweep has at most {CHILDREN_MAX}")
+        if len(self.points()) + len(self.baselines) > CHILDREN_MAX:
+            raise ValueError(
+                f"the grid has {len(self.points())} points and {len(self.baselines)} baselines; "
+                f"a sweep has at most {CHILDREN_MAX} children"
+            )
         if len({axis.path for axis in self.axes}) < len(self.axes):
             raise ValueError("two axes set the same path")
         self.children()  # every grid point must be a valid spec
@@ -108,19 +128,25 @@ class SweepSpec(SpecModel):
         return list(zip(*columns, strict=True) if self.mode == "zip" else itertools.product(*columns))
 
     def children(self) -> list[Any]:
-        """The validated spec of each grid point; ValueError names the first invalid one."""
+        """The validated spec of each grid point, then of each baseline; ValueError names the
+        first invalid one."""
         specs = []
         for number, point in enumerate(self.points()):
             document = self.base
+            where = ", ".join(f"{axis.path}={value!r}" for axis, value in zip(self.axes, point, strict=True))
             try:
                 for axis, value in zip(self.axes, point, strict=True):
                     document = assign(document, axis.path, value)
                 specs.append(SINGLE.validate_python(document))
             except (PathError, ValidationError) as error:
-                where = ", ".join(
-                    f"{axis.path}={value!r}" for axis, value in zip(self.axes, point, strict=True)
-                )
                 raise ValueError(f"grid point {number} ({where}): {_first_error(error)}") from error
+        for baseline in self.baselines:
+            if baseline.spec.get("kind") == "sweep":
+                raise ValueError(f"baseline {baseline.name!r} cannot be a sweep")
+            try:
+                specs.append(SINGLE.validate_python(baseline.spec))
+            except ValidationError as error:
+                raise ValueError(f"baseline {baseline.name!r}: {_first_error(error)}") from error
         return specs
 
     def cost(self) -> Cost:
@@ -137,9 +163,11 @@ def _first_error(error: Exception) -> str:
 
 
 class SweepRow(ResultModel):
-    """One grid point: its axis values, its child job, and the metrics read from its result."""
+    """One grid point (or baseline): its axis values, its child job, and the metrics read from
+    its result."""
 
-    values: dict[str, Any] = Field(description="axis path -> value")
+    values: dict[str, Any] = Field(description="axis path -> value (empty for a baseline)")
+    baseline: str | None = Field(None, description="the baseline's name; null for a grid point")
     job: str = Field(description="the child job's id")
     status: str
     cached: bool = Field(description="an identical finished job answered this point")

@@ -1,6 +1,7 @@
 """Sweeps: a grid over a base spec fans out as child jobs on real workers, in parallel, survives a
 killed worker, reuses finished children, cancels cleanly, and gathers a table with trends."""
 
+import json
 import os
 import re
 import signal
@@ -8,11 +9,13 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from schemas import over_budget
 from schemas.paths import assign
 from schemas.sweep import CHILDREN_MAX, SweepSpec
 from service.app import create_app
@@ -211,3 +214,51 @@ def test_over_budget_grid_points_are_named(workers: Pair) -> None:
     assert response.status_code == 422
     detail = response.json()["detail"][0]
     assert "grid point 1" in detail["loc"] and "budget" in detail["msg"]
+
+
+GENERALIZATION = json.loads(
+    (Path(__file__).parent.parent / "examples" / "sweep_generalization.json").read_text()
+)
+
+
+def test_the_generalization_example_fits_the_default_budgets() -> None:
+    spec = SweepSpec.model_validate(GENERALIZATION)
+    settings = Settings()
+    assert max(spec.axes[1].values) / min(spec.axes[1].values) >= 100, "widths span two orders of magnitude"
+    for child in spec.children():
+        assert over_budget(child.cost(), settings.max_flops, settings.max_memory_bytes) is None, child
+    assert spec.cost().flops <= settings.max_sweep_flops
+
+
+def test_the_generalization_study_at_a_reduced_size(workers: Pair) -> None:
+    small = GENERALIZATION
+    for path, value in [
+        ("base.dataset.n", 96),
+        ("base.steps", 40),
+        ("axes[1].values", [8, 64]),
+        ("baselines[0].spec.dataset.n", 96),
+        ("baselines[1].spec.dataset.n", 96),
+    ]:
+        small = assign(small, path, value)
+    done = workers.wait(workers.submit(small)["id"], timeout=240)
+    assert done["status"] == "succeeded", done
+    table = workers.client.get(f"/v1/jobs/{done['id']}/result").json()
+    assert table["counts"] == {"succeeded": 6}
+    grid, baselines = table["rows"][:4], table["rows"][4:]
+    assert [(row["values"]["network.depth"], row["values"]["width"]) for row in grid] == [
+        (2, 8),
+        (2, 64),
+        (3, 8),
+        (3, 64),
+    ]
+    assert [row["baseline"] for row in baselines] == ["ntk regression, depth 2", "ntk regression, depth 3"]
+    for row in table["rows"]:
+        assert row["metrics"]["test_mse"] > 0
+    assert all(row["metrics"]["train_loss"] > 0 for row in grid)
+    assert all(row["metrics"]["train_loss"] is None for row in baselines), "kernel rows have no training loss"
+    child = workers.client.get(f"/v1/jobs/{grid[0]['job']}/result").json()
+    runs = child["optimizers"][0]["runs"]
+    assert grid[0]["metrics"]["test_mse"] == pytest.approx(sum(run["test_mse"] for run in runs) / len(runs))
+    assert {(t["axis"], t["metric"]) for t in table["trends"]} == {
+        (axis, metric) for axis in ("network.depth", "width") for metric in ("test_mse", "train_loss")
+    }

@@ -8,11 +8,12 @@ table is written once. No torch here: the API imports this module.
 """
 
 import itertools
+import statistics
 from typing import Any
 
 from schemas.jobs import JobStatus
 from schemas.paths import PathError, resolve
-from schemas.sweep import SweepResult, SweepRow, SweepSpec, Trend
+from schemas.sweep import Metric, SweepResult, SweepRow, SweepSpec, Trend
 from workers.events import EventLog
 from workers.store import JobRow, JobStore
 
@@ -24,14 +25,22 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def metric(result: dict[str, Any] | None, path: str) -> Any:
-    """The value at `path` in a child's result; None without a result or where the path stops."""
-    if result is None:
+def metric(child: JobRow, column: Metric) -> Any:
+    """The column's value in a child's result (None without a result, without a path for its
+    kind, or where the path stops), reduced when asked."""
+    path = column.path_for(child.kind)
+    if child.result is None or path is None:
         return None
     try:
-        return resolve(result, path)
+        value = resolve(child.result, path)
     except PathError:
         return None
+    if column.reduce == "none" or is_number(value):
+        return value
+    numbers = [float(item) for item in value if is_number(item)] if isinstance(value, list) else []
+    if not numbers:
+        return None
+    return {"mean": statistics.fmean, "min": min, "max": max}[column.reduce](numbers)
 
 
 def kendall_tau(pairs: list[tuple[float, float]]) -> float | None:
@@ -55,7 +64,7 @@ def trends(spec: SweepSpec, rows: list[SweepRow]) -> list[Trend]:
             pairs = [
                 (float(row.values[axis.path]), float(row.metrics[column.name]))
                 for row in rows
-                if is_number(row.metrics[column.name])
+                if row.baseline is None and is_number(row.metrics[column.name])
             ]
             tau = kendall_tau(pairs) if len(pairs) >= 3 else None
             direction = (
@@ -74,16 +83,21 @@ def trends(spec: SweepSpec, rows: list[SweepRow]) -> list[Trend]:
 def table(parent: JobRow, children: list[JobRow]) -> SweepResult:
     """The sweep's result from its finished children (in grid order)."""
     spec = SweepSpec.model_validate(parent.spec)
+    labels = [
+        ({axis.path: value for axis, value in zip(spec.axes, point, strict=True)}, None)
+        for point in spec.points()
+    ] + [({}, baseline.name) for baseline in spec.baselines]
     rows = [
         SweepRow(
-            values={axis.path: value for axis, value in zip(spec.axes, point, strict=True)},
+            values=values,
+            baseline=baseline,
             job=child.id,
             status=child.status,
             cached=child.parent_id != parent.id,
-            metrics={column.name: metric(child.result, column.path) for column in spec.metrics},
+            metrics={column.name: metric(child, column) for column in spec.metrics},
             error=child.error,
         )
-        for point, child in zip(spec.points(), children, strict=True)
+        for (values, baseline), child in zip(labels, children, strict=True)
     ]
     counts = {status.value: sum(row.status == status.value for row in rows) for status in JobStatus}
     return SweepResult(
