@@ -27,7 +27,7 @@ from workers.compute.critical_points import (
     reduced_spectrum,
     rescaling_directions,
 )
-from workers.compute.device import resolve_device
+from workers.compute.device import resolve_device, single_thread
 from workers.compute.landscape import Layout, Objective, PopulationLoss, SampleLoss, dead_neurons
 from workers.compute.landscape_embedding import (
     count_G,
@@ -364,7 +364,15 @@ def embed(problem: Problem, embedding: EmbeddingSpec, found: Census, progress: P
 
 
 def run_landscape(spec: LandscapeSpec, progress: Progress) -> LandscapeResult:
-    """Census (and embeddings) for a validated spec; ValueError with a message if impossible."""
+    """Census (and embeddings) for a validated spec; ValueError with a message if impossible.
+    Its ops are tiny: on a CPU they run on one thread (`single_thread`)."""
+    if spec.device == "cpu":
+        with single_thread():
+            return landscape(spec, progress)
+    return landscape(spec, progress)
+
+
+def landscape(spec: LandscapeSpec, progress: Progress) -> LandscapeResult:
     problem = make_problem(spec)
     layout = problem.objective(spec.student_width).layout
     seconds: dict[str, float] = {}
