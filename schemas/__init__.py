@@ -7,6 +7,8 @@ from schemas.identity import canonical_json, spec_hash
 from schemas.jobs import JobPage, JobRequest, JobStatus, JobView
 from schemas.landscape import LandscapeSpec
 from schemas.landscape_results import LandscapeResult
+from schemas.ode import OdeSpec
+from schemas.ode_results import OdeResult
 from schemas.results import ExperimentResult, KernelResult, TrainResult
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "KernelSpec",
     "LandscapeResult",
     "LandscapeSpec",
+    "OdeResult",
+    "OdeSpec",
     "RealDataset",
     "SphereDataset",
     "TrainResult",

@@ -9,6 +9,7 @@ from schemas.common import Device, SpecModel, seed_field
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.landscape import LandscapeSpec
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
+from schemas.ode import OdeSpec
 from schemas.optimizers import GD, HeavyBall, OptimizerSpec
 
 EMPIRICAL_WIDTH_MAX = 2**22
@@ -227,4 +228,4 @@ class TrainSpec(SpecModel):
         return Cost(flops=flops, memory_bytes=memory)
 
 
-ExperimentSpec = Annotated[KernelSpec | TrainSpec | LandscapeSpec, Field(discriminator="kind")]
+ExperimentSpec = Annotated[KernelSpec | TrainSpec | LandscapeSpec | OdeSpec, Field(discriminator="kind")]

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from schemas.common import ResultModel
 from schemas.landscape_results import LandscapeResult
+from schemas.ode_results import OdeResult
 
 
 class Spectrum(ResultModel):
@@ -247,4 +248,6 @@ class TrainResult(ResultModel):
     ranking: list[RankEntry] = Field(description="fastest to 1e-6 of the initial loss first")
 
 
-ExperimentResult = Annotated[KernelResult | TrainResult | LandscapeResult, Field(discriminator="kind")]
+ExperimentResult = Annotated[
+    KernelResult | TrainResult | LandscapeResult | OdeResult, Field(discriminator="kind")
+]

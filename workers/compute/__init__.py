@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from workers.compute.kernel_experiment import run_kernel
 from workers.compute.landscape_experiment import run_landscape
+from workers.compute.ode_experiment import run_ode
 from workers.compute.progress import Progress, silent
 from workers.compute.train_experiment import run_train
 
@@ -14,6 +15,7 @@ EXPERIMENTS: dict[str, Callable[[Any, Progress], BaseModel]] = {
     "kernel": run_kernel,
     "train": run_train,
     "landscape": run_landscape,
+    "ode": run_ode,
 }
 
 

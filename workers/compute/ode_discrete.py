@@ -1,0 +1,138 @@
+"""The discrete methods behind each ODE, run in function space, against the ODE at equal times.
+
+In the NTK regime the residual of GD, heavy ball and Nesterov follows a linear recursion in the
+kernel K (workers/compute/rate_theory.py, SCIENCE.md section 1). With e_{-1} = e_0 (start at
+rest) and A = I - lr K:
+- GD:               e_{k+1} = A e_k                                          t = k lr
+- heavy ball:       e_{k+1} = A e_k + beta (e_k - e_{k-1}), beta = 1 - gamma sqrt(lr)   t = k sqrt(lr)
+- Nesterov:         e_{k+1} = A (e_k + b_k (e_k - e_{k-1}))                  t = k sqrt(lr)
+  with b_k = (k - 1)/(k + r - 1) (r = 3: (k - 1)/(k + 2), Su, Boyd, Candes 2016) for `nesterov`,
+  or b = (1 - sqrt(mu lr))/(1 + sqrt(mu lr)) for `nesterov_sc` (damping 2 sqrt(mu)).
+Holding gamma (or r, mu) fixed as lr -> 0 makes each recursion a consistent discretisation of
+its ODE; the gap max_k |e_k - e(k dt)| shrinks like lr (GD is Euler's method on e' = -K e) or
+like sqrt(lr) = dt for the momentum methods (first order in their time step dt).
+"""
+
+import math
+
+import numpy as np
+import torch
+
+from schemas.ode import STEPS_MAX
+from schemas.ode_results import DiscreteRow, DiscreteStudy
+from workers.compute.ode import Flow, Tick, exact_on, no_tick
+from workers.compute.rates import fit_line
+
+TICK_STEPS = 20000
+"""A discrete run reports (and may be cancelled) after every this many steps."""
+
+
+def time_per_step(flow: Flow, lr: float) -> float:
+    """ODE time of one step: lr for the first-order flow, sqrt(lr) for the second-order ones."""
+    return lr if flow.order == 1 else math.sqrt(lr)
+
+
+def constant_momentum(flow: Flow, lr: float) -> float | None:
+    """beta of heavy ball or of constant-momentum Nesterov at this lr (None: GD or the schedule).
+    Raises ValueError when lr is too large for the damping (beta < 0)."""
+    if flow.gamma is None:
+        return None
+    root = flow.gamma * math.sqrt(lr)
+    if flow.name == "nesterov_sc":  # gamma = 2 sqrt(mu): sqrt(mu lr) = root / 2
+        if root > 2.0:
+            raise ValueError(f"nesterov_sc: lr = {lr:.4g} exceeds 1/mu; use smaller step sizes")
+        return (1.0 - root / 2.0) / (1.0 + root / 2.0)
+    if root > 1.0:
+        raise ValueError(
+            f"heavy_ball: lr = {lr:.4g} gives momentum 1 - gamma sqrt(lr) < 0; use lr <= 1/gamma^2 = "
+            f"{1.0 / flow.gamma**2:.4g}"
+        )
+    return 1.0 - root
+
+
+def scheduled_momentum(flow: Flow, k: int) -> float:
+    """b_k = (k - 1)/(k + r - 1) for the step from e_k, k >= 1; step 0 is a plain gradient step."""
+    return (k - 1) / (k + (flow.r or 0.0) - 1) if k > 0 else 0.0
+
+
+def method_name(flow: Flow) -> str:
+    return {
+        "gd_flow": "gd: e+ = (I - lr K) e",
+        "heavy_ball": "heavy ball: e+ = (I - lr K) e + (1 - gamma sqrt(lr)) (e - e-)",
+        "nesterov": f"nesterov: e+ = (I - lr K)(e + (k-1)/(k+{flow.r or 0:g}-1) (e - e-))",
+        "nesterov_sc": "nesterov, constant momentum (1 - sqrt(mu lr))/(1 + sqrt(mu lr))",
+    }[flow.name]
+
+
+def iterate(
+    flow: Flow, K: torch.Tensor, e0: torch.Tensor, lr: float, record: np.ndarray, tick: Tick = no_tick
+) -> torch.Tensor:
+    """The recursion of the module docstring from e_0 = e_{-1} = e0, recorded at the steps in
+    `record` (increasing ints from 0); `tick` hears every TICK_STEPS steps.
+    K: (n, n), e0: (n,) -> (len(record), n)."""
+    momentum = constant_momentum(flow, lr)
+    lookahead = flow.name in ("nesterov", "nesterov_sc")
+    e, previous = e0.clone(), e0.clone()
+    out = torch.empty(len(record), e0.shape[0], dtype=e0.dtype, device=e0.device)
+    slot = 0
+    for k in range(int(record[-1]) + 1):
+        if k == record[slot]:
+            out[slot] = e
+            slot += 1
+            if slot == len(record):
+                break
+        if k % TICK_STEPS == 0 and k > 0:
+            tick(f"{flow.name}: discrete, lr = {lr:.3g}, step {k} of {int(record[-1])}")
+        if flow.order == 1:
+            e, previous = torch.addmv(e, K, e, alpha=-lr), e
+            continue
+        b = momentum if momentum is not None else scheduled_momentum(flow, k)
+        if lookahead:
+            y = e + b * (e - previous)
+            e, previous = torch.addmv(y, K, y, alpha=-lr), e
+        else:
+            e, previous = torch.addmv((1.0 + b) * e - b * previous, K, e, alpha=-lr), e
+    return out
+
+
+def discrete_study(
+    flow: Flow,
+    K: torch.Tensor,
+    lam: torch.Tensor,
+    V: torch.Tensor,
+    e0: torch.Tensor,
+    lrs: list[float],
+    times: np.ndarray,
+    tick: Tick = no_tick,
+) -> DiscreteStudy:
+    """For each lr: record the steps k nearest the grid times (k = round(t / dt)), compare e_k
+    with the exact e(k dt) and keep the largest gap relative to |e0|; then the order, the slope
+    of log gap against log lr. times: (T,) from 0. Raises ValueError past STEPS_MAX steps."""
+    rows = []
+    for lr in lrs:
+        dt = time_per_step(flow, lr)
+        steps = round(float(times[-1]) / dt)
+        if steps > STEPS_MAX:
+            raise ValueError(
+                f"{flow.name}: lr = {lr:.4g} needs {steps} steps to reach t_max (at most {STEPS_MAX}); "
+                "use larger step sizes or a shorter t_max"
+            )
+        record = np.unique(np.round(times / dt).astype(np.int64))
+        discrete = iterate(flow, K, e0, lr, record, tick)
+        exact = exact_on(lam, V, flow, e0, torch.from_numpy(record * dt).to(e0))
+        gap = float((discrete - exact).norm(dim=1).max() / e0.norm())
+        if not math.isfinite(gap):
+            raise ValueError(
+                f"{flow.name}: the discrete run at lr = {lr:.4g} diverged; use smaller step sizes"
+            )
+        rows.append(
+            DiscreteRow(lr=lr, momentum=constant_momentum(flow, lr), steps=steps, time_per_step=dt, gap=gap)
+        )
+    line = fit_line(np.log([row.lr for row in rows]), np.log([max(row.gap, 1e-300) for row in rows]))
+    return DiscreteStudy(
+        method=method_name(flow),
+        time_map="t = k lr" if flow.order == 1 else "t = k sqrt(lr)",
+        rows=rows,
+        order=line.slope,
+        expected_order=1.0 if flow.order == 1 else 0.5,
+    )

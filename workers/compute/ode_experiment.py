@@ -1,0 +1,234 @@
+"""The `ode` experiment: the continuous-time limits of GD, heavy ball and Nesterov under the
+tangent kernel of a dataset (SCIENCE.md section 1), each solved exactly mode by mode and checked
+by a numerical integrator, its rate fitted in continuous time, and, when asked, set beside its
+discrete method at several step sizes and beside the flows of finite networks.
+
+The residual starts at e(0) = -y under H_inf (the infinite net's mean output is 0) or at
+f(x; theta_0) - y under the empirical NTK of that network at init, with e'(0) = 0, and evolves
+under K = H (loss 1/2 |f - y|^2) or K = H / n (the mean loss): e' = -K e is gradient flow of that
+loss, as in workers/compute/rate_theory.py.
+"""
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from schemas.ode import DynamicsSpec, OdeSpec
+from schemas.ode_results import DynamicsResult, IntegratorCheck, ModeTrace, OdeResult, ParameterStudy
+from workers.compute.datasets import Data, make_data
+from workers.compute.device import resolve_device, synchronize
+from workers.compute.empirical_ntk import tangent_kernel
+from workers.compute.kernel_experiment import DTYPES
+from workers.compute.networks import forward, init_params
+from workers.compute.ntk import analytic_kernel
+from workers.compute.ode import Flow, Tick, integrate, largest_gap, mode_factors, start_description
+from workers.compute.ode_discrete import discrete_study
+from workers.compute.ode_params import width_study
+from workers.compute.ode_rates import continuous_rate, predicted, time_grid
+from workers.compute.progress import Progress
+from workers.compute.spectrum import eigendecompose
+
+FLOOR_FACTOR = 1e4
+"""Losses below FLOOR_FACTOR * eps^2 * (initial loss) are rounding noise (as for training runs)."""
+
+
+class Clock:
+    """Wall-clock seconds per stage, the device synchronised at each boundary."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.start = device, time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, stage: str) -> float:
+        """Seconds since the last lap, added to `stage`."""
+        synchronize(self.device)
+        now = time.perf_counter()
+        elapsed, self.start = now - self.start, now
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
+        return elapsed
+
+
+def critical_damping(lambda_min: float, who: str) -> float:
+    """gamma = 2 sqrt(lambda_min): the slowest mode critically damped, every mode decaying at
+    sqrt(lambda_min), the best uniform rate (SCIENCE.md section 1)."""
+    if not lambda_min > 0:
+        raise ValueError(
+            f"{who}: lambda_min = {lambda_min:.3g}, the kernel is singular and has no critical damping; "
+            "give the damping explicitly"
+        )
+    return 2.0 * math.sqrt(lambda_min)
+
+
+def resolve(dynamics: DynamicsSpec, lambda_min: float) -> tuple[Flow, dict[str, float]]:
+    """The flow of a dynamics spec with its constants fixed, and those constants for the result."""
+    if dynamics.name == "gd_flow":
+        return Flow("gd_flow", 1), {}
+    if dynamics.name == "nesterov":
+        return Flow("nesterov", 2, r=dynamics.r), {"r": dynamics.r, "nu": (dynamics.r - 1.0) / 2.0}
+    if dynamics.name == "nesterov_sc":
+        mu = lambda_min if dynamics.mu == "lambda_min" else dynamics.mu
+        gamma = critical_damping(mu, "nesterov_sc")
+        return Flow("nesterov_sc", 2, gamma=gamma), {"mu": mu, "gamma": gamma}
+    if dynamics.lr is not None and dynamics.momentum is not None:
+        root = math.sqrt(dynamics.lr)
+        gamma = (1.0 - dynamics.momentum) / root
+        constants = {"gamma": gamma, "lr": dynamics.lr, "momentum": dynamics.momentum, "time_per_step": root}
+        return Flow("heavy_ball", 2, gamma=gamma), constants
+    gamma = critical_damping(lambda_min, "heavy_ball") if dynamics.gamma == "critical" else dynamics.gamma
+    return Flow("heavy_ball", 2, gamma=gamma), {"gamma": gamma}
+
+
+def kernel_and_start(spec: OdeSpec, data: Data) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """The kernel H (n, n), the initial residual e(0) (n,) and a description of the kernel."""
+    X, y = data.X, data.y
+    if spec.kernel == "analytic" or spec.width is None:
+        return analytic_kernel(spec.network, X), -y, f"H_inf: {spec.network.describe()}"
+    generator = torch.Generator(device=X.device).manual_seed(spec.seed)
+    params = init_params(spec.network, X.shape[1], spec.width, generator, X.dtype)
+    description = f"empirical NTK at init (width {spec.width}, seed {spec.seed}): {spec.network.describe()}"
+    return tangent_kernel(spec.network, params, X), forward(spec.network, params, X) - y, description
+
+
+def solve_dynamics(
+    spec: OdeSpec,
+    dynamics: DynamicsSpec,
+    spectrum: tuple[torch.Tensor, torch.Tensor],
+    K: torch.Tensor,
+    e0: torch.Tensor,
+    grid: tuple[np.ndarray, float],
+    clock: Clock,
+    tick: Tick,
+) -> DynamicsResult:
+    """One dynamics: exact modes on the grid, norms and loss, the integrator against them, the
+    continuous rate, the prediction and the discrete runs (`tick` hears the long ones)."""
+    lam, V = spectrum
+    quanta, tau = grid
+    t = torch.from_numpy(quanta * tau).to(e0)
+    flow, constants = resolve(dynamics, float(lam[-1]))
+    modal = mode_factors(flow, lam, t) * (V.T @ e0)[None, :]  # (T, n): u_i . e(t)
+    norm = modal.norm(dim=1)
+    scale = 1.0 if spec.loss == "sum" else 1.0 / e0.shape[0]
+    loss = (0.5 * scale * norm.double() ** 2).cpu().numpy()
+    n = lam.shape[0]
+    traces = [
+        ModeTrace(index=i % n, eigenvalue=float(lam[i]), residual=modal[:, i].tolist()) for i in spec.modes
+    ]
+    seconds = clock.lap("exact")
+    check = None
+    if spec.integrator is not None:
+        integrated, evaluations = integrate(flow, K, e0, t, spec.integrator, tick)
+        gap = largest_gap(modal @ V.T, integrated)
+        check = IntegratorCheck(
+            method=spec.integrator.method,
+            rtol=spec.integrator.rtol,
+            atol=spec.integrator.atol,
+            step_size=spec.integrator.step_size,
+            evaluations=evaluations,
+            max_difference=gap,
+            relative_difference=gap / float(e0.norm()),
+            start=start_description(flow),
+            seconds=clock.lap("integrator"),
+        )
+    floor = FLOOR_FACTOR * torch.finfo(e0.dtype).eps ** 2 * float(loss[0])
+    fit = continuous_rate(quanta, tau, loss, floor)
+    clock.lap("fit")
+    study = None
+    if spec.discrete is not None:
+        unit = float(lam[0]) if spec.discrete.unit == "1/lambda_max" else 1.0
+        lrs = [lr / unit for lr in spec.discrete.lrs]
+        study = discrete_study(flow, K, lam, V, e0, lrs, quanta * tau, tick)
+        clock.lap("discrete")
+    return DynamicsResult(
+        name=flow.name,
+        equation=flow.equation,
+        parameters=constants,
+        residual_norm=norm.tolist(),
+        loss=loss.tolist(),
+        modes=traces,
+        integrated=check,
+        fit=fit,
+        predicted=predicted(flow, float(lam[-1]), fit),
+        discrete=study,
+        seconds=seconds,
+    )
+
+
+def parameter_studies(
+    spec: OdeSpec, data: Data, scale: float, spectrum: tuple[torch.Tensor, torch.Tensor], progress: Progress
+) -> list[ParameterStudy]:
+    """Each flow of spec.parameter_space over its widths, against K = scale H_inf (`spectrum`
+    already is its eigendecomposition when the job's kernel is the analytic one)."""
+    study = spec.parameter_space
+    if study is None:
+        return []
+    limit = (
+        spectrum
+        if spec.kernel == "analytic"
+        else eigendecompose(scale * analytic_kernel(spec.network, data.X))
+    )
+    studies = []
+    for index, name in enumerate(study.dynamics):
+        damping = (
+            critical_damping(float(limit[0][-1]), "parameter_space")
+            if study.gamma == "critical"
+            else study.gamma
+        )
+        flow = Flow("gd_flow", 1) if name == "gd_flow" else Flow("heavy_ball", 2, gamma=damping)
+
+        def report(fraction: float, message: str, index: int = index) -> None:
+            progress(0.7 + 0.3 * (index + fraction) / len(study.dynamics), message)
+
+        studies.append(
+            width_study(flow, spec.network, data.X, data.y, scale, limit, study, spec.seed, report)
+        )
+    return studies
+
+
+def run_ode(spec: OdeSpec, progress: Progress) -> OdeResult:
+    """Kernel and spectrum once; then every dynamics; then, when asked, finite networks."""
+    device = resolve_device(spec.device)
+    clock = Clock(device)
+    progress(0.0, "making data and the kernel")
+    data = make_data(spec.dataset, DTYPES[spec.dtype], device)
+    H, e0, description = kernel_and_start(spec, data)
+    n = H.shape[0]
+    scale = 1.0 if spec.loss == "sum" else 1.0 / n
+    K = scale * H
+    if not (bool(torch.isfinite(K).all()) and float(e0.norm()) > 0):
+        raise ValueError("the kernel is not finite or the initial residual is zero: check the dataset")
+    clock.lap("kernel")
+    progress(0.05, f"eigendecomposition of a {n}x{n} kernel")
+    lam, V = eigendecompose(K)
+    clock.lap("spectrum")
+    grid = time_grid(spec.grid)
+    results = []
+    for index, dynamics in enumerate(spec.dynamics):
+        fraction = 0.1 + 0.6 * index / len(spec.dynamics)
+        progress(fraction, f"{dynamics.name}: exact solution")
+
+        def tick(message: str, fraction: float = fraction) -> None:
+            progress(fraction, message)
+
+        results.append(solve_dynamics(spec, dynamics, (lam, V), K, e0, grid, clock, tick))
+    studies = None
+    if spec.parameter_space is not None:
+        studies = parameter_studies(spec, data, scale, (lam, V), progress)
+        clock.lap("parameter_space")
+    progress(1.0, "done")
+    return OdeResult(
+        kernel=description,
+        dtype=spec.dtype,
+        device=str(device),
+        n=n,
+        d=data.X.shape[1],
+        loss=spec.loss,
+        lambda_min=float(lam[-1]),
+        lambda_max=float(lam[0]),
+        t=(grid[0] * grid[1]).tolist(),
+        initial_loss=float(0.5 * scale * e0.double().norm() ** 2),
+        dynamics=results,
+        parameter_space=studies,
+        seconds=clock.seconds,
+    )
