@@ -17,10 +17,9 @@ error against H_inf is printed beside its time (it is a random estimate, so it i
 
 import math
 import platform
-import time
-from collections.abc import Callable
 
 import torch
+from timing import REPEATS, best_time
 from torch.func import jacrev, vmap
 
 from schemas.networks import TwoLayerNet
@@ -35,19 +34,7 @@ SIZES = (512, 2048)
 MONTE_CARLO_WIDTH = 2**16
 AUTOGRAD_WIDTH = 4096
 AUTOGRAD_SIZES = (512,)
-REPEATS = 3
 DTYPE = torch.float64  # what the service computes in
-
-
-def best_time(compute: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]:
-    """Best wall-clock seconds of REPEATS calls after one warm-up call, and the last result."""
-    result = compute()
-    seconds = math.inf
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        result = compute()
-        seconds = min(seconds, time.perf_counter() - start)
-    return seconds, result
 
 
 def monte_carlo_kernel(X: torch.Tensor, m: int, seed: int) -> torch.Tensor:

@@ -23,9 +23,9 @@ largest relative gap to our result is printed beside it.
 import math
 import platform
 import time
-from collections.abc import Callable
 
 import torch
+from timing import REPEATS, best_time
 from torch.func import grad, hessian, vmap
 
 from schemas.landscape import LandscapeSpec
@@ -37,19 +37,7 @@ K = 8
 STARTS = 200
 SAMPLES = 2**14
 MONTE_CARLO_STARTS = 4
-REPEATS = 3
 F64 = torch.float64
-
-
-def best_time(compute: Callable[[], object]) -> tuple[float, object]:
-    """Best wall-clock seconds of REPEATS calls after one warm-up call, and the last result."""
-    result = compute()
-    seconds = math.inf
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        result = compute()
-        seconds = min(seconds, time.perf_counter() - start)
-    return seconds, result
 
 
 def relative_gap(estimate: torch.Tensor, exact: torch.Tensor) -> float:

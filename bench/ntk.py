@@ -16,34 +16,17 @@ Each time is the best of REPEATS calls after one warm-up call.
 """
 
 import argparse
-import math
 import platform
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
+from timing import best_time
 
 from schemas.networks import TwoLayerNet
 from workers.compute.datasets import uniform_sphere
-from workers.compute.device import synchronize
 from workers.compute.empirical_ntk import autograd_kernel, two_layer_kernel_sum
 from workers.compute.networks import init_params
 from workers.compute.ntk import relu_ntk_first_layer
-
-REPEATS = 3
-
-
-def best_seconds(compute: Callable[[], object], device: torch.device) -> float:
-    compute()
-    seconds = math.inf
-    for _ in range(REPEATS):
-        synchronize(device)
-        start = time.perf_counter()
-        compute()
-        synchronize(device)
-        seconds = min(seconds, time.perf_counter() - start)
-    return seconds
 
 
 def empirical_case(dtype: torch.dtype, device: torch.device) -> tuple[str, float, float, float]:
@@ -54,8 +37,8 @@ def empirical_case(dtype: torch.dtype, device: torch.device) -> tuple[str, float
         name: value.to(device)
         for name, value in init_params(network, d, m, torch.Generator().manual_seed(1), dtype).items()
     }
-    ours = best_seconds(lambda: two_layer_kernel_sum(network, X, params["W"]) / m, device)
-    theirs = best_seconds(lambda: autograd_kernel(network, params, X), device)
+    ours = best_time(lambda: two_layer_kernel_sum(network, X, params["W"]) / m, device)[0]
+    theirs = best_time(lambda: autograd_kernel(network, params, X), device)[0]
     closed = two_layer_kernel_sum(network, X, params["W"]) / m
     gap = float((closed - autograd_kernel(network, params, X)).abs().max() / closed.abs().max())
     return f"empirical NTK n={n} d={d} m={m} both layers, {str(dtype)[6:]}, {device}", ours, theirs, gap
@@ -70,8 +53,8 @@ def analytic_case() -> tuple[str, float, float, float]:
         G = Xn @ Xn.T
         return G * (np.pi - np.arccos(np.clip(G, -1, 1))) / (2 * np.pi)
 
-    ours = best_seconds(lambda: relu_ntk_first_layer(X), X.device)
-    theirs = best_seconds(one_liner, X.device)
+    ours = best_time(lambda: relu_ntk_first_layer(X))[0]
+    theirs = best_time(one_liner)[0]
     gap = float(np.abs(relu_ntk_first_layer(X).numpy() - one_liner()).max())
     return f"analytic H_inf n={n} d={d}, float64", ours, theirs, gap
 

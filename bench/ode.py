@@ -22,13 +22,11 @@ free core can make a millisecond elementwise kernel take a hundred times longer.
 
 import math
 import platform
-import time
-from collections.abc import Callable
-from typing import TypeVar
 
 import numpy as np
 import torch
 from scipy.integrate import solve_ivp
+from timing import REPEATS, best_time
 
 from schemas.datasets import SphereDataset
 from schemas.networks import TwoLayerNet
@@ -41,20 +39,7 @@ from workers.compute.spectrum import eigendecompose
 N, D = 1000, 10
 T_MAX, POINTS = 20.0, 64
 RTOL, ATOL = 1e-8, 1e-12
-REPEATS = 3
 F64 = torch.float64
-R = TypeVar("R")
-
-
-def best_time(compute: Callable[[], R]) -> tuple[float, R]:
-    """Best wall-clock seconds of REPEATS calls after one warm-up call, and the last result."""
-    result = compute()
-    seconds = math.inf
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        result = compute()
-        seconds = min(seconds, time.perf_counter() - start)
-    return seconds, result
 
 
 def rk45(flow: Flow, K: np.ndarray, e0: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, int]:
