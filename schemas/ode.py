@@ -175,6 +175,14 @@ class DiscreteSpec(SpecModel):
     unit: Literal["1/lambda_max", "absolute"] = Field(
         "1/lambda_max", description="lrs as multiples of 1/lambda_max (GD is stable below 2), or as is"
     )
+    network_width: int | None = Field(
+        None,
+        ge=1,
+        le=PARAMETER_WIDTH_MAX,
+        description="also train the finite network of this width (seed `seed`) through the training "
+        "engine at each lr with the same optimizer, and report the gap of its residual norm to the "
+        "ODE's from the network's own e(0); null: function space only",
+    )
 
 
 class ParameterSpaceSpec(SpecModel):
@@ -271,6 +279,18 @@ class OdeSpec(SpecModel):
         return self
 
     @model_validator(mode="after")
+    def _trainable(self) -> "OdeSpec":
+        if self.discrete is None or self.discrete.network_width is None:
+            return self
+        for dynamics in self.dynamics:
+            if isinstance(dynamics, NesterovFlow) and dynamics.r != 3:
+                raise ValueError(
+                    f"discrete.network_width: the training engine's Nesterov schedule is (k-1)/(k+2), "
+                    f"the limit of r = 3, not r = {dynamics.r:g}"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _kernel(self) -> "OdeSpec":
         if self.kernel == "analytic" and not self.network.analytic:
             raise ValueError(f"the {self.network.activation} net has no H_inf: use kernel 'empirical_init'")
@@ -307,8 +327,9 @@ class OdeSpec(SpecModel):
         exact solution on the grid (~T n^2 to return to the data basis), the integrator (~2 n^2
         per evaluation, its count estimated from stability, `IntegratorSpec.evaluations`), the
         discrete runs (~2 n^2 per step plus STEP_OVERHEAD, steps from the lambda_max bound, which
-        for GD at lr = c/lambda_max overcounts by trace/lambda_max), and per finite network ~6 n p
-        per evaluation; EVALUATION_OVERHEAD per evaluation."""
+        for GD at lr = c/lambda_max overcounts by trace/lambda_max; ~6 n p more per step when a
+        finite network is trained beside them), and per finite network ~6 n p per evaluation;
+        EVALUATION_OVERHEAD per evaluation."""
         n, d, T = self.n_train, self.dataset.d, self.grid.points
         big = self._lambda_bound()
         flops = 2.0 * n * n * d + 10.0 * n**3
@@ -321,7 +342,13 @@ class OdeSpec(SpecModel):
             if self.integrator is not None:
                 flops += self.integrator.evaluations(self.grid.t_max, frequency) * evaluation
             if self.discrete is not None:
-                flops += self._discrete_steps(self.discrete, dynamics.name, big) * step
+                steps = self._discrete_steps(self.discrete, dynamics.name, big)
+                flops += steps * step
+                if self.discrete.network_width is not None:
+                    p = self.discrete.network_width * (
+                        d + 1 + (self.network.depth - 2) * self.discrete.network_width
+                    )
+                    flops += steps * (6.0 * n * p + STEP_OVERHEAD)
         memory = 8.0 * (6 * n * n + 8 * T * n + 2 * n * d)
         if self.kernel == "empirical_init" and self.width is not None:
             memory += 8.0 * 4 * n * self.width * self.network.depth

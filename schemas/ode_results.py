@@ -72,6 +72,11 @@ class DiscreteRow(ResultModel):
     steps: int = Field(description="iterations run: about t_max / time_per_step")
     time_per_step: float = Field(description="ODE time of one step: lr (GD) or sqrt(lr)")
     gap: float = Field(description="max over recorded steps k of |e_k - e(k time_per_step)|_2 / |e(0)|_2")
+    network_gap: float | None = Field(
+        None,
+        description="the finite network trained with the same optimizer: max over recorded steps k of "
+        "| |f_k - y|_2 - |e(k time_per_step)|_2 | / |e(0)|_2, the ODE started from the network's e(0)",
+    )
 
 
 class DiscreteStudy(ResultModel):
@@ -82,6 +87,12 @@ class DiscreteStudy(ResultModel):
     rows: list[DiscreteRow]
     order: float = Field(description="slope of log gap against log lr (least squares)")
     expected_order: float = Field(description="1 for GD (Euler's method), 1/2 for the momentum methods")
+    network: str | None = Field(None, description="the finite network trained beside, and with what")
+    network_order: float | None = Field(
+        None,
+        description="slope of log network_gap against log lr: it follows `order` until the gap reaches "
+        "the finite-width floor (the net's kernel is not H_inf), then flattens",
+    )
 
 
 class DynamicsResult(ResultModel):

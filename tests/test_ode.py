@@ -504,3 +504,38 @@ def test_the_example_runs_end_to_end_through_the_registry() -> None:
         gd_bottom, gd_bottom[0] * np.exp(-result.lambda_min * np.array(result.t)), rtol=1e-9
     )
     assert result.parameter_space is not None and len(result.parameter_space) == 2
+
+
+def network_study(width: int) -> OdeResult:
+    spec = {
+        "kind": "ode",
+        "dataset": {"name": "sphere", "n": 16, "d": 4, "seed": 0},
+        "grid": {"t_max": 5.0, "points": 16},
+        "integrator": None,
+        "discrete": {"lrs": [0.4, 0.1, 0.025], "network_width": width},
+    }
+    result = run_experiment(OdeSpec.model_validate(spec))
+    assert isinstance(result, OdeResult)
+    return result
+
+
+def test_the_real_network_follows_the_ode_up_to_its_width() -> None:
+    narrow, wide = network_study(1024), network_study(16384)
+    for result in (narrow, wide):
+        for dynamics in result.dynamics:
+            study = dynamics.discrete
+            assert study is not None and study.network is not None and "width" in study.network
+            assert all(row.network_gap is not None and row.network_gap < 0.2 for row in study.rows)
+            if dynamics.name != "gd_flow":  # the momentum methods' gap is their discretisation: ~sqrt(lr)
+                assert study.network_order == pytest.approx(0.5, abs=0.1), (dynamics.name, study)
+    # GD's discretisation gap (~lr) falls below the finite-width floor, which shrinks with width
+    floor = narrow.dynamics[0].discrete.rows[-1].network_gap  # type: ignore[union-attr]
+    wide_floor = wide.dynamics[0].discrete.rows[-1].network_gap  # type: ignore[union-attr]
+    assert wide_floor < 0.6 * floor
+    assert narrow.dynamics[0].discrete.rows[-1].gap < 0.1 * floor  # type: ignore[union-attr]
+
+
+def test_a_network_needs_the_trainers_nesterov_schedule() -> None:
+    spec = {"kind": "ode", "dynamics": [{"name": "nesterov", "r": 5.0}], "discrete": {"network_width": 64}}
+    with pytest.raises(ValidationError, match="r = 5"):
+        OdeSpec.model_validate(spec)

@@ -14,6 +14,8 @@ like sqrt(lr) = dt for the momentum methods (first order in their time step dt).
 """
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,6 +27,15 @@ from workers.compute.rates import fit_line
 
 TICK_STEPS = 20000
 """A discrete run reports (and may be cancelled) after every this many steps."""
+
+
+@dataclass(frozen=True)
+class NetworkRuns:
+    """A finite network trained beside the function-space runs: `gap(lr, record)` is its residual
+    norm's largest gap to the ODE over the recorded steps (workers/compute/ode_network.py)."""
+
+    description: str
+    gap: Callable[[float, np.ndarray], float]
 
 
 def time_per_step(flow: Flow, lr: float) -> float:
@@ -104,10 +115,12 @@ def discrete_study(
     lrs: list[float],
     times: np.ndarray,
     tick: Tick = no_tick,
+    network: NetworkRuns | None = None,
 ) -> DiscreteStudy:
     """For each lr: record the steps k nearest the grid times (k = round(t / dt)), compare e_k
     with the exact e(k dt) and keep the largest gap relative to |e0|; then the order, the slope
-    of log gap against log lr. times: (T,) from 0. Raises ValueError past STEPS_MAX steps."""
+    of log gap against log lr; the same for `network` when given. times: (T,) from 0. Raises
+    ValueError past STEPS_MAX steps."""
     rows = []
     for lr in lrs:
         dt = time_per_step(flow, lr)
@@ -126,13 +139,28 @@ def discrete_study(
                 f"{flow.name}: the discrete run at lr = {lr:.4g} diverged; use smaller step sizes"
             )
         rows.append(
-            DiscreteRow(lr=lr, momentum=constant_momentum(flow, lr), steps=steps, time_per_step=dt, gap=gap)
+            DiscreteRow(
+                lr=lr,
+                momentum=constant_momentum(flow, lr),
+                steps=steps,
+                time_per_step=dt,
+                gap=gap,
+                network_gap=None if network is None else network.gap(lr, record),
+            )
         )
-    line = fit_line(np.log([row.lr for row in rows]), np.log([max(row.gap, 1e-300) for row in rows]))
     return DiscreteStudy(
         method=method_name(flow),
         time_map="t = k lr" if flow.order == 1 else "t = k sqrt(lr)",
         rows=rows,
-        order=line.slope,
+        order=order([row.lr for row in rows], [row.gap for row in rows]),
         expected_order=1.0 if flow.order == 1 else 0.5,
+        network=None if network is None else network.description,
+        network_order=None
+        if network is None
+        else order([row.lr for row in rows], [row.network_gap or 0.0 for row in rows]),
     )
+
+
+def order(lrs: list[float], gaps: list[float]) -> float:
+    """Least-squares slope of log gap against log lr."""
+    return fit_line(np.log(lrs), np.log([max(gap, 1e-300) for gap in gaps])).slope

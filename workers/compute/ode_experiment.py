@@ -24,11 +24,13 @@ from workers.compute.kernel_experiment import DTYPES
 from workers.compute.networks import forward, init_params
 from workers.compute.ntk import analytic_kernel
 from workers.compute.ode import Flow, Tick, integrate, largest_gap, mode_factors, start_description
-from workers.compute.ode_discrete import discrete_study
+from workers.compute.ode_discrete import NetworkRuns, discrete_study
+from workers.compute.ode_network import describe, network_gap, network_problem
 from workers.compute.ode_params import width_study
 from workers.compute.ode_rates import continuous_rate, predicted, time_grid
 from workers.compute.progress import Progress
 from workers.compute.spectrum import eigendecompose
+from workers.compute.training import Problem
 
 FLOOR_FACTOR = 1e4
 """Losses below FLOOR_FACTOR * eps^2 * (initial loss) are rounding noise (as for training runs)."""
@@ -100,9 +102,11 @@ def solve_dynamics(
     grid: tuple[np.ndarray, float],
     clock: Clock,
     tick: Tick,
+    network: Problem | None = None,
 ) -> DynamicsResult:
     """One dynamics: exact modes on the grid, norms and loss, the integrator against them, the
-    continuous rate, the prediction and the discrete runs (`tick` hears the long ones)."""
+    continuous rate, the prediction and the discrete runs, with the finite `network` trained
+    beside them when given (`tick` hears the long ones)."""
     lam, V = spectrum
     quanta, tau = grid
     t = torch.from_numpy(quanta * tau).to(e0)
@@ -138,7 +142,13 @@ def solve_dynamics(
     if spec.discrete is not None:
         unit = float(lam[0]) if spec.discrete.unit == "1/lambda_max" else 1.0
         lrs = [lr / unit for lr in spec.discrete.lrs]
-        study = discrete_study(flow, K, lam, V, e0, lrs, quanta * tau, tick)
+        runs = None
+        if network is not None:
+            runs = NetworkRuns(
+                describe(network.network, network.width, spec.seed),
+                lambda lr, record: network_gap(flow, network, spec.seed, lr, record, (lam, V), tick),
+            )
+        study = discrete_study(flow, K, lam, V, e0, lrs, quanta * tau, tick, runs)
         clock.lap("discrete")
     return DynamicsResult(
         name=flow.name,
@@ -203,6 +213,9 @@ def run_ode(spec: OdeSpec, progress: Progress) -> OdeResult:
     lam, V = eigendecompose(K)
     clock.lap("spectrum")
     grid = time_grid(spec.grid)
+    network = None
+    if spec.discrete is not None and spec.discrete.network_width is not None:
+        network = network_problem(spec.network, spec.discrete.network_width, data.X, data.y, scale, V)
     results = []
     for index, dynamics in enumerate(spec.dynamics):
         fraction = 0.1 + 0.6 * index / len(spec.dynamics)
@@ -211,7 +224,7 @@ def run_ode(spec: OdeSpec, progress: Progress) -> OdeResult:
         def tick(message: str, fraction: float = fraction) -> None:
             progress(fraction, message)
 
-        results.append(solve_dynamics(spec, dynamics, (lam, V), K, e0, grid, clock, tick))
+        results.append(solve_dynamics(spec, dynamics, (lam, V), K, e0, grid, clock, tick, network))
     studies = None
     if spec.parameter_space is not None:
         studies = parameter_studies(spec, data, scale, (lam, V), progress)
