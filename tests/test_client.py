@@ -16,7 +16,7 @@ from service.client import ApiError, AsyncClient, Client, Retry, Unreachable, Wa
 from workers.settings import Settings
 
 from .conftest import Stack, serving
-from .test_api import sphere
+from .test_api import slow, sphere
 from .test_events import steady
 
 QUICK = Retry(attempts=3, backoff=0.2)
@@ -71,7 +71,7 @@ def test_cancel_a_running_job(stack: Stack, served: str) -> None:
 
 def test_wait_gives_up_after_its_timeout(stack: Stack, served: str) -> None:
     with Client(served) as client:
-        busy = client.submit(steady(seed=402))
+        busy = client.submit(slow(seed=402))  # seconds of work: the next job cannot start in 0.5 s
         queued = client.submit(sphere(seed=403))
         started = time.monotonic()
         with pytest.raises(WaitTimeout):
