@@ -26,6 +26,16 @@ class JobStatus(StrEnum):
         return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
+class JobState(BaseModel):
+    """The data of every event of `GET /v1/jobs/{id}/events` (Server-Sent Events `progress` and
+    `status`): where the job stands."""
+
+    status: JobStatus
+    progress: float = Field(ge=0, le=1)
+    message: str = Field(max_length=500)
+    error: str | None = None
+
+
 class JobRequest(SpecModel):
     """POST /v1/jobs body: the experiment spec and whether a finished identical job may answer."""
 

@@ -1,7 +1,6 @@
 """Reading a job's event stream (`GET /v1/jobs/{id}/events`, Server-Sent Events) across
 connections, without I/O: both clients feed it the lines they read."""
 
-import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 import httpx
 
 from schemas import JobStatus
+from schemas.jobs import JobState
 
 from .retry import Retry, Unreachable, WaitTimeout
 
@@ -59,14 +59,14 @@ class SSEDecoder:
         self.fields, self.data = {}, []
         if not data:
             return None
-        payload = json.loads(data)
+        state = JobState.model_validate_json(data)
         return Event(
             id=fields.get("id", ""),
             kind=fields.get("event", "message"),
-            status=JobStatus(payload["status"]),
-            progress=payload["progress"],
-            message=payload["message"],
-            error=payload.get("error"),
+            status=state.status,
+            progress=state.progress,
+            message=state.message,
+            error=state.error,
         )
 
 

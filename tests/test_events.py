@@ -42,8 +42,8 @@ class Reading:
 
 
 def steady(seed: int) -> dict:
-    """A kernel job of a second or two that reports progress all along."""
-    return sphere(n=128, seed=seed, empirical_width=2**18)
+    """A kernel job of a second or more (on a quiet 2-core machine) that reports progress all along."""
+    return sphere(n=128, seed=seed, empirical_width=2**20)
 
 
 def connect(url: str, job_id: str, last_id: str | None = None) -> httpx.Response:

@@ -21,7 +21,7 @@ from typing import Any
 import redis
 import redis.asyncio
 
-from schemas.jobs import JobStatus
+from schemas.jobs import JobState, JobStatus
 from workers.store.models import JobRow
 
 log = logging.getLogger(__name__)
@@ -39,13 +39,14 @@ def stream_key(job_id: str) -> str:
 
 
 def event_data(status: str, progress: float, message: str, error: str | None = None) -> dict[str, Any]:
-    """The payload of every event: where the job stands."""
-    return {
-        "status": status,
-        "progress": min(max(progress, 0.0), 1.0),
-        "message": message[:MESSAGE_MAX],
-        "error": error,
-    }
+    """The payload of every event (`schemas.jobs.JobState`): where the job stands."""
+    state = JobState(
+        status=JobStatus(status),
+        progress=min(max(progress, 0.0), 1.0),
+        message=message[:MESSAGE_MAX],
+        error=error,
+    )
+    return state.model_dump(mode="json")
 
 
 def row_data(row: JobRow) -> dict[str, Any]:
