@@ -6,6 +6,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from schemas.budget import Cost
 from schemas.common import Device, SpecModel, seed_field
+from schemas.convex import ConvexSpec
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.landscape import LandscapeSpec
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
@@ -228,4 +229,6 @@ class TrainSpec(SpecModel):
         return Cost(flops=flops, memory_bytes=memory)
 
 
-ExperimentSpec = Annotated[KernelSpec | TrainSpec | LandscapeSpec | OdeSpec, Field(discriminator="kind")]
+ExperimentSpec = Annotated[
+    KernelSpec | TrainSpec | LandscapeSpec | OdeSpec | ConvexSpec, Field(discriminator="kind")
+]

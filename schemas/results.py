@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from schemas.common import ResultModel
+from schemas.convex_results import ConvexResult
 from schemas.landscape_results import LandscapeResult
 from schemas.ode_results import OdeResult
 
@@ -249,5 +250,5 @@ class TrainResult(ResultModel):
 
 
 ExperimentResult = Annotated[
-    KernelResult | TrainResult | LandscapeResult | OdeResult, Field(discriminator="kind")
+    KernelResult | TrainResult | LandscapeResult | OdeResult | ConvexResult, Field(discriminator="kind")
 ]

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from workers.compute.convex_experiment import run_convex
 from workers.compute.kernel_experiment import run_kernel
 from workers.compute.landscape_experiment import run_landscape
 from workers.compute.ode_experiment import run_ode
@@ -16,6 +17,7 @@ EXPERIMENTS: dict[str, Callable[[Any, Progress], BaseModel]] = {
     "train": run_train,
     "landscape": run_landscape,
     "ode": run_ode,
+    "convex": run_convex,
 }
 
 
