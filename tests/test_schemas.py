@@ -1,9 +1,12 @@
 """The pydantic contract: bounds, unknown fields, NaN, identity and budgets."""
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from schemas import JobRequest, KernelSpec, over_budget, spec_hash
+from workers.settings import Settings
 
 
 def error_locs(body: dict) -> list[tuple]:
@@ -87,3 +90,10 @@ def test_budget_names_the_limit_and_the_excess() -> None:
     reason = over_budget(cost, max_flops=1e20, max_memory_bytes=2**20)
     assert reason is not None and "memory budget" in reason
     assert over_budget(cost, max_flops=1e20, max_memory_bytes=1e20) is None
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "examples").glob("*.json")), ids=str)
+def test_every_example_is_a_request_within_the_default_budget(path: Path) -> None:
+    request = JobRequest.model_validate_json(path.read_text())
+    settings = Settings()
+    assert over_budget(request.spec.cost(), settings.max_flops, settings.max_memory_bytes) is None
