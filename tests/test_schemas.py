@@ -92,7 +92,9 @@ def test_budget_names_the_limit_and_the_excess() -> None:
     assert over_budget(cost, max_flops=1e20, max_memory_bytes=1e20) is None
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).parent.parent / "examples").glob("*.json")), ids=str)
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parent.parent / "examples").glob("*.json")), ids=lambda path: path.name
+)
 def test_every_example_is_a_request_within_the_default_budget(path: Path) -> None:
     request = JobRequest.model_validate_json(path.read_text())
     settings = Settings()
