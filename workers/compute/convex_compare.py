@@ -10,7 +10,6 @@ with s t fixed (beta |st| <= beta (s^2 + t^2) / 2, equality at |s| = |t|). Runs 
 program's objective of their net (for the polynomial net: loss + beta sum |s_j t_j|)."""
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from schemas.optimizers import OptimizerSpec
 from workers.compute.convex import Objective
 from workers.compute.networks import Params
 from workers.compute.optimizers import OPTIMIZERS, Context
+from workers.compute.stacked_runs import run_stacked
 
 DIVERGENCE_FACTOR = 1e6
 POWER_ITERATIONS = 40
@@ -217,32 +217,29 @@ def train(
     seeds: list[int],
     grid: list[int],
     max_seconds: float,
-    on_record: Callable[[int], None],
+    on_record: Callable[[int, list[float]], None],
 ) -> list[Outcome]:
-    """Run one optimizer from each seed's start, the seeds stacked; the program's objective is
-    read back at the record steps of `grid` only, where each replicate may stop on its own."""
-    theta = starts(setup, seeds)
+    """Run one optimizer from each seed's start, the seeds stacked (`run_stacked`); the
+    program's objective is read back at the record steps of `grid` only, where each replicate
+    may stop on its own."""
     method = OPTIMIZERS[name](hyper, context(setup, seeds))
-    R = len(seeds)
-    record = np.full((R, len(grid)), np.nan)
-    ended: list[Outcome | None] = [None] * R
-    began, k, index = time.perf_counter(), 0, 0
-    while True:
-        if k == grid[index]:
-            record[:, index] = setup.reported(theta).detach().numpy()
-            elapsed = time.perf_counter() - began
-            for r in range(R):
-                if ended[r] is not None:
-                    continue
-                status = stop(record[r, index], record[r, 0], setup, elapsed, max_seconds)
-                if status is None and index == len(grid) - 1:
-                    status = "steps"
-                if status is not None:
-                    values = [float(v) if math.isfinite(v) else None for v in record[r, : index + 1]]
-                    ended[r] = Outcome(seeds[r], status, k, elapsed, values)
-            on_record(k)
-            index += 1
-            if all(ended):
-                return [outcome for outcome in ended if outcome is not None]
-        theta = method.step(k, theta)
-        k += 1
+    record = np.full((len(seeds), len(grid)), np.nan)
+
+    def measure(theta: Params, index: int) -> list[float]:
+        record[:, index] = setup.reported(theta).detach().numpy()
+        return record[:, index].tolist()
+
+    def ends(r: int, value: float, elapsed: float) -> str | None:
+        return stop(value, record[r, 0], setup, elapsed, max_seconds)
+
+    endings = run_stacked(method.step, starts(setup, seeds), grid, measure, ends, on_record)
+    return [
+        Outcome(
+            seed,
+            ending.status,
+            ending.steps,
+            ending.seconds,
+            [float(v) if math.isfinite(v) else None for v in record[r, : ending.records]],
+        )
+        for r, (seed, ending) in enumerate(zip(seeds, endings, strict=True))
+    ]

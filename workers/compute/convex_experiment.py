@@ -158,7 +158,9 @@ def compare(
     for index, optimizer in enumerate(spec.compare):
         hyper, reason = auto_lr(setup, optimizer, points)
 
-        def on_record(step: int, index: int = index, name: str = optimizer.name) -> None:
+        def on_record(
+            step: int, _values: list[float], index: int = index, name: str = optimizer.name
+        ) -> None:
             share = (index + step / spec.steps) / len(spec.compare)
             progress(SOLVE_SPAN + (1 - SOLVE_SPAN) * share, f"{name}: step {step}")
 

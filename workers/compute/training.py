@@ -4,7 +4,6 @@ so both give the same numbers. Functional updates on the trained parameters; met
 written into device buffers at log-spaced record steps and read back only there (where the stop
 rules are checked), never once per step."""
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from schemas.networks import NetworkSpec
 from workers.compute.empirical_ntk import tangent_kernel
 from workers.compute.networks import Params, forward, init_params, trained_names
 from workers.compute.optimizers import OPTIMIZERS, Context
+from workers.compute.stacked_runs import run_stacked
 
 DIVERGENCE_FACTOR = 1e6
 FIRST_LAYER = {"two_layer": "W", "fully_connected": "W1"}
@@ -172,51 +172,36 @@ def train(
     first = FIRST_LAYER[problem.network.name]
     patterns0 = problem.X @ params[first].mT >= 0 if first in theta else None  # (R, n, m), fixed
     buffers: dict[str, torch.Tensor] = {}
-    began = time.perf_counter()
-    R = len(seeds)
-    status: list[str | None] = [None] * R
-    ended: list[tuple[int, int, float, Params]] = [(0, 0, 0.0, {})] * R  # records, steps, seconds, final
     initial_loss: list[float] = []
-    recorded, k = 0, 0
-    while True:
-        if k == grid[recorded]:
-            for name, value in metrics(problem, {**frozen, **theta}, start, patterns0, kernel0).items():
-                buffers.setdefault(
-                    name, torch.full((R, len(grid)), float("nan"), dtype=value.dtype, device=device)
-                )
-                buffers[name][:, recorded] = value
-            losses = buffers["train_loss"][:, recorded].tolist()  # host sync, at record points only
-            initial_loss = initial_loss or losses
-            recorded += 1
-            on_record(k, losses)
-            elapsed = time.perf_counter() - began
-            for r in range(R):
-                if status[r] is None:
-                    status[r] = stop_status(losses[r], initial_loss[r], tolerance, elapsed, max_seconds)
-                    if status[r] is None and recorded == len(grid):
-                        status[r] = "steps"
-                    if status[r] is not None:
-                        final = {name: value[r] for name, value in {**frozen, **theta}.items()}
-                        ended[r] = (recorded, k, elapsed, final)
-            if all(status):
-                break
-        theta = method.step(k, theta)
-        k += 1
+
+    def measure(trained: Params, index: int) -> list[float]:
+        for name, value in metrics(problem, {**frozen, **trained}, start, patterns0, kernel0).items():
+            buffers.setdefault(
+                name, torch.full((len(seeds), len(grid)), float("nan"), dtype=value.dtype, device=device)
+            )
+            buffers[name][:, index] = value
+        losses = buffers["train_loss"][:, index].tolist()  # host sync, at record points only
+        initial_loss[:] = initial_loss or losses
+        return losses
+
+    def stop(r: int, loss: float, elapsed: float) -> str | None:
+        return stop_status(loss, initial_loss[r], tolerance, elapsed, max_seconds)
+
+    endings = run_stacked(method.step, theta, grid, measure, stop, on_record)
     host = {name: buffer.tolist() for name, buffer in buffers.items()}
     runs = []
-    for r, seed in enumerate(seeds):
-        records, steps_done, seconds, final = ended[r]
-        record: dict[str, list[float | None]] = {"step": [float(step) for step in grid[:records]]}
+    for r, (seed, ending) in enumerate(zip(seeds, endings, strict=True)):
+        record: dict[str, list[float | None]] = {"step": [float(step) for step in grid[: ending.records]]}
         for name, values in host.items():
-            record[name] = [value if np.isfinite(value) else None for value in values[r][:records]]
+            record[name] = [value if np.isfinite(value) else None for value in values[r][: ending.records]]
         runs.append(
             Run(
                 seed=seed,
-                status=str(status[r]),
-                steps=steps_done,
-                seconds=seconds,
+                status=ending.status,
+                steps=ending.steps,
+                seconds=ending.seconds,
                 record=record,
-                final=final,
+                final={**{name: value[r] for name, value in frozen.items()}, **ending.final},
                 initial={name: value[r] for name, value in params.items()},
                 warnings=sorted({message for replicate, message in context.warnings if replicate == r}),
             )
