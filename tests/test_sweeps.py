@@ -216,9 +216,8 @@ def test_over_budget_grid_points_are_named(workers: Pair) -> None:
     assert "grid point 1" in detail["loc"] and "budget" in detail["msg"]
 
 
-GENERALIZATION = json.loads(
-    (Path(__file__).parent.parent / "examples" / "sweep_generalization.json").read_text()
-)
+EXAMPLE = Path(__file__).parent.parent / "examples" / "sweep_generalization.json"
+GENERALIZATION = json.loads(EXAMPLE.read_text())["spec"]
 
 
 def test_the_generalization_example_fits_the_default_budgets() -> None:
