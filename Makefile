@@ -29,6 +29,9 @@ bench: install
 	$(BIN)/python bench/ntk.py
 	$(BIN)/python bench/kernel.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/ode.py
+	$(BIN)/python bench/landscape.py
+	$(BIN)/python bench/convex.py
 
 clean:
 	rm -rf $(VENV) .ntkdyn
