@@ -25,7 +25,7 @@ from workers.settings import Settings, get_settings
 from .checks import Case, Outcome, evaluate, load_suite, read_spec
 from .client import DEFAULT_URL, AsyncClient, Client, ClientError
 from .console import JobProgress, check_table, job_table, jobs_table, styled
-from .reports import junit, trajectories, write_csv
+from .reports import csv_table, junit, write_csv
 
 app = typer.Typer(help="ntkdyn: optimization dynamics of over-parameterized networks, as a service.")
 
@@ -191,7 +191,10 @@ class Format(StrEnum):
 def result(
     job_id: JobId,
     shape: Annotated[
-        Format, typer.Option("--format", help="json: the document; csv: trajectories as tidy rows")
+        Format,
+        typer.Option(
+            "--format", help="json: the document; csv: trajectories as tidy rows, or a sweep's table"
+        ),
     ] = Format.json,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
@@ -199,14 +202,14 @@ def result(
     url: Url = DEFAULT_URL,
     token: Token = None,
 ) -> None:
-    """Write a succeeded job's result: the JSON document, or its trajectories as CSV rows
-    (run, replicate, step, metric, value)."""
+    """Write a succeeded job's result: the JSON document, or as CSV a train job's trajectories
+    (tidy rows: run, replicate, step, metric, value) or a sweep's table (a row per grid point)."""
     with Client(url, token) as client:
         document = client.job(job_id).result()
-    rows = list(trajectories(document)) if shape is Format.csv else None  # before the file opens
+    table = csv_table(document) if shape is Format.csv else None  # before the file opens
     with open(output, "w", newline="") if output else contextlib.nullcontext(sys.stdout) as stream:
-        if rows is not None:
-            write_csv(rows, stream)
+        if table is not None:
+            write_csv(*table, stream)
         else:
             json.dump(document, stream, indent=2)
             stream.write("\n")

@@ -1,6 +1,8 @@
-"""Results and checks as files: trajectories as tidy CSV rows, check outcomes as JUnit XML."""
+"""Results and checks as files: train trajectories as tidy CSV rows, a sweep's table as one CSV
+row per grid point, check outcomes as JUnit XML."""
 
 import csv
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
@@ -32,10 +34,41 @@ def trajectories(result: dict[str, Any]) -> Iterator[TidyRow]:
                     )
 
 
-def write_csv(rows: Iterable[TidyRow], stream: TextIO) -> None:
-    """Rows under the TIDY_COLUMNS header; a missing value (non-finite in the run) is empty."""
+def sweep_table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """A sweep's table: one row per grid point or baseline (its axis values, child job, status,
+    whether it was reused, and each metric); a value that is not a number or text is written as
+    JSON."""
+    header = ["baseline", *result["axes"], "job", "status", "cached", *result["metrics"]]
+    rows = [
+        [
+            row["baseline"] or "",
+            *(row["values"].get(axis) for axis in result["axes"]),
+            row["job"],
+            row["status"],
+            row["cached"],
+            *(row["metrics"].get(metric) for metric in result["metrics"]),
+        ]
+        for row in result["rows"]
+    ]
+    return header, [[cell(value) for value in row] for row in rows]
+
+
+def cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, list | dict) else value
+
+
+def csv_table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """The CSV a result has: a train result's trajectories, tidy (TIDY_COLUMNS), or a sweep's
+    table. ValueError for a kind with neither."""
+    if result.get("kind") == "sweep":
+        return sweep_table(result)
+    return list(TIDY_COLUMNS), [list(row) for row in trajectories(result)]
+
+
+def write_csv(header: list[str], rows: Iterable[list[Any]], stream: TextIO) -> None:
+    """Rows under their header; a missing value (non-finite in a run, absent in a table) is empty."""
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(TIDY_COLUMNS)
+    writer.writerow(header)
     writer.writerows(("" if value is None else value for value in row) for row in rows)
 
 

@@ -1,6 +1,7 @@
 """Sweeps: a grid over a base spec fans out as child jobs on real workers, in parallel, survives a
 killed worker, reuses finished children, cancels cleanly, and gathers a table with trends."""
 
+import io
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from schemas.sweep import CHILDREN_MAX, SweepSpec
 from service.app import create_app
 from service.embedded import EmbeddedRedis
 from service.processes import stop
+from service.reports import csv_table, write_csv
 from workers.settings import Settings
 from workers.sweeps import kendall_tau
 
@@ -261,3 +263,37 @@ def test_the_generalization_study_at_a_reduced_size(workers: Pair) -> None:
     assert {(t["axis"], t["metric"]) for t in table["trends"]} == {
         (axis, metric) for axis in ("network.depth", "width") for metric in ("test_mse", "train_loss")
     }
+
+
+def test_a_sweep_table_as_csv() -> None:
+    result = {
+        "kind": "sweep",
+        "axes": ["network.depth", "width"],
+        "metrics": ["test_mse", "losses"],
+        "rows": [
+            {
+                "values": {"network.depth": 2, "width": 8},
+                "baseline": None,
+                "job": "a" * 32,
+                "status": "succeeded",
+                "cached": False,
+                "metrics": {"test_mse": 0.5, "losses": [1.0, 2.0]},
+            },
+            {
+                "values": {},
+                "baseline": "ntk regression",
+                "job": "b" * 32,
+                "status": "failed",
+                "cached": True,
+                "metrics": {"test_mse": None, "losses": None},
+            },
+        ],
+    }
+    header, rows = csv_table(result)
+    stream = io.StringIO()
+    write_csv(header, rows, stream)
+    assert stream.getvalue().splitlines() == [
+        "baseline,network.depth,width,job,status,cached,test_mse,losses",
+        f',2,8,{"a" * 32},succeeded,False,0.5,"[1.0, 2.0]"',
+        f"ntk regression,,,{'b' * 32},failed,True,,",
+    ]
