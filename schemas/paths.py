@@ -114,9 +114,12 @@ class Match(Selector):
     def selector(self) -> str:
         return f"{self.key}={self.value}"
 
+    def matches(self, item: Any) -> bool:
+        return isinstance(item, dict) and self.key in item and text(item[self.key]) == self.value
+
     def pick(self, value: list[Any], where: str) -> Any:
         for item in value:
-            if isinstance(item, dict) and self.key in item and text(item[self.key]) == self.value:
+            if self.matches(item):
                 return item
         have = ", ".join(text(item.get(self.key)) for item in value if isinstance(item, dict))
         raise PathError(f"{where} has no item with {self.selector} ({self.key}: {have or 'none'})")
@@ -196,11 +199,7 @@ def assign(document: Any, path: str, value: Any) -> Any:
     position = (
         last.index
         if isinstance(last, Index)
-        else next(
-            i
-            for i, item in enumerate(parent)
-            if isinstance(item, dict) and text(item.get(last.key)) == last.value
-        )
+        else next(i for i, item in enumerate(parent) if isinstance(last, Match) and last.matches(item))
     )
     parent[position] = value
     return copied

@@ -1,6 +1,7 @@
 """Sweeps: a base spec of any kind and axes over its fields, fanned out as child jobs."""
 
 import itertools
+import math
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -112,15 +113,22 @@ class SweepSpec(SpecModel):
             raise ValueError(
                 "zip needs axes of equal length: " + ", ".join(str(len(a.values)) for a in self.axes)
             )
-        if len(self.points()) + len(self.baselines) > CHILDREN_MAX:
+        if self.size() + len(self.baselines) > CHILDREN_MAX:
             raise ValueError(
-                f"the grid has {len(self.points())} points and {len(self.baselines)} baselines; "
+                f"the grid has {self.size()} points and {len(self.baselines)} baselines; "
                 f"a sweep has at most {CHILDREN_MAX} children"
             )
         if len({axis.path for axis in self.axes}) < len(self.axes):
             raise ValueError("two axes set the same path")
+        if len({metric.name for metric in self.metrics}) < len(self.metrics):
+            raise ValueError("two metrics have the same name")
         self.children()  # every grid point must be a valid spec
         return self
+
+    def size(self) -> int:
+        """The number of grid points, counted without building the grid."""
+        lengths = [len(axis.values) for axis in self.axes]
+        return lengths[0] if self.mode == "zip" else math.prod(lengths)
 
     def points(self) -> list[tuple[Any, ...]]:
         """The grid: one tuple of axis values per child, in table order."""

@@ -31,6 +31,8 @@ async def reconcile_forever(reconciler: Reconciler, every: float) -> None:
             await run_in_threadpool(reconciler.run_pass)
         except (redis.RedisError, OperationalError, SQLAlchemyError) as error:
             log.warning("reconciliation pass skipped, will retry: %s", error)
+        except Exception:  # a bug must not end reconciliation for every user: log it, go on
+            log.exception("reconciliation pass failed, will retry")
         await asyncio.sleep(every)
 
 

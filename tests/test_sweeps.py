@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from schemas import over_budget
-from schemas.paths import assign
+from schemas.paths import assign, resolve
 from schemas.sweep import CHILDREN_MAX, SweepSpec
 from service.app import create_app
 from service.embedded import EmbeddedRedis
@@ -71,6 +71,9 @@ def test_paths_set_list_items_and_matched_items() -> None:
     }
     assert assign(base, "optimizers[0]", {"name": "adam"})["optimizers"][0] == {"name": "adam"}
     assert base["optimizers"][0] == {"name": "gd", "lr": 1.0}, "the base is left alone"
+    unnamed = {"xs": [{"v": 1}, {"name": None, "v": 2}]}
+    assert resolve(unnamed, "xs[name=null].v") == 2
+    assert assign(unnamed, "xs[name=null].v", 3)["xs"] == [{"v": 1}, {"name": None, "v": 3}]
 
 
 @pytest.mark.parametrize(
@@ -90,6 +93,10 @@ def test_paths_set_list_items_and_matched_items() -> None:
         ),
         ({"axes": [{"path": "dataset..n", "values": [1]}]}, "cannot read path"),
         ({"base": {**KERNEL, "kind": "sweep"}}, "cannot itself be a sweep"),
+        (
+            {"metrics": [{"name": "a", "path": "n"}, {"name": "a", "path": "d"}]},
+            "two metrics have the same name",
+        ),
     ],
 )
 def test_invalid_sweeps_say_why(change: dict, message: str) -> None:
@@ -165,7 +172,8 @@ def test_a_sweep_runs_its_children_in_parallel_and_tabulates_them(workers: Pair)
 def test_a_resubmitted_sweep_recomputes_only_new_points(workers: Pair) -> None:
     first = workers.wait(workers.submit(sweep([128, 512]))["id"], timeout=120)
     again = workers.submit(sweep([128, 512]))
-    assert again["id"] == first["id"] and again["cached"], "an identical sweep answers at once"
+    assert again["status"] == "succeeded", "an identical sweep reuses every child and ends at once"
+    assert again["children"] == first["children"]
     grown = workers.wait(workers.submit(sweep([128, 512, 2048]))["id"], timeout=120)
     rows = workers.client.get(f"/v1/jobs/{grown['id']}/result").json()["rows"]
     assert [row["cached"] for row in rows] == [True, True, False]
@@ -297,3 +305,36 @@ def test_a_sweep_table_as_csv() -> None:
         f',2,8,{"a" * 32},succeeded,False,0.5,"[1.0, 2.0]"',
         f"ntk regression,,,{'b' * 32},failed,True,,",
     ]
+
+
+def test_a_sweep_is_not_reused_when_a_point_failed_and_a_finished_one_cannot_be_cancelled(
+    workers: Pair,
+) -> None:
+    failing = {
+        "kind": "sweep",
+        "base": KERNEL,
+        "axes": [
+            {
+                "path": "dataset",
+                "values": [
+                    {"name": "inline", "X": [[1e-200, 0.0], [0.0, 1e-200]], "y": [1.0, -1.0]},
+                    KERNEL["dataset"],
+                ],
+            }
+        ],
+    }
+    first = workers.wait(workers.submit(failing)["id"], timeout=120)
+    table = workers.client.get(f"/v1/jobs/{first['id']}/result").json()
+    assert first["status"] == "succeeded" and table["counts"] == {"failed": 1, "succeeded": 1}
+    assert "the kernel is zero" in table["rows"][0]["error"]
+    again = workers.submit(failing)
+    assert again["id"] != first["id"] and again["children"][1] == first["children"][1]
+    assert again["children"][0] != first["children"][0], "the failed point runs again"
+    workers.wait(again["id"], timeout=120)
+    assert workers.client.delete(f"/v1/jobs/{again['id']}").status_code == 409
+
+
+def test_huge_grids_are_refused_without_being_built() -> None:
+    axes = [{"path": f"dataset.labels.k{i}", "values": list(range(256))} for i in range(4)]
+    with pytest.raises(ValidationError, match="4294967296 points"):
+        SweepSpec.model_validate({"kind": "sweep", "base": KERNEL, "axes": axes})

@@ -15,6 +15,7 @@ from datetime import timedelta
 import redis
 from celery import Celery
 
+from schemas.jobs import JobStatus
 from workers import sweeps
 from workers.celery_app import QUEUES, RUN_JOB
 from workers.events import EventLog
@@ -55,6 +56,16 @@ class Reconciler:
         self.events = events
         self.suspects: set[str] = set()
 
+    def advance(self, sweep_id: str) -> None:
+        """Advance one sweep; a sweep whose table cannot be built (its stored spec no longer
+        validates, say) fails with the reason instead of stopping every later pass."""
+        try:
+            sweeps.advance(self.store, sweep_id, self.events)
+        except ValueError as error:
+            log.exception("sweep %s cannot be advanced", sweep_id)
+            if self.store.finish(sweep_id, JobStatus.failed, error=f"the sweep's table failed: {error}"):
+                self.events.status(self.store.get(sweep_id))
+
     def run_pass(self) -> list[str]:
         """One pass; returns the ids sent again."""
         lock = self.client.lock(LOCK, timeout=60, blocking=False)
@@ -62,7 +73,7 @@ class Reconciler:
             return []
         try:
             for sweep in self.store.running_sweeps():
-                sweeps.advance(self.store, sweep.id, self.events)
+                self.advance(sweep.id)
             cutoff = utcnow() - timedelta(seconds=self.grace)
             stale = [row for row in self.store.active_before(cutoff) if row.queue in QUEUES]
             known = broker_task_ids(self.client) if stale else set()

@@ -118,9 +118,10 @@ def advance(store: JobStore, parent_id: str, events: EventLog) -> None:
     children = store.many(parent.children)
     done = sum(JobStatus(child.status).finished for child in children)
     if done < len(parent.children):
-        message = f"{done}/{len(parent.children)} children done"
-        store.report(parent_id, done / len(parent.children), message)
-        events.progress(parent_id, done / len(parent.children), message)
+        if done / len(parent.children) != parent.progress:
+            message = f"{done}/{len(parent.children)} children done"
+            store.report(parent_id, done / len(parent.children), message)
+            events.progress(parent_id, done / len(parent.children), message)
         return
     result = table(parent, children).model_dump(mode="json")
     if store.finish(parent_id, JobStatus.succeeded, result=result):
@@ -128,11 +129,14 @@ def advance(store: JobStore, parent_id: str, events: EventLog) -> None:
 
 
 def cancel(store: JobStore, parent: JobRow, events: EventLog) -> JobRow | None:
-    """Cancel a sweep: each unfinished child as a job of its own, then the parent at once."""
+    """Cancel a running sweep: the parent first (one conditional update, so a child ending
+    meanwhile cannot finish it with a table), then each unfinished child as a job of its own.
+    None when the sweep was no longer running."""
+    if not store.finish(parent.id, JobStatus.cancelled):
+        return None
     for child in store.many(parent.children or []):
         if child.parent_id == parent.id and not JobStatus(child.status).finished:
             events.status(store.cancel(child.id))
-    store.finish(parent.id, JobStatus.cancelled)
     row = store.get(parent.id)
     events.status(row)
     return row

@@ -51,7 +51,9 @@ def run_stacked(
                 if endings[r] is None:
                     status = stop(r, value, elapsed) or ("steps" if recorded == len(grid) else None)
                     if status is not None:
-                        final = {name: tensor[r] for name, tensor in theta.items()}
+                        final = {
+                            name: tensor[r].clone() for name, tensor in theta.items()
+                        }  # not a view of the batch
                         endings[r] = Ending(status, recorded, k, elapsed, final)
             if all(endings):
                 return [ending for ending in endings if ending is not None]
