@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from schemas.budget import Cost
+from schemas.budget import STEP_OVERHEAD, Cost
 from schemas.common import Device, SpecModel, seed_field
 from schemas.datasets import DatasetSpec, ReluTeacherLabels, SphereDataset
 from schemas.optimizers import GD, HeavyBall, Nesterov, OptimizerSpec
@@ -32,8 +32,6 @@ BYTES_PER_ENTRY = 800
 """Peak memory per program coefficient, cvxpy's canonicalisation included (measured ~700)."""
 LP_WORK = 1.5e7
 """Flop-equivalents of one small LP of the exact pattern enumeration (~0.3 ms)."""
-STEP_OVERHEAD = 1e7
-"""Flop-equivalent of the Python around one optimizer step (~200 us, as for `train`)."""
 HESSIAN_PRODUCTS = 40
 """Hessian-vector products per point of the power iteration behind `auto` learning rates."""
 

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schemas.budget import Cost
+from schemas.budget import STEP_OVERHEAD, Cost
 from schemas.common import Device, SpecModel, seed_field
 from schemas.convex import ConvexSpec
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
@@ -18,8 +18,6 @@ DEEP_WIDTH_MAX = 8192
 MATRIX_N_MAX = 2048
 FULL_SPECTRUM_MAX = 4096
 RIDGE_MAX = 1e8
-STEP_OVERHEAD = 1e7
-"""Flop-equivalent of the Python and dispatch around one training step (~200 us measured)."""
 EMPIRICAL_CHUNK = 4096
 """Neurons drawn per block when a two-layer empirical kernel is accumulated (bounds its memory)."""
 

@@ -29,7 +29,7 @@ ADAPTIVE = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
 FIXED = ("rk4", "midpoint", "euler")
 EVALUATION_OVERHEAD = 5e6
 """Flop-equivalent of torchdiffeq's Python around one vector-field evaluation (~100 us measured)."""
-STEP_OVERHEAD = 5e5
+ITERATION_OVERHEAD = 5e5
 """Flop-equivalent of the Python around one discrete step in function space (~10 us measured)."""
 
 Damping = Annotated[float, Field(gt=0, le=1e6)]
@@ -326,7 +326,7 @@ class OdeSpec(SpecModel):
         """Kernel (~n^2 d, ~n^2 d m at init) and one eigendecomposition (~10 n^3); per dynamics the
         exact solution on the grid (~T n^2 to return to the data basis), the integrator (~2 n^2
         per evaluation, its count estimated from stability, `IntegratorSpec.evaluations`), the
-        discrete runs (~2 n^2 per step plus STEP_OVERHEAD, steps from the lambda_max bound, which
+        discrete runs (~2 n^2 per step plus ITERATION_OVERHEAD, steps from the lambda_max bound, which
         for GD at lr = c/lambda_max overcounts by trace/lambda_max; ~6 n p more per step when a
         finite network is trained beside them), and per finite network ~6 n p per evaluation;
         EVALUATION_OVERHEAD per evaluation."""
@@ -335,7 +335,7 @@ class OdeSpec(SpecModel):
         flops = 2.0 * n * n * d + 10.0 * n**3
         if self.kernel == "empirical_init" and self.width is not None:
             flops += 6.0 * n * n * self.width * self.network.depth
-        evaluation, step = 2.0 * n * n + EVALUATION_OVERHEAD, 2.0 * n * n + STEP_OVERHEAD
+        evaluation, step = 2.0 * n * n + EVALUATION_OVERHEAD, 2.0 * n * n + ITERATION_OVERHEAD
         for dynamics in self.dynamics:
             flops += 4.0 * T * n * n
             frequency = big if dynamics.name == "gd_flow" else math.sqrt(big)
@@ -348,7 +348,7 @@ class OdeSpec(SpecModel):
                     p = self.discrete.network_width * (
                         d + 1 + (self.network.depth - 2) * self.discrete.network_width
                     )
-                    flops += steps * (6.0 * n * p + STEP_OVERHEAD)
+                    flops += steps * (6.0 * n * p + ITERATION_OVERHEAD)
         memory = 8.0 * (6 * n * n + 8 * T * n + 2 * n * d)
         if self.kernel == "empirical_init" and self.width is not None:
             memory += 8.0 * 4 * n * self.width * self.network.depth

@@ -24,8 +24,8 @@ from workers.compute.convex import Objective
 from workers.compute.networks import Params
 from workers.compute.optimizers import OPTIMIZERS, Context
 from workers.compute.stacked_runs import run_stacked
+from workers.compute.training import DIVERGENCE_FACTOR
 
-DIVERGENCE_FACTOR = 1e6
 POWER_ITERATIONS = 40
 
 

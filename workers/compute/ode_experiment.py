@@ -29,11 +29,9 @@ from workers.compute.ode_network import describe, network_gap, network_problem
 from workers.compute.ode_params import width_study
 from workers.compute.ode_rates import continuous_rate, predicted, time_grid
 from workers.compute.progress import Progress
+from workers.compute.rates import rounding_floor
 from workers.compute.spectrum import eigendecompose
 from workers.compute.training import Problem
-
-FLOOR_FACTOR = 1e4
-"""Losses below FLOOR_FACTOR * eps^2 * (initial loss) are rounding noise (as for training runs)."""
 
 
 class Clock:
@@ -135,8 +133,7 @@ def solve_dynamics(
             start=start_description(flow),
             seconds=clock.lap("integrator"),
         )
-    floor = FLOOR_FACTOR * torch.finfo(e0.dtype).eps ** 2 * float(loss[0])
-    fit = continuous_rate(quanta, tau, loss, floor)
+    fit = continuous_rate(quanta, tau, loss, rounding_floor(torch.finfo(e0.dtype).eps, float(loss[0])))
     clock.lap("fit")
     study = None
     if spec.discrete is not None:

@@ -50,6 +50,13 @@ BODY_DROP = 1.0  # nats the loss must fall before the body starts
 CHANGE_GAIN = 3.0  # a change of regime must cut the residual sum of squares this much
 ROUND_OFF = 1e-10  # relative size of a residual that is round-off, not misfit
 FRACTIONS = {"1e-3": 1e-3, "1e-6": 1e-6}
+FLOOR_FACTOR = 1e4
+"""Losses below FLOOR_FACTOR * eps^2 * (initial loss) are rounding noise, not dynamics."""
+
+
+def rounding_floor(eps: float, initial_loss: float) -> float:
+    """The loss below which a trajectory computed with machine epsilon `eps` is rounding noise."""
+    return FLOOR_FACTOR * eps**2 * initial_loss
 
 
 @dataclass(frozen=True)

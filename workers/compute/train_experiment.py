@@ -33,11 +33,8 @@ from workers.compute.rate_theory import (
     nesterov_rate,
     nesterov_scheduled_rate,
 )
-from workers.compute.rates import fit_rates, rate_interval
+from workers.compute.rates import fit_rates, rate_interval, rounding_floor
 from workers.compute.training import Problem, Run, initial_params, record_steps, train
-
-FLOOR_FACTOR = 1e4
-"""Losses below FLOOR_FACTOR * eps^2 * (initial loss) are rounding noise, not dynamics."""
 
 
 def resolve(optimizer: OptimizerSpec, eigenvalues: torch.Tensor, n: int) -> tuple[dict[str, Any], str | None]:
@@ -166,7 +163,6 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
         spec.network, spec.width, X, y, data.X_test, data.y_test, scale, top, bottom, binary, spec.ntk_drift
     )
     auto_spectrum = spectra["analytic" if spec.auto_kernel == "analytic" else "empirical_init"]
-    floor = FLOOR_FACTOR * torch.finfo(dtype).eps ** 2
     grid = record_steps(spec.steps, spec.record_points)
     total = len(spec.optimizers) * spec.replicates
     results = []
@@ -208,7 +204,10 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
         predictions = [
             predict(optimizer.name, hyper, eigenvalues, name) for name, eigenvalues in kernels.items()
         ]
-        fitted = [run_result(run, floor * (run.record["train_loss"][0] or 1.0), problem) for run in runs]
+        eps = torch.finfo(dtype).eps
+        fitted = [
+            run_result(run, rounding_floor(eps, run.record["train_loss"][0] or 1.0), problem) for run in runs
+        ]
         measured = [
             run.fit.rate for run in fitted if run.fit.verdict == "linear" and run.fit.rate is not None
         ]
