@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schemas.budget import Cost
+from schemas.budget import STEP_OVERHEAD, Cost
 from schemas.common import Device, SpecModel, seed_field
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.networks import NetworkSpec, TwoLayerNet
@@ -348,7 +348,7 @@ class OdeSpec(SpecModel):
                     p = self.discrete.network_width * (
                         d + 1 + (self.network.depth - 2) * self.discrete.network_width
                     )
-                    flops += steps * (6.0 * n * p + ITERATION_OVERHEAD)
+                    flops += steps * (6.0 * n * p + STEP_OVERHEAD)
         memory = 8.0 * (6 * n * n + 8 * T * n + 2 * n * d)
         if self.kernel == "empirical_init" and self.width is not None:
             memory += 8.0 * 4 * n * self.width * self.network.depth
