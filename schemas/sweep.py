@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -122,7 +123,7 @@ class SweepSpec(SpecModel):
             raise ValueError("two axes set the same path")
         if len({metric.name for metric in self.metrics}) < len(self.metrics):
             raise ValueError("two metrics have the same name")
-        self.children()  # every grid point must be a valid spec
+        _ = self.children  # every grid point must be a valid spec (built once, kept)
         return self
 
     def size(self) -> int:
@@ -135,6 +136,7 @@ class SweepSpec(SpecModel):
         columns = [axis.values for axis in self.axes]
         return list(zip(*columns, strict=True) if self.mode == "zip" else itertools.product(*columns))
 
+    @cached_property
     def children(self) -> list[Any]:
         """The validated spec of each grid point, then of each baseline; ValueError names the
         first invalid one."""
@@ -159,7 +161,7 @@ class SweepSpec(SpecModel):
 
     def cost(self) -> Cost:
         """All children together: their flops add up, the largest memory counts."""
-        costs = [child.cost() for child in self.children()]
+        costs = [child.cost() for child in self.children]
         return Cost(flops=sum(c.flops for c in costs), memory_bytes=max(c.memory_bytes for c in costs))
 
 

@@ -28,11 +28,12 @@ from workers.compute.rate_theory import (
     nesterov_scheduled_rate,
 )
 from workers.compute.rates import fit_rates, rate_interval
+from workers.compute.training import record_steps
 
 
 def log_grid(last: int, points: int) -> np.ndarray:
     """Step 0 and about `points` log-spaced recording steps up to `last`, as the trainer records."""
-    return np.unique(np.concatenate([[0], np.round(np.geomspace(1, last, points))])).astype(np.int64)
+    return np.array(record_steps(last, points + 1), dtype=np.int64)
 
 
 def power_law(steps: np.ndarray, p: float) -> np.ndarray:

@@ -46,7 +46,7 @@ def sweep(widths: list[int], seeds: list[int] | None = None, **fields: object) -
 def test_grid_points_are_specs_with_the_axis_values_set() -> None:
     spec = SweepSpec.model_validate(sweep([64, 256], seeds=[1, 2, 3]))
     assert len(spec.points()) == 6
-    children = spec.children()
+    children = spec.children
     assert [(child.empirical.widths[0], child.dataset.seed) for child in children[:3]] == [
         (64, 1),
         (64, 2),
@@ -60,7 +60,7 @@ def test_grid_points_are_specs_with_the_axis_values_set() -> None:
             "axes": [{"path": "dataset.n", "values": [64, 128]}, {"path": "dataset.d", "values": [4, 8]}],
         }
     )
-    assert [(child.dataset.n, child.dataset.d) for child in zipped.children()] == [(64, 4), (128, 8)]
+    assert [(child.dataset.n, child.dataset.d) for child in zipped.children] == [(64, 4), (128, 8)]
 
 
 def test_paths_set_list_items_and_matched_items() -> None:
@@ -234,7 +234,7 @@ def test_the_generalization_example_fits_the_default_budgets() -> None:
     spec = SweepSpec.model_validate(GENERALIZATION)
     settings = Settings()
     assert max(spec.axes[1].values) / min(spec.axes[1].values) >= 100, "widths span two orders of magnitude"
-    for child in spec.children():
+    for child in spec.children:
         assert over_budget(child.cost(), settings.max_flops, settings.max_memory_bytes) is None, child
     assert spec.cost().flops <= settings.max_sweep_flops
 

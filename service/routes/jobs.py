@@ -138,7 +138,7 @@ def submit_sweep(
     parent and its new children in one transaction, and the new children to their queues. The
     parent itself is never reused: its finished children are (so a point that failed runs
     again), and a sweep whose children are all reused ends at once."""
-    children = spec.children()
+    children = spec.children
     points = spec.size()
     for number, child in enumerate(children):
         where = (

@@ -164,12 +164,13 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     )
     auto_spectrum = spectra["analytic" if spec.auto_kernel == "analytic" else "empirical_init"]
     grid = record_steps(spec.steps, spec.record_points)
+    groups = seed_groups(spec, device)
     total = len(spec.optimizers) * spec.replicates
     results = []
     for index, optimizer in enumerate(spec.optimizers):
         hyper, reason = resolve(optimizer, auto_spectrum, n)
         runs = []
-        for group in seed_groups(spec, device):
+        for group in groups:
             done = index * spec.replicates + group[0] - spec.seed
 
             def on_record(
@@ -229,7 +230,7 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     return TrainResult(
         dtype=spec.dtype,
         device=str(device),
-        batched=len(seed_groups(spec, device)) == 1 and spec.replicates > 1,
+        batched=len(groups) == 1 and spec.replicates > 1,
         n=n,
         d=X.shape[1],
         width=spec.width,
