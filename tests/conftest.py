@@ -98,6 +98,18 @@ def wait_for_workers(settings: Settings, count: int = 1, timeout: float = 60) ->
     client.close()
 
 
+@contextmanager
+def embedded_settings(folder: Path, **overrides: object) -> Iterator[Settings]:
+    """Settings of a stack kept in `folder`: its own started redis-server and a SQLite store."""
+    server = EmbeddedRedis(folder)
+    server.start()
+    try:
+        database_url = f"sqlite:///{folder / 'store.db'}"
+        yield Settings(data_dir=folder, redis_url=server.url, database_url=database_url, **overrides)  # type: ignore[arg-type]
+    finally:
+        server.stop()
+
+
 @dataclass
 class Stack:
     """A running stack: Redis, store, one worker, and a client of the in-process API."""

@@ -9,11 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.embedded import EmbeddedRedis
 from service.processes import stop
 from workers.settings import Settings
 
-from .conftest import Stack, start_worker, wait_for_workers
+from .conftest import Stack, embedded_settings, start_worker, wait_for_workers
 from .processes import descendants
 
 SLOW = {
@@ -27,20 +26,17 @@ SLOW = {
 def fragile(tmp_path) -> Iterator[tuple[Settings, TestClient]]:  # type: ignore[no-untyped-def]
     """A stack whose jobs may run 10 s and whose broker redelivers unacknowledged work after 20 s,
     swept every second."""
-    server = EmbeddedRedis(tmp_path)
-    server.start()
-    settings = Settings(
-        data_dir=tmp_path,
-        redis_url=server.url,
-        database_url=f"sqlite:///{tmp_path / 'store.db'}",
-        max_job_seconds=10,
-        visibility_timeout=20,
-        unacked_restore_interval=1,
-        progress_interval=0.1,
-    )
-    with TestClient(create_app(settings)) as client:
+    with (
+        embedded_settings(
+            tmp_path,
+            max_job_seconds=10,
+            visibility_timeout=20,
+            unacked_restore_interval=1,
+            progress_interval=0.1,
+        ) as settings,
+        TestClient(create_app(settings)) as client,
+    ):
         yield settings, client
-    server.stop()
 
 
 def test_job_survives_sigkill_of_the_whole_worker(fragile, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -20,13 +20,12 @@ from schemas import over_budget
 from schemas.paths import assign, resolve
 from schemas.sweep import CHILDREN_MAX, SweepSpec
 from service.app import create_app
-from service.embedded import EmbeddedRedis
 from service.processes import stop
 from service.reports import csv_table, write_csv
 from workers.settings import Settings
 from workers.sweeps import kendall_tau
 
-from .conftest import Stack, start_worker, wait_for_workers
+from .conftest import Stack, embedded_settings, start_worker, wait_for_workers
 from .processes import descendants
 
 KERNEL = {"kind": "kernel", "dataset": {"name": "sphere", "n": 128, "d": 6, "seed": 0}}
@@ -121,26 +120,17 @@ class Pair(Stack):
 def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     """The embedded stack with two workers; reconciler every second."""
     folder = tmp_path_factory.mktemp("sweeps")
-    server = EmbeddedRedis(folder)
-    server.start()
-    settings = Settings(
-        data_dir=folder,
-        redis_url=server.url,
-        database_url=f"sqlite:///{folder / 'store.db'}",
-        reconcile_seconds=1,
-        progress_interval=0.1,
-    )
-    first = start_worker(settings, folder / "first.log")
-    second = start_worker(settings, folder / "second.log")
-    try:
-        with TestClient(create_app(settings)) as client:
-            wait_for_workers(settings, count=2)
-            store = client.app.state.store  # type: ignore[attr-defined]
-            yield Pair(settings, client, store, first, folder / "first.log", second)
-    finally:
-        stop(first, grace=10)
-        stop(second, grace=10)
-        server.stop()
+    with embedded_settings(folder, reconcile_seconds=1, progress_interval=0.1) as settings:
+        first = start_worker(settings, folder / "first.log")
+        second = start_worker(settings, folder / "second.log")
+        try:
+            with TestClient(create_app(settings)) as client:
+                wait_for_workers(settings, count=2)
+                store = client.app.state.store  # type: ignore[attr-defined]
+                yield Pair(settings, client, store, first, folder / "first.log", second)
+        finally:
+            stop(first, grace=10)
+            stop(second, grace=10)
 
 
 def overlap(one: dict, other: dict) -> bool:
