@@ -187,7 +187,7 @@ def context(setup: Setup, seeds: list[int]) -> Context:
         return J @ J.mT
 
     generators = [torch.Generator().manual_seed(seed + 2**32) for seed in seeds]
-    return Context(loss, residual, kernel, n, generators)
+    return Context(loss, residual, kernel, n, generators, setup.X.device)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from torch.func import jacrev, vmap
 
 from schemas.experiments import EMPIRICAL_CHUNK
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
-from workers.compute.networks import ACTIVATIONS, OUTPUT_SCALE, Params, forward, trained_names
+from workers.compute.networks import ACTIVATIONS, OUTPUT_SCALE, Params, forward, normal, trained_names
 
 DERIVATIVES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": lambda p: (p >= 0).to(torch.float32),  # 0/1: S S^T counts are exact in float32 below 2^24
@@ -51,7 +51,7 @@ def two_layer_empirical(
     total = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
     for done in range(0, m, EMPIRICAL_CHUNK):
         block = min(EMPIRICAL_CHUNK, m - done)
-        W = spec.kappa * torch.randn(block, X.shape[1], generator=generator, dtype=X.dtype, device=X.device)
+        W = spec.kappa * normal((block, X.shape[1]), generator, X.dtype, X.device)
         total += two_layer_kernel_sum(spec, X, W)
         on_block(done + block)
     return total / m

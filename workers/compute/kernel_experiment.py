@@ -63,7 +63,7 @@ def empirical_kernel(
     two-layer closed form draws its neurons in blocks (memory independent of m)."""
     if method == "closed_form" and network.name == "two_layer":
         return two_layer_empirical(network, X, m, generator, on_block)
-    params = init_params(network, X.shape[1], m, generator, X.dtype)
+    params = init_params(network, X.shape[1], m, generator, X.dtype, X.device)
     kernel = (
         tangent_kernel(network, params, X) if method == "closed_form" else autograd_kernel(network, params, X)
     )
@@ -105,7 +105,7 @@ def empirical_study(
     for m in spec.widths:
         frobenius, operator, lambda_min = [], [], []
         for replicate in range(spec.replicates):
-            generator = torch.Generator(device=X.device).manual_seed(spec.seed + replicate)
+            generator = torch.Generator().manual_seed(spec.seed + replicate)
 
             def on_block(neurons: int, m: int = m, start: int = done) -> None:
                 low, high = EMPIRICAL_SPAN

@@ -2,7 +2,9 @@
 as plain tensors and functions so that torch.func can differentiate them.
 
 Parameters are a dict name -> tensor; `trained_names` says which of them the tangent kernel
-(and training) differentiates.
+(and training) differentiates. Like the data (`datasets`), initial parameters are drawn in
+float64 from a CPU generator and then moved and cast, so a seed gives the same network on every
+device and, up to rounding, in every dtype.
 """
 
 import math
@@ -13,6 +15,8 @@ import torch
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
 
 Params = dict[str, torch.Tensor]
+F64 = torch.float64
+CPU = torch.device("cpu")
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
@@ -23,33 +27,42 @@ OUTPUT_SCALE = {"ntk": lambda m: m**-0.5, "standard": lambda m: 1.0, "mean_field
 SIGN_SCALE = {"ntk": lambda m: 1.0, "standard": lambda m: m**-0.5, "mean_field": lambda m: 1.0}
 
 
+def normal(
+    shape: tuple[int, ...], generator: torch.Generator, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """N(0, 1) entries drawn in float64 from the CPU `generator`, then cast and moved."""
+    return torch.randn(shape, generator=generator, dtype=F64).to(device=device, dtype=dtype)
+
+
 def init_two_layer(
-    spec: TwoLayerNet, d: int, m: int, generator: torch.Generator, dtype: torch.dtype
+    spec: TwoLayerNet, d: int, m: int, generator: torch.Generator, dtype: torch.dtype, device: torch.device
 ) -> Params:
     """W: (m, d) ~ N(0, kappa^2), a: (m,) uniform in {-c_m, +c_m} (c_m of the parameterization)."""
-    device = generator.device
-    W = spec.kappa * torch.randn(m, d, generator=generator, dtype=dtype, device=device)
-    signs = torch.randint(0, 2, (m,), generator=generator, device=device).to(dtype) * 2 - 1
+    W = spec.kappa * normal((m, d), generator, dtype, device)
+    signs = torch.randint(0, 2, (m,), generator=generator).to(device=device, dtype=dtype) * 2 - 1
     a = SIGN_SCALE[spec.parameterization](m) * signs
     return {"W": W, "a": a}
 
 
 def forward_two_layer(spec: TwoLayerNet, params: Params, X: torch.Tensor) -> torch.Tensor:
     """f(x) = s_m sum_r a_r sigma(w_r . x), s_m of the parameterization.
-    X: (n, d) or (R, n, d), W: (m, d) or (R, m, d), a: (m,) or (R, m) -> (n,) or (R, n)."""
+    X: (n, d) or (R, n, d), W: (m, d) or (R, m, d), a: (m,) or (R, m) -> (n,) or (R, n).
+    Computed as (s_m a)^T sigma(W X^T): with X shared, W X^T is one matrix product whatever R is
+    (the stack folds into its rows), and the scale multiplies m numbers, not n (measured in
+    bench/train.py: fewer and cheaper kernels than sigma(X W^T) a, whose broadcast runs batched)."""
     W, a = params["W"], params["a"]
-    hidden = ACTIVATIONS[spec.activation](X @ W.mT)
-    return (hidden @ a[..., None])[..., 0] * OUTPUT_SCALE[spec.parameterization](W.shape[-2])
+    hidden = ACTIVATIONS[spec.activation](W @ X.mT)  # (m, n) or (R, m, n)
+    scaled = a[..., None, :] * OUTPUT_SCALE[spec.parameterization](W.shape[-2])
+    return (scaled @ hidden).squeeze(-2)  # a squeeze's backward is a view, a select's a copy
 
 
 def init_fully_connected(
-    spec: FullyConnected, d: int, m: int, generator: torch.Generator, dtype: torch.dtype
+    spec: FullyConnected, d: int, m: int, generator: torch.Generator, dtype: torch.dtype, device: torch.device
 ) -> Params:
     """W1: (m, d), W2..W{L-1}: (m, m), W{L}: (1, m), all N(0, 1)."""
     shapes = [(m, d)] + [(m, m)] * (spec.depth - 2) + [(1, m)]
     return {
-        f"W{layer}": torch.randn(*shape, generator=generator, dtype=dtype, device=generator.device)
-        for layer, shape in enumerate(shapes, start=1)
+        f"W{layer}": normal(shape, generator, dtype, device) for layer, shape in enumerate(shapes, start=1)
     }
 
 
@@ -74,9 +87,16 @@ FORWARD: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
-def init_params(spec: NetworkSpec, d: int, m: int, generator: torch.Generator, dtype: torch.dtype) -> Params:
-    """Seeded initial parameters of width m on the generator's device."""
-    return INIT[spec.name](spec, d, m, generator, dtype)
+def init_params(
+    spec: NetworkSpec,
+    d: int,
+    m: int,
+    generator: torch.Generator,
+    dtype: torch.dtype,
+    device: torch.device = CPU,
+) -> Params:
+    """Seeded initial parameters of width m, drawn from the CPU `generator`, on `device`."""
+    return INIT[spec.name](spec, d, m, generator, dtype, device)
 
 
 def forward(spec: NetworkSpec, params: Params, X: torch.Tensor) -> torch.Tensor:

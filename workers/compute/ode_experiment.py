@@ -85,8 +85,8 @@ def kernel_and_start(spec: OdeSpec, data: Data) -> tuple[torch.Tensor, torch.Ten
     X, y = data.X, data.y
     if spec.kernel == "analytic" or spec.width is None:
         return analytic_kernel(spec.network, X), -y, f"H_inf: {spec.network.describe()}"
-    generator = torch.Generator(device=X.device).manual_seed(spec.seed)
-    params = init_params(spec.network, X.shape[1], spec.width, generator, X.dtype)
+    generator = torch.Generator().manual_seed(spec.seed)
+    params = init_params(spec.network, X.shape[1], spec.width, generator, X.dtype, X.device)
     description = f"empirical NTK at init (width {spec.width}, seed {spec.seed}): {spec.network.describe()}"
     return tangent_kernel(spec.network, params, X), forward(spec.network, params, X) - y, description
 

@@ -104,8 +104,8 @@ def width_study(
             def tick(message: str, fraction: float = fraction, where: str = where) -> None:
                 progress(fraction, f"{where}: {message}")
 
-            generator = torch.Generator(device=X.device).manual_seed(seed + replicate)
-            params = init_params(network, X.shape[1], m, generator, X.dtype)
+            generator = torch.Generator().manual_seed(seed + replicate)
+            params = init_params(network, X.shape[1], m, generator, X.dtype, X.device)
             loss = NetworkLoss(network, params, X, y, scale)
             residuals, count = parameter_flow(
                 flow, loss, tuple(params[name] for name in loss.names), t, spec.integrator, tick

@@ -14,11 +14,12 @@ from workers.compute.networks import Params
 Loss = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch or None) -> (R,) losses
 Residual = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch) -> (R, b) f - y
 Kernel = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch) -> (R, b, b) J J^T
+BATCH_BLOCK_MAX = 1024  # most minibatches drawn on the host per copy to the device
 
 
 def axpy(theta: Params, step: Params, scale: float) -> Params:
-    """theta + scale * step, parameter by parameter."""
-    return {name: value + scale * step[name] for name, value in theta.items()}
+    """theta + scale * step, parameter by parameter (one fused kernel each)."""
+    return {name: torch.add(value, step[name], alpha=scale) for name, value in theta.items()}
 
 
 def difference(a: Params, b: Params) -> Params:
@@ -27,33 +28,52 @@ def difference(a: Params, b: Params) -> Params:
 
 class Context:
     """What updates need of the problem: the loss, residual and tangent kernel as functions of
-    the trained parameters, the number of points, and one seeded batch generator per replicate.
-    `warnings` collects (replicate, message) pairs."""
+    the trained parameters, the number of points, one seeded CPU batch generator per replicate
+    and the device the parameters live on. `warnings` collects (replicate, message) pairs."""
 
     def __init__(
-        self, loss: Loss, residual: Residual, kernel: Kernel, n: int, generators: list[torch.Generator]
+        self,
+        loss: Loss,
+        residual: Residual,
+        kernel: Kernel,
+        n: int,
+        generators: list[torch.Generator],
+        device: torch.device,
     ) -> None:
         self.loss, self.residual, self.kernel, self.n = loss, residual, kernel, n
-        self.generators = generators
+        self.generators, self.device = generators, device
         self.warnings: list[tuple[int, str]] = []
+        self.drawn = torch.empty(len(generators), 0, 0, dtype=torch.long, device=device)
+        self.used = 0
+        self.ones: torch.Tensor | None = None
 
     def gradient(self, theta: Params, batch: torch.Tensor | None) -> Params:
         """grad L(theta) by reverse-mode autograd on detached leaves (cheaper per call than
         torch.func.grad's functional transform, measured in bench/train.py). Replicates are
-        independent, so the gradient of the summed losses is each replicate's own gradient."""
+        independent, so the gradient of the summed losses is each replicate's own gradient: the
+        (R,) losses are differentiated against a vector of ones, kept from the first step (no
+        sum and no fresh ones per step, two kernels fewer)."""
         leaves = {name: value.detach().requires_grad_() for name, value in theta.items()}
-        value = self.loss(leaves, batch).sum()
-        return dict(zip(leaves, torch.autograd.grad(value, list(leaves.values())), strict=True))
+        losses = self.loss(leaves, batch)
+        if self.ones is None:
+            self.ones = torch.ones_like(losses)
+        gradients = torch.autograd.grad(losses, list(leaves.values()), grad_outputs=self.ones)
+        return dict(zip(leaves, gradients, strict=True))
 
     def batch(self, size: int) -> torch.Tensor:
         """(R, size): for each replicate, `size` distinct indices uniformly at random from its
-        own generator (the same draws whether replicates run stacked or one by one)."""
-        return torch.stack(
-            [
-                torch.randperm(self.n, generator=generator, device=generator.device)[:size]
+        own CPU generator, so the draws are the same whether replicates run stacked or one by one
+        and on any device. Batches are drawn ahead in blocks (16 steps, then doubling up to
+        BATCH_BLOCK_MAX) and copied to the device once a block, never once a step."""
+        if self.used == self.drawn.shape[1] or self.drawn.shape[2] != size:
+            steps = min(max(16, 2 * self.drawn.shape[1]), BATCH_BLOCK_MAX)
+            block = [
+                torch.stack([torch.randperm(self.n, generator=generator)[:size] for _ in range(steps)])
                 for generator in self.generators
             ]
-        )
+            self.drawn, self.used = torch.stack(block).to(self.device, non_blocking=True), 0
+        self.used += 1
+        return self.drawn[:, self.used - 1]
 
 
 class GradientDescent:

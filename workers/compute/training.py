@@ -106,8 +106,7 @@ def metrics(
 
 def initial_params(network: NetworkSpec, width: int, X: torch.Tensor, seed: int) -> Params:
     """The seed's initialisation, on X's device and in its dtype (every run of a seed starts here)."""
-    generator = torch.Generator(device=X.device).manual_seed(seed)
-    return init_params(network, X.shape[1], width, generator, X.dtype)
+    return init_params(network, X.shape[1], width, torch.Generator().manual_seed(seed), X.dtype, X.device)
 
 
 def stacked_initial_params(network: NetworkSpec, width: int, X: torch.Tensor, seeds: list[int]) -> Params:
@@ -149,7 +148,7 @@ def train(
     theta = {name: params[name] for name in names}
     start = dict(theta)
     device = problem.X.device
-    generators = [torch.Generator(device=device).manual_seed(seed + 2**32) for seed in seeds]
+    generators = [torch.Generator().manual_seed(seed + 2**32) for seed in seeds]
     n = problem.X.shape[0]
 
     def data(batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,7 +156,8 @@ def train(
 
     def loss(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
         X, y = data(batch)
-        return problem.loss({**frozen, **trained}, X, y) * (n / y.shape[-1])
+        value = problem.loss({**frozen, **trained}, X, y)
+        return value if batch is None else value * (n / y.shape[-1])
 
     def residual(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
         X, y = data(batch)
@@ -166,7 +166,7 @@ def train(
     def kernel(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
         return tangent_kernel(problem.network, {**frozen, **trained}, data(batch)[0])
 
-    context = Context(loss, residual, kernel, n, generators)
+    context = Context(loss, residual, kernel, n, generators, device)
     method = OPTIMIZERS[optimizer](hyper, context)
     kernel0 = tangent_kernel(problem.network, params, problem.X) if problem.ntk_drift else None
     first = FIRST_LAYER[problem.network.name]
