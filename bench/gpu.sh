@@ -2,7 +2,7 @@
 # The GPU figures of bench/RESULTS.md: run from the repository root on a machine with CUDA and
 # PyTorch (the project's Python dependencies importable, e.g. its venv active):
 #   bash bench/gpu.sh
-# It checks first that training on cuda gives the CPU's numbers, then times the closed-form
+# It checks first that train and kernel jobs on cuda give the CPU's numbers, then times the closed-form
 # kernels and the trainer (plain loop and stacked replicates) on the GPU.
 set -euo pipefail
 export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$(pwd)" PYTHONUNBUFFERED=1
