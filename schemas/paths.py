@@ -18,6 +18,11 @@ TOKEN = re.compile(r"(?P<dot>\.)?(?P<key>[^.\[\]]+)|\[(?P<selector>[^\]]*)\]")
 INDEX = re.compile(r"-?\d+")
 
 
+def is_number(value: Any) -> bool:
+    """An int or float read from a document (a bool is not a number here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 class PathError(ValueError):
     """A path that does not parse, or names nothing in the document."""
 

@@ -44,10 +44,8 @@ AxisValue = Scalar | list[Any] | dict[str, Any]
 
 
 def readable(path: str) -> str:
-    try:
-        parse_path(path)
-    except PathError as error:
-        raise ValueError(str(error)) from error
+    """The path, once it parses (a PathError is the ValueError pydantic reports)."""
+    parse_path(path)
     return path
 
 
@@ -135,6 +133,15 @@ class SweepSpec(SpecModel):
         """The grid: one tuple of axis values per child, in table order."""
         columns = [axis.values for axis in self.axes]
         return list(zip(*columns, strict=True) if self.mode == "zip" else itertools.product(*columns))
+
+    def labels(self) -> list[tuple[dict[str, Any], str | None]]:
+        """Each child's label, in `children` order: its axis values (path -> value) and None for
+        a grid point, no values and the name for a baseline."""
+        points = [
+            ({axis.path: value for axis, value in zip(self.axes, point, strict=True)}, None)
+            for point in self.points()
+        ]
+        return points + [({}, baseline.name) for baseline in self.baselines]
 
     @cached_property
     def children(self) -> list[Any]:

@@ -27,13 +27,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.paths import PathError, parse_path, resolve, text
+from schemas.paths import PathError, is_number, parse_path, resolve, text
 
 DEFAULT_REL = 1e-6
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class Expectation(BaseModel):

@@ -76,6 +76,25 @@ def test_reuse_finds_only_succeeded_jobs(store: JobStore) -> None:
     assert store.find_succeeded("other") is None
 
 
+def test_reuse_of_many_identities_takes_the_newest_success_of_each(store: JobStore) -> None:
+    older, newer, other = (new_job(store, spec_hash=identity) for identity in ("a", "a", "b"))
+    for job_id in (older, newer, other):
+        store.start(job_id, 3)
+        store.finish(job_id, JobStatus.succeeded, result={})
+    hits = store.find_succeeded_many(["a", "b", "c"])
+    assert {identity: row.id for identity, row in hits.items()} == {"a": newer, "b": other}
+
+
+def test_finished_jobs_are_counted_among_the_ids_given(store: JobStore) -> None:
+    done, failed, running, queued, elsewhere = (new_job(store) for _ in range(5))
+    for job_id in (done, failed, running, elsewhere):
+        store.start(job_id, 3)
+    store.finish(done, JobStatus.succeeded, result={})
+    store.finish(failed, JobStatus.failed, error="boom")
+    store.finish(elsewhere, JobStatus.succeeded, result={})
+    assert store.count_finished([done, failed, running, queued, "missing"]) == 2
+
+
 def test_pages_are_newest_first_and_filtered(store: JobStore) -> None:
     ids = [new_job(store, kind="kernel" if i % 2 else "train") for i in range(7)]
     first = store.page(status=None, kind=None, limit=3, before_seq=None)

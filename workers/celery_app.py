@@ -16,6 +16,11 @@ SWEEP_QUEUE = "sweep"
 RUN_JOB = "ntkdyn.run_job"
 
 
+def send_job(celery: Celery, job_id: str, queue: str) -> None:
+    """Queue the run of a stored job; its id is the task id, so the broker holds one per job."""
+    celery.send_task(RUN_JOB, args=[job_id], task_id=job_id, queue=queue)
+
+
 def queue_for(device: str) -> str:
     """GPU work goes to the `gpu` queue, everything else to `cpu`."""
     return "gpu" if device == "cuda" else "cpu"

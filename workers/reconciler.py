@@ -17,9 +17,9 @@ from celery import Celery
 
 from schemas.jobs import JobStatus
 from workers import sweeps
-from workers.celery_app import QUEUES, RUN_JOB
+from workers.celery_app import QUEUES, send_job
 from workers.events import EventLog
-from workers.store import JobStore
+from workers.store import JobRow, JobStore
 from workers.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -56,15 +56,15 @@ class Reconciler:
         self.events = events
         self.suspects: set[str] = set()
 
-    def advance(self, sweep_id: str) -> None:
+    def advance(self, sweep: JobRow) -> None:
         """Advance one sweep; a sweep whose table cannot be built (its stored spec no longer
         validates, say) fails with the reason instead of stopping every later pass."""
         try:
-            sweeps.advance(self.store, sweep_id, self.events)
+            sweeps.advance(self.store, sweep, self.events)
         except ValueError as error:
-            log.exception("sweep %s cannot be advanced", sweep_id)
-            if self.store.finish(sweep_id, JobStatus.failed, error=f"the sweep's table failed: {error}"):
-                self.events.status(self.store.get(sweep_id))
+            log.exception("sweep %s cannot be advanced", sweep.id)
+            if self.store.finish(sweep.id, JobStatus.failed, error=f"the sweep's table failed: {error}"):
+                self.events.status(self.store.get(sweep.id))
 
     def run_pass(self) -> list[str]:
         """One pass; returns the ids sent again."""
@@ -73,16 +73,16 @@ class Reconciler:
             return []
         try:
             for sweep in self.store.running_sweeps():
-                self.advance(sweep.id)
+                self.advance(sweep)
             cutoff = utcnow() - timedelta(seconds=self.grace)
-            stale = [row for row in self.store.active_before(cutoff) if row.queue in QUEUES]
+            stale = self.store.active_before(cutoff, QUEUES)
             known = broker_task_ids(self.client) if stale else set()
             missing = {row.id: row for row in stale if row.id not in known}
             lost = [row for job_id, row in missing.items() if job_id in self.suspects]
             self.suspects = set(missing) - {row.id for row in lost}
             for row in lost:
                 log.warning("job %s (%s) has no broker message; sending it again", row.id, row.status)
-                self.celery.send_task(RUN_JOB, args=[row.id], task_id=row.id, queue=row.queue)
+                send_job(self.celery, row.id, row.queue)
             return [row.id for row in lost]
         finally:
             lock.release()

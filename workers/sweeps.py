@@ -12,17 +12,13 @@ import statistics
 from typing import Any
 
 from schemas.jobs import JobStatus
-from schemas.paths import PathError, resolve
+from schemas.paths import PathError, is_number, resolve
 from schemas.sweep import Metric, SweepResult, SweepRow, SweepSpec, Trend
 from workers.events import EventLog
 from workers.store import JobRow, JobStore
 
 TREND_TAU = 0.5
 """|Kendall tau| from which a metric is said to go up or down along an axis."""
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def metric(child: JobRow, column: Metric) -> Any:
@@ -83,10 +79,6 @@ def trends(spec: SweepSpec, rows: list[SweepRow]) -> list[Trend]:
 def table(parent: JobRow, children: list[JobRow]) -> SweepResult:
     """The sweep's result from its finished children (in grid order)."""
     spec = SweepSpec.model_validate(parent.spec)
-    labels = [
-        ({axis.path: value for axis, value in zip(spec.axes, point, strict=True)}, None)
-        for point in spec.points()
-    ] + [({}, baseline.name) for baseline in spec.baselines]
     rows = [
         SweepRow(
             values=values,
@@ -97,7 +89,7 @@ def table(parent: JobRow, children: list[JobRow]) -> SweepResult:
             metrics={column.name: metric(child, column) for column in spec.metrics},
             error=child.error,
         )
-        for (values, baseline), child in zip(labels, children, strict=True)
+        for (values, baseline), child in zip(spec.labels(), children, strict=True)
     ]
     counts = {status.value: sum(row.status == status.value for row in rows) for status in JobStatus}
     return SweepResult(
@@ -109,23 +101,22 @@ def table(parent: JobRow, children: list[JobRow]) -> SweepResult:
     )
 
 
-def advance(store: JobStore, parent_id: str, events: EventLog) -> None:
-    """Bring a running sweep up to date with its children: its progress, or, once all have
-    ended, its table and the status `succeeded` (each child's own status is in the table)."""
-    parent = store.get(parent_id)
-    if parent is None or parent.status != JobStatus.running.value or parent.children is None:
+def advance(store: JobStore, parent: JobRow, events: EventLog) -> None:
+    """Bring a running sweep up to date with its children: its progress (counted in the store,
+    no child loaded), or, once all have ended, its table and the status `succeeded` (each
+    child's own status is in the table)."""
+    if parent.status != JobStatus.running.value or parent.children is None:
         return
-    children = store.many(parent.children)
-    done = sum(JobStatus(child.status).finished for child in children)
-    if done < len(parent.children):
-        if done / len(parent.children) != parent.progress:
-            message = f"{done}/{len(parent.children)} children done"
-            store.report(parent_id, done / len(parent.children), message)
-            events.progress(parent_id, done / len(parent.children), message)
+    done, total = store.count_finished(parent.children), len(parent.children)
+    if done < total:
+        if done / total != parent.progress:
+            message = f"{done}/{total} children done"
+            store.report(parent.id, done / total, message)
+            events.progress(parent.id, done / total, message)
         return
-    result = table(parent, children).model_dump(mode="json")
-    if store.finish(parent_id, JobStatus.succeeded, result=result):
-        events.status(store.get(parent_id))
+    result = table(parent, store.many(parent.children)).model_dump(mode="json")
+    if store.finish(parent.id, JobStatus.succeeded, result=result):
+        events.status(store.get(parent.id))
 
 
 def cancel(store: JobStore, parent: JobRow, events: EventLog) -> JobRow | None:

@@ -150,5 +150,5 @@ def announce(jobs: JobStore, job_id: str) -> None:
     """Publish the job's stored status and, for a sweep's child, bring its parent up to date."""
     row = jobs.get(job_id)
     events().status(row)
-    if row is not None and row.parent_id is not None:
-        sweeps.advance(jobs, row.parent_id, events())
+    if row is not None and row.parent_id is not None and (parent := jobs.get(row.parent_id)) is not None:
+        sweeps.advance(jobs, parent, events())

@@ -3,9 +3,11 @@
 import asyncio
 import base64
 import binascii
+import functools
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -17,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
 from schemas.sweep import SweepSpec
 from workers import sweeps
-from workers.celery_app import RUN_JOB, SWEEP_QUEUE, queue_for
+from workers.celery_app import SWEEP_QUEUE, queue_for, send_job
 from workers.events import EventLog
 from workers.heartbeat import live_workers
 from workers.settings import Settings
@@ -82,7 +84,7 @@ def submit(
     spec = request.spec
     if isinstance(spec, SweepSpec):
         return submit_sweep(spec, request.reuse, response, store, settings, celery, redis, owner)
-    check_budget(spec, settings, redis, ["body", "spec"])
+    check_budget(spec, settings, gpu_served(redis), ["body", "spec"])
     identity = spec_hash(spec, ENGINE_VERSION)
     if request.reuse and (hit := store.find_succeeded(identity)) is not None:
         response.status_code = 200
@@ -93,14 +95,17 @@ def submit(
     return view(row)
 
 
-def check_budget(spec: Any, settings: Settings, redis: Any, where: list[str | int]) -> None:
+def gpu_served(redis: Any) -> Callable[[], bool]:
+    """Whether a live worker serves the gpu queue: asked of Redis once, when first needed."""
+    return functools.cache(lambda: any("gpu" in worker["queues"] for worker in live_workers(redis)))
+
+
+def check_budget(spec: Any, settings: Settings, served: Callable[[], bool], where: list[str | int]) -> None:
     """422 when the spec is over the job budget, or wants a GPU no worker serves."""
     reason = over_budget(spec.cost(), settings.max_flops, settings.max_memory_bytes)
     if reason is not None:
         raise field_error(where, reason, "budget_exceeded")
-    if queue_for(spec.device) == "gpu" and not any(
-        "gpu" in worker["queues"] for worker in live_workers(redis)
-    ):
+    if queue_for(spec.device) == "gpu" and not served():
         msg = "no worker serves the gpu queue; start one with `ntkdyn worker --queues gpu`"
         raise field_error([*where, spec.kind, "device"], msg, "no_gpu_worker")
 
@@ -119,7 +124,7 @@ def job_fields(spec: Any, identity: str, owner: str) -> dict[str, Any]:
 
 def send(celery: Any, row: JobRow) -> None:
     try:
-        celery.send_task(RUN_JOB, args=[row.id], task_id=row.id, queue=row.queue)
+        send_job(celery, row.id, row.queue)
     except OperationalError as error:  # the job is safe in the store; the reconciler sends it
         log.warning("broker unreachable, job %s waits for the reconciler: %s", row.id, error)
 
@@ -139,24 +144,21 @@ def submit_sweep(
     parent itself is never reused: its finished children are (so a point that failed runs
     again), and a sweep whose children are all reused ends at once."""
     children = spec.children
-    points = spec.size()
-    for number, child in enumerate(children):
-        where = (
-            f"grid point {number}"
-            if number < points
-            else f"baseline {spec.baselines[number - points].name!r}"
-        )
-        check_budget(child, settings, redis, ["body", "spec", "sweep", "axes", where])
+    served = gpu_served(redis)
+    for number, (child, (_, baseline)) in enumerate(zip(children, spec.labels(), strict=True)):
+        where = f"grid point {number}" if baseline is None else f"baseline {baseline!r}"
+        check_budget(child, settings, served, ["body", "spec", "sweep", "axes", where])
     total = over_budget(spec.cost(), settings.max_sweep_flops, math.inf)
     if total is not None:
         raise field_error(
             ["body", "spec", "sweep", "axes"], f"the sweep's children together: {total}", "budget_exceeded"
         )
-    grid: list[JobRow | str] = []
-    for child in children:
-        child_identity = spec_hash(child, ENGINE_VERSION)
-        hit = store.find_succeeded(child_identity) if reuse else None
-        grid.append(hit.id if hit is not None else new_job(**job_fields(child, child_identity, owner)))
+    identities = [spec_hash(child, ENGINE_VERSION) for child in children]
+    hits = store.find_succeeded_many(identities) if reuse else {}
+    grid: list[JobRow | str] = [
+        hits[identity].id if identity in hits else new_job(**job_fields(child, identity, owner))
+        for child, identity in zip(children, identities, strict=True)
+    ]
     parent = new_job(
         kind="sweep",
         spec=spec.model_dump(mode="json"),
@@ -169,7 +171,7 @@ def submit_sweep(
         send(celery, row)
     response.headers["Location"] = f"/v1/jobs/{parent.id}"
     try:  # stored and sent: from here on a store error must not make the client submit again
-        sweeps.advance(store, parent.id, EventLog(redis, settings.events_ttl_seconds))  # all reused: done
+        sweeps.advance(store, parent, EventLog(redis, settings.events_ttl_seconds))  # all reused: done
         return view(store.get(parent.id) or parent)
     except SQLAlchemyError as error:  # the reconciler advances it later
         log.warning("sweep %s stored, but not advanced at submit: %s", parent.id, error)

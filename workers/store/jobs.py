@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, select, text, update
+from sqlalchemy import ColumnElement, Engine, func, select, text, update
 from sqlalchemy.orm import sessionmaker
 
 from schemas.jobs import JobStatus
@@ -90,6 +90,12 @@ class JobStore:
             rows = {row.id: row for row in session.scalars(select(JobRow).where(JobRow.id.in_(job_ids)))}
         return [rows[job_id] for job_id in job_ids if job_id in rows]
 
+    def count_finished(self, job_ids: list[str]) -> int:
+        """How many of the jobs with these ids have ended (one COUNT, no rows loaded)."""
+        query = select(func.count()).where(JobRow.id.in_(job_ids), JobRow.status.not_in(ACTIVE))
+        with self._sessions() as session:
+            return session.scalar(query) or 0
+
     def running_sweeps(self) -> Sequence[JobRow]:
         query = select(JobRow).where(JobRow.kind == "sweep", RUNNING).order_by(JobRow.seq)
         with self._sessions() as session:
@@ -101,14 +107,18 @@ class JobStore:
 
     def find_succeeded(self, spec_hash: str) -> JobRow | None:
         """The newest succeeded job with this identity, if any."""
+        return self.find_succeeded_many([spec_hash]).get(spec_hash)
+
+    def find_succeeded_many(self, spec_hashes: list[str]) -> dict[str, JobRow]:
+        """identity -> the newest succeeded job with it, for those of `spec_hashes` that have one
+        (one query)."""
         query = (
             select(JobRow)
-            .where(JobRow.spec_hash == spec_hash, JobRow.status == JobStatus.succeeded.value)
-            .order_by(JobRow.seq.desc())
-            .limit(1)
+            .where(JobRow.spec_hash.in_(spec_hashes), JobRow.status == JobStatus.succeeded.value)
+            .order_by(JobRow.seq)
         )
         with self._sessions() as session:
-            return session.scalar(query)
+            return {row.spec_hash: row for row in session.scalars(query)}  # the newest one last
 
     def page(
         self, *, status: str | None, kind: str | None, limit: int, before_seq: int | None
@@ -124,9 +134,11 @@ class JobStore:
         with self._sessions() as session:
             return session.scalars(query).all()
 
-    def active_before(self, cutoff: datetime) -> Sequence[JobRow]:
-        """Queued or running jobs last updated before `cutoff`."""
-        query = select(JobRow).where(JobRow.status.in_(ACTIVE), JobRow.updated_at < cutoff)
+    def active_before(self, cutoff: datetime, queues: Sequence[str]) -> Sequence[JobRow]:
+        """Queued or running jobs of these queues last updated before `cutoff`."""
+        query = select(JobRow).where(
+            JobRow.status.in_(ACTIVE), JobRow.updated_at < cutoff, JobRow.queue.in_(queues)
+        )
         with self._sessions() as session:
             return session.scalars(query.order_by(JobRow.seq)).all()
 
