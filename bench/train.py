@@ -71,9 +71,7 @@ def ours(
 ) -> tuple[float, list]:
     """Our trainer on `seeds` stacked; returns (seconds, final losses). Its clock stops after the
     last record's host read, so queued device work is included."""
-    [*runs] = train(
-        task, name, hyper, seeds, steps, 0.0, 3600, record_steps(steps, RECORD_POINTS), print_nothing
-    )
+    [*runs] = train(task, name, hyper, seeds, 0.0, 3600, record_steps(steps, RECORD_POINTS), print_nothing)
     return max(run.seconds for run in runs), [run.record["train_loss"][-1] for run in runs]
 
 

@@ -187,7 +187,7 @@ def test_run_test_mse_is_the_final_nets_mean_squared_test_error() -> None:
     problem = Problem(
         network, 256, data.X, data.y, data.X_test, data.y_test, 1.0 / n, unit, unit, False, False
     )
-    [run] = train(problem, "gd", {"lr": 20.0}, [0], 30, 0.0, 60, record_steps(30, 8), lambda _s, _l: None)
+    [run] = train(problem, "gd", {"lr": 20.0}, [0], 0.0, 60, record_steps(30, 8), lambda _s, _l: None)
     direct = float((forward(network, run.final, data.X_test) - data.y_test).square().mean())
     assert run_result(run, 0.0, problem).test_mse == pytest.approx(direct, rel=1e-12)
 

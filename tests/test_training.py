@@ -195,7 +195,7 @@ def test_weight_change_counts_the_trained_layer_only() -> None:
         problem_spec.network, 256, data.X, data.y, None, None, 1.0, vectors[:, -1], vectors[:, 0], True, False
     )
     [run] = training.train(
-        problem, "gd", {"lr": 0.5}, [0], 50, 0.0, 60, record_steps(50, 16), lambda _step, _losses: None
+        problem, "gd", {"lr": 0.5}, [0], 0.0, 60, record_steps(50, 16), lambda _step, _losses: None
     )
     W, W0 = run.final["W"], run.initial["W"]
     assert run.record["weight_change"][-1] == pytest.approx(float((W - W0).norm() / W0.norm()), rel=1e-12)

@@ -56,7 +56,6 @@ def network_gap(
         name,
         hyper,
         [seed],
-        grid[-1],
         0.0,
         NETWORK_SECONDS,
         grid,

@@ -192,7 +192,6 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
                 optimizer.name,
                 hyper,
                 group,
-                spec.steps,
                 spec.tolerance,
                 spec.max_seconds,
                 grid,

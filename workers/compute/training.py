@@ -133,15 +133,15 @@ def train(
     optimizer: str,
     hyper: dict[str, Any],
     seeds: list[int],
-    steps: int,
     tolerance: float,
     max_seconds: float,
     grid: list[int],
     on_record: Callable[[int, list[float]], None],
 ) -> list[Run]:
-    """Run `optimizer` from each seed's initialisation for at most `steps` steps, the seeds
-    stacked into one batch; `on_record(step, losses)` after each record. Each replicate stops on its own (its record and final parameters
-    are kept from that point); the batch stops when none is left, and shares one clock."""
+    """Run `optimizer` from each seed's initialisation up to the last step of `grid` (the record
+    steps), the seeds stacked into one batch; `on_record(step, losses)` after each record. Each
+    replicate stops on its own (its record and final parameters are kept from that point); the
+    batch stops when none is left, and shares one clock."""
     params = stacked_initial_params(problem.network, problem.width, problem.X, seeds)
     names = trained_names(problem.network, params)
     frozen = {name: value for name, value in params.items() if name not in names}
