@@ -9,6 +9,9 @@ SEED_MAX = 2**63 - 1
 Device = Literal["cpu", "cuda"]
 """Where a worker computes; `cuda` jobs go to the gpu queue."""
 
+Verdict = Literal["linear", "sublinear", "undetermined"]
+"""How a loss trajectory converges: exponentially, as a power law, or not decided."""
+
 
 class SpecModel(BaseModel):
     """A request model: unknown fields are rejected, types are strict ("32" is not an int) and
@@ -27,3 +30,8 @@ class ResultModel(BaseModel):
 def seed_field(description: str = "seed of the random generator; equal seeds give equal data") -> int:
     """A seed field with bounds that fit a torch.Generator."""
     return Field(0, ge=0, le=SEED_MAX, description=description)
+
+
+def device_field() -> Device:
+    """A device field: cpu unless the job asks for the gpu queue."""
+    return Field("cpu", description="where the worker computes; `cuda` goes to the gpu queue")

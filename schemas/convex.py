@@ -199,8 +199,7 @@ class ConvexSpec(SpecModel):
         """Most activation patterns the ReLU program can hold (0 for the SDP)."""
         if not isinstance(self.program, ReluProgram):
             return 0
-        bound = pattern_bound(self.dataset.n, self.dataset.d)
-        return bound if self.program.patterns == "exact" else min(bound, self.program.samples)
+        return _pattern_count(self.program, pattern_bound(self.dataset.n, self.dataset.d))
 
     def cost(self) -> Cost:
         """Solve: SOLVER_ITERATIONS x SOLVE_WORK per coefficient of the program (n (d+1)^2 for
@@ -244,6 +243,12 @@ def _check_sdp(program: PolynomialProgram, n: int, d: int) -> None:
         )
 
 
+def _pattern_count(program: ReluProgram, bound: int) -> int:
+    """Activation patterns the ReLU program holds: all `bound` of them when exact, else at most
+    `samples`."""
+    return bound if program.patterns == "exact" else min(bound, program.samples)
+
+
 def _check_relu(program: ReluProgram, n: int, d: int) -> None:
     bound = pattern_bound(n, d)
     if program.patterns == "exact" and bound > EXACT_PATTERNS_MAX:
@@ -252,7 +257,7 @@ def _check_relu(program: ReluProgram, n: int, d: int) -> None:
             f"more than {EXACT_PATTERNS_MAX}; use fewer points or dimensions, or patterns 'sampled' "
             "(an upper bound on the optimum)"
         )
-    patterns = bound if program.patterns == "exact" else min(bound, program.samples)
+    patterns = _pattern_count(program, bound)
     if patterns * n * d > RELU_ENTRIES_MAX:
         raise ValueError(
             f"relu_convex is limited to patterns x n x d <= {RELU_ENTRIES_MAX} (solves within "

@@ -5,11 +5,11 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from schemas.budget import STEP_OVERHEAD, Cost
-from schemas.common import Device, SpecModel, seed_field
+from schemas.common import Device, SpecModel, device_field, seed_field
 from schemas.convex import ConvexSpec
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.landscape import LandscapeSpec
-from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
+from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet, parameter_count
 from schemas.ode import OdeSpec
 from schemas.optimizers import GD, HeavyBall, OptimizerSpec
 
@@ -79,7 +79,7 @@ class KernelSpec(SpecModel):
     return_matrix: bool = Field(
         False, description=f"include the analytic kernel matrix (n <= {MATRIX_N_MAX}), base64 float64"
     )
-    device: Device = Field("cpu", description="where the worker computes; `cuda` goes to the gpu queue")
+    device: Device = device_field()
 
     model_config = ConfigDict(json_schema_extra={"examples": [KERNEL_EXAMPLE]})
 
@@ -134,7 +134,7 @@ class KernelSpec(SpecModel):
 
     def _empirical_cost(self, n: int, d: int, m: int) -> tuple[float, float]:
         depth = self.network.depth
-        params = m * d + (depth - 2) * m * m + m
+        params = parameter_count(self.network, d, m)
         if self.empirical is not None and self.empirical.method == "autograd":
             return 8.0 * n * params + 2.0 * n * n * params, 8.0 * (3 * n * params + params)
         if depth == 2:
@@ -182,7 +182,7 @@ class TrainSpec(SpecModel):
     record_points: int = Field(256, ge=8, le=512, description="log-spaced steps recorded")
     ntk_drift: bool = Field(False, description="record |H(t) - H(0)|_F / |H(0)|_F (costs a kernel each)")
     dtype: Literal["float64", "float32"] = "float64"
-    device: Device = Field("cpu", description="where the worker computes; `cuda` goes to the gpu queue")
+    device: Device = device_field()
 
     model_config = ConfigDict(json_schema_extra={"examples": [TRAIN_EXAMPLE]})
 
@@ -197,8 +197,7 @@ class TrainSpec(SpecModel):
         return self
 
     def parameters(self) -> int:
-        m, d, depth = self.width, self.dataset.d, self.network.depth
-        return m * d + (depth - 2) * m * m + m
+        return parameter_count(self.network, self.dataset.d, self.width)
 
     def _kernel_flops(self, n: int) -> float:
         """One finite-width tangent kernel on n points by its closed form."""

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from schemas.budget import MIB, Cost
-from schemas.common import Device, SpecModel, seed_field
+from schemas.common import Device, SpecModel, device_field, seed_field
 
 LANDSCAPE_WIDTH_MAX = 32
 LANDSCAPE_DIM_MAX = 32
@@ -124,7 +124,7 @@ class LandscapeSpec(SpecModel):
         default_factory=list, max_length=64, description="students to polish and analyse with the starts"
     )
     embedding: EmbeddingSpec | None = Field(None, description="required by problem symmetry_embedding")
-    device: Device = Field("cpu", description="where the worker computes; `cuda` goes to the gpu queue")
+    device: Device = device_field()
 
     model_config = ConfigDict(json_schema_extra={"examples": [LANDSCAPE_EXAMPLE]})
 

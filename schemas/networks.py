@@ -65,3 +65,9 @@ class FullyConnected(SpecModel):
 
 
 NetworkSpec = Annotated[TwoLayerNet | FullyConnected, Field(discriminator="name")]
+
+
+def parameter_count(network: TwoLayerNet | FullyConnected, d: int, m: int) -> int:
+    """Weights of the net at width m on d inputs: m d in the first layer, m^2 per hidden layer
+    after it and m in the last (no biases). Every layer is counted whichever `trained` says."""
+    return m * d + (network.depth - 2) * m * m + m

@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from schemas.budget import STEP_OVERHEAD, Cost
-from schemas.common import Device, SpecModel, seed_field
+from schemas.common import Device, SpecModel, device_field, seed_field
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
-from schemas.networks import NetworkSpec, TwoLayerNet
+from schemas.networks import NetworkSpec, TwoLayerNet, parameter_count
+from schemas.optimizers import LearningRate
 
 ODE_N_MAX = 4096
 """Largest training set: the exact solution needs the full eigendecomposition (~10 n^3)."""
@@ -32,8 +33,8 @@ EVALUATION_OVERHEAD = 5e6
 ITERATION_OVERHEAD = 5e5
 """Flop-equivalent of the Python around one discrete step in function space (~10 us measured)."""
 
-Damping = Annotated[float, Field(gt=0, le=1e6)]
-StepSize = Annotated[float, Field(gt=0, le=1e6)]
+Damping = StepSize = LearningRate
+"""A positive rate or time step up to 1e6, the same bounds as an optimizer's learning rate."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +167,7 @@ class DiscreteSpec(SpecModel):
     heavy_ball <- heavy ball with momentum 1 - gamma sqrt(lr) (gamma held fixed); nesterov <-
     momentum (k - 1)/(k + r - 1); nesterov_sc <- momentum (1 - sqrt(mu lr))/(1 + sqrt(mu lr))."""
 
-    lrs: list[Annotated[float, Field(gt=0, le=1e6)]] = Field(
+    lrs: list[StepSize] = Field(
         default_factory=lambda: [0.1, 0.03, 0.01],
         min_length=2,
         max_length=8,
@@ -259,7 +260,7 @@ class OdeSpec(SpecModel):
     discrete: DiscreteSpec | None = Field(None, description="also run the discrete methods")
     parameter_space: ParameterSpaceSpec | None = Field(None, description="also integrate finite networks")
     dtype: Literal["float64", "float32"] = "float64"
-    device: Device = Field("cpu", description="where the worker computes; `cuda` goes to the gpu queue")
+    device: Device = device_field()
 
     model_config = ConfigDict(json_schema_extra={"examples": [ODE_EXAMPLE]})
 
@@ -345,9 +346,7 @@ class OdeSpec(SpecModel):
                 steps = self._discrete_steps(self.discrete, dynamics.name, big)
                 flops += steps * step
                 if self.discrete.network_width is not None:
-                    p = self.discrete.network_width * (
-                        d + 1 + (self.network.depth - 2) * self.discrete.network_width
-                    )
+                    p = parameter_count(self.network, d, self.discrete.network_width)
                     flops += steps * (6.0 * n * p + STEP_OVERHEAD)
         memory = 8.0 * (6 * n * n + 8 * T * n + 2 * n * d)
         if self.kernel == "empirical_init" and self.width is not None:
@@ -371,7 +370,7 @@ class OdeSpec(SpecModel):
         """Per width, replicate and flow: evaluations times ~6 n p (forward and backward)."""
         depth, flops, memory = self.network.depth, 0.0, 0.0
         for m in study.widths:
-            p = m * d + (depth - 2) * m * m + m
+            p = parameter_count(self.network, d, m)
             for name in study.dynamics:
                 frequency = big if name == "gd_flow" else math.sqrt(big)
                 evaluations = study.integrator.evaluations(study.t_max, frequency)

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.common import ResultModel
+from schemas.common import ResultModel, Verdict
 
 
 class ContinuousRate(ResultModel):
@@ -14,7 +14,7 @@ class ContinuousRate(ResultModel):
     a linear fit of log loss against t gives the decay exponent c (loss ~ exp(-c t)); a fit
     against log t gives the power p (loss ~ t^-p)."""
 
-    verdict: Literal["linear", "sublinear", "undetermined"] = Field(
+    verdict: Verdict = Field(
         description="linear: exponential decay in t; sublinear: a power law; rules of fit_rates"
     )
     confidence: float = Field(ge=0, le=1)

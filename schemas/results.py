@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.common import ResultModel
+from schemas.common import ResultModel, Verdict
 from schemas.convex_results import ConvexResult
 from schemas.landscape_results import LandscapeResult
 from schemas.ode_results import OdeResult
@@ -123,7 +123,7 @@ class RateFit(ResultModel):
     """How one recorded loss trajectory converges: linear and power-law fits of its tail, the
     verdict between them, and a change of regime (power law, then linear) when there is one."""
 
-    verdict: Literal["linear", "sublinear", "undetermined"] = Field(
+    verdict: Verdict = Field(
         description="the model that fits the tail better, or, after a change of regime, the "
         "model of the last piece (the asymptotic behaviour); undetermined when there are too few "
         "points, the loss does not decrease, or the better fit has R^2 below 0.9"
