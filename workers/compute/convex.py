@@ -251,13 +251,12 @@ def prune(
     every group; the net's own objective, not a threshold, says which neurons are noise. Every
     prefix of the sorted neurons is tried at once: f with the j smallest removed is f minus the
     running sum of their outputs. U: (k, d), alpha: (k,)."""
-    order = torch.argsort(objective.neuron_penalty(U, alpha))
+    penalties, order = torch.sort(objective.neuron_penalty(U, alpha))
     U, alpha = U[order], alpha[order]
     outputs = objective.sigma(X @ U.T) * alpha  # (n, k): each neuron's output
     dropped = torch.cumsum(torch.cat([outputs.new_zeros(X.shape[0], 1), outputs], 1), 1).T  # (k + 1, n)
-    shares = torch.cumsum(torch.cat([alpha.new_zeros(1), objective.neuron_penalty(U, alpha)]), 0)
-    full = objective.value(X, y, U, alpha)
-    values = objective.data_loss(outputs.sum(1) - dropped - y) + objective.penalty(U, alpha) - shares
-    allowed = ((values - full).abs() <= budget).nonzero()
+    shares = torch.cumsum(torch.cat([penalties.new_zeros(1), penalties]), 0)
+    values = objective.data_loss(outputs.sum(1) - dropped - y) + penalties.sum() - shares
+    allowed = ((values - values[0]).abs() <= budget).nonzero()  # values[0]: the whole net
     cut = int(allowed.max()) if len(allowed) else 0
     return U[cut:], alpha[cut:]
