@@ -24,7 +24,7 @@ import torch
 from schemas.networks import TwoLayerNet
 from workers.compute.datasets import uniform_sphere
 from workers.compute.device import synchronize
-from workers.compute.training import Problem, initial_params, record_steps, train
+from workers.compute.training import Problem, initial_params, record_steps, start, train
 
 STEPS, RECORD_POINTS = 200, 16
 ROUNDS = 5
@@ -71,7 +71,9 @@ def ours(
 ) -> tuple[float, list]:
     """Our trainer on `seeds` stacked; returns (seconds, final losses). Its clock stops after the
     last record's host read, so queued device work is included."""
-    [*runs] = train(task, name, hyper, seeds, 0.0, 3600, record_steps(steps, RECORD_POINTS), print_nothing)
+    [*runs] = train(
+        task, name, hyper, start(task, seeds), 0.0, 3600, record_steps(steps, RECORD_POINTS), print_nothing
+    )
     return max(run.seconds for run in runs), [run.record["train_loss"][-1] for run in runs]
 
 

@@ -23,7 +23,7 @@ from workers.compute.kernel_regression import joint_kernel, ridge_predictions
 from workers.compute.networks import forward
 from workers.compute.ntk import analytic_kernel
 from workers.compute.train_experiment import run_result
-from workers.compute.training import Problem, record_steps, train
+from workers.compute.training import Problem, record_steps, start, train
 
 F64 = torch.float64
 CPU = torch.device("cpu")
@@ -187,7 +187,9 @@ def test_run_test_mse_is_the_final_nets_mean_squared_test_error() -> None:
     problem = Problem(
         network, 256, data.X, data.y, data.X_test, data.y_test, 1.0 / n, unit, unit, False, False
     )
-    [run] = train(problem, "gd", {"lr": 20.0}, [0], 0.0, 60, record_steps(30, 8), lambda _s, _l: None)
+    [run] = train(
+        problem, "gd", {"lr": 20.0}, start(problem, [0]), 0.0, 60, record_steps(30, 8), lambda _s, _l: None
+    )
     direct = float((forward(network, run.final, data.X_test) - data.y_test).square().mean())
     assert run_result(run, 0.0, problem).test_mse == pytest.approx(direct, rel=1e-12)
 

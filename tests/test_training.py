@@ -195,7 +195,14 @@ def test_weight_change_counts_the_trained_layer_only() -> None:
         problem_spec.network, 256, data.X, data.y, None, None, 1.0, vectors[:, -1], vectors[:, 0], True, False
     )
     [run] = training.train(
-        problem, "gd", {"lr": 0.5}, [0], 0.0, 60, record_steps(50, 16), lambda _step, _losses: None
+        problem,
+        "gd",
+        {"lr": 0.5},
+        training.start(problem, [0]),
+        0.0,
+        60,
+        record_steps(50, 16),
+        lambda _s, _l: None,
     )
     W, W0 = run.final["W"], run.initial["W"]
     assert run.record["weight_change"][-1] == pytest.approx(float((W - W0).norm() / W0.norm()), rel=1e-12)
@@ -289,12 +296,10 @@ def test_minibatches_are_each_generators_own_draws_across_blocks() -> None:
     randperm per step from each replicate's own generator gives (what a GPU run also sees)."""
     n, size, steps = 50, 7, 200  # blocks of 16, 32, 64, 128: several boundaries crossed
 
-    def generators() -> list[torch.Generator]:
-        return [torch.Generator().manual_seed(seed) for seed in (3, 4)]
-
-    context = Context(*(lambda *_: None,) * 3, n, generators(), torch.device("cpu"))  # type: ignore[arg-type]
+    seeds = [3, 4]
+    context = Context(*(lambda *_: None,) * 3, n, seeds, torch.device("cpu"))  # type: ignore[arg-type]
     drawn = torch.stack([context.batch(size) for _ in range(steps)])  # (steps, R, size)
-    fresh = generators()
+    fresh = [torch.Generator().manual_seed(seed + 2**32) for seed in seeds]  # seeded apart from the init
     expected = torch.stack(
         [torch.stack([torch.randperm(n, generator=g)[:size] for g in fresh]) for _ in range(steps)]
     )

@@ -186,8 +186,7 @@ def context(setup: Setup, seeds: list[int]) -> Context:
         J = torch.cat([piece.flatten(2) for piece in jacobian.values()], dim=2)  # (R, rows, P)
         return J @ J.mT
 
-    generators = [torch.Generator().manual_seed(seed + 2**32) for seed in seeds]
-    return Context(loss, residual, kernel, n, generators, setup.X.device)
+    return Context(loss, residual, kernel, n, seeds, setup.X.device)
 
 
 @dataclass

@@ -293,3 +293,10 @@ def make_data(spec: DatasetSpec, dtype: torch.dtype, device: torch.device) -> Da
     them when test_fraction = 0, and then X_test, y_test are None)."""
     generator = torch.Generator().manual_seed(spec.seed)
     return DATASETS[spec.name](spec, generator).to(dtype, device)
+
+
+def sign_labels(*labels: torch.Tensor | None) -> bool:
+    """Every label given (test labels may be absent) is +1 or -1: a classification, whose
+    error rate is worth reporting."""
+    y = torch.cat([part for part in labels if part is not None])
+    return bool(((y == 1) | (y == -1)).all())

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 from schemas.experiments import FULL_SPECTRUM_MAX, EmpiricalSpec, KernelSpec
@@ -18,6 +19,7 @@ from workers.compute.kernel_regression import joint_kernel, kernel_regression
 from workers.compute.networks import init_params
 from workers.compute.ntk import analytic_kernel
 from workers.compute.progress import Progress
+from workers.compute.rates import fit_line
 from workers.compute.spectrum import (
     alignment,
     effective_rank,
@@ -80,10 +82,8 @@ def width_exponent(rows: list[WidthRow]) -> float | None:
     """Least-squares slope of log(mean relative Frobenius distance) against log(width)."""
     if len({row.width for row in rows}) < 2:
         return None
-    x = torch.tensor([math.log(row.width) for row in rows], dtype=torch.float64)
-    y = torch.tensor([math.log(row.relative_frobenius.mean) for row in rows], dtype=torch.float64)
-    x = x - x.mean()
-    return float((x * (y - y.mean())).sum() / (x * x).sum())
+    widths = np.log([row.width for row in rows])
+    return fit_line(widths, np.log([row.relative_frobenius.mean for row in rows])).slope
 
 
 def empirical_study(

@@ -18,6 +18,7 @@ import torch
 
 from schemas.networks import NetworkSpec
 from schemas.results import RegressionResult
+from workers.compute.datasets import sign_labels
 from workers.compute.ntk import analytic_kernel
 
 SUGGESTED_RIDGE = 1e-6
@@ -72,8 +73,7 @@ def kernel_regression(
     """Fit on (K (n, n), y (n,)), score on (K_* (t, n), y_* (t,)): mean squared errors on both
     sides, and the share of sign mistakes on the test points when every label is +1 or -1."""
     fitted, predicted = ridge_predictions(K, K_test, y, ridge)
-    labels = torch.cat([y, y_test])
-    binary = bool(((labels == 1) | (labels == -1)).all())
+    binary = sign_labels(y, y_test)
     test_error = float((torch.sign(predicted) != y_test).to(y.dtype).mean()) if binary else None
     return RegressionResult(
         kernel=kernel,

@@ -21,7 +21,7 @@ from workers.compute.datasets import Data, make_data
 from workers.compute.device import resolve_device, synchronize
 from workers.compute.empirical_ntk import tangent_kernel
 from workers.compute.kernel_experiment import DTYPES
-from workers.compute.networks import forward, init_params
+from workers.compute.networks import forward
 from workers.compute.ntk import analytic_kernel
 from workers.compute.ode import Flow, Tick, integrate, largest_gap, mode_factors, start_description
 from workers.compute.ode_discrete import NetworkRuns, discrete_study
@@ -31,7 +31,7 @@ from workers.compute.ode_rates import continuous_rate, predicted, time_grid
 from workers.compute.progress import Progress
 from workers.compute.rates import rounding_floor
 from workers.compute.spectrum import eigendecompose
-from workers.compute.training import Problem
+from workers.compute.training import Problem, Start, initial_params, start
 
 
 class Clock:
@@ -83,10 +83,10 @@ def resolve(dynamics: DynamicsSpec, lambda_min: float) -> tuple[Flow, dict[str, 
 def kernel_and_start(spec: OdeSpec, data: Data) -> tuple[torch.Tensor, torch.Tensor, str]:
     """The kernel H (n, n), the initial residual e(0) (n,) and a description of the kernel."""
     X, y = data.X, data.y
-    if spec.kernel == "analytic" or spec.width is None:
+    if spec.kernel == "analytic":
         return analytic_kernel(spec.network, X), -y, f"H_inf: {spec.network.describe()}"
-    generator = torch.Generator().manual_seed(spec.seed)
-    params = init_params(spec.network, X.shape[1], spec.width, generator, X.dtype, X.device)
+    assert spec.width is not None  # schemas/ode.py: a width exactly when the kernel is empirical_init
+    params = initial_params(spec.network, spec.width, X, spec.seed)
     description = f"empirical NTK at init (width {spec.width}, seed {spec.seed}): {spec.network.describe()}"
     return tangent_kernel(spec.network, params, X), forward(spec.network, params, X) - y, description
 
@@ -97,10 +97,11 @@ def solve_dynamics(
     spectrum: tuple[torch.Tensor, torch.Tensor],
     K: torch.Tensor,
     e0: torch.Tensor,
+    scale: float,
     grid: tuple[np.ndarray, float],
     clock: Clock,
     tick: Tick,
-    network: Problem | None = None,
+    network: tuple[Problem, Start] | None = None,
 ) -> DynamicsResult:
     """One dynamics: exact modes on the grid, norms and loss, the integrator against them, the
     continuous rate, the prediction and the discrete runs, with the finite `network` trained
@@ -111,7 +112,6 @@ def solve_dynamics(
     flow, constants = resolve(dynamics, float(lam[-1]))
     modal = mode_factors(flow, lam, t) * (V.T @ e0)[None, :]  # (T, n): u_i . e(t)
     norm = modal.norm(dim=1)
-    scale = 1.0 if spec.loss == "sum" else 1.0 / e0.shape[0]
     loss = (0.5 * scale * norm.double() ** 2).cpu().numpy()
     n = lam.shape[0]
     traces = [
@@ -142,8 +142,8 @@ def solve_dynamics(
         runs = None
         if network is not None:
             runs = NetworkRuns(
-                describe(network.network, network.width, spec.seed),
-                lambda lr, record: network_gap(flow, network, spec.seed, lr, record, (lam, V), tick),
+                describe(network[0].network, network[0].width, spec.seed),
+                lambda lr, record: network_gap(flow, *network, lr, record, (lam, V), tick),
             )
         study = discrete_study(flow, K, lam, V, e0, lrs, quanta * tau, tick, runs)
         clock.lap("discrete")
@@ -212,7 +212,8 @@ def run_ode(spec: OdeSpec, progress: Progress) -> OdeResult:
     grid = time_grid(spec.grid)
     network = None
     if spec.discrete is not None and spec.discrete.network_width is not None:
-        network = network_problem(spec.network, spec.discrete.network_width, data.X, data.y, scale, V)
+        problem = network_problem(spec.network, spec.discrete.network_width, data.X, data.y, scale, V)
+        network = (problem, start(problem, [spec.seed]))  # one initialisation for every dynamics and lr
     results = []
     for index, dynamics in enumerate(spec.dynamics):
         fraction = 0.1 + 0.6 * index / len(spec.dynamics)
@@ -221,7 +222,7 @@ def run_ode(spec: OdeSpec, progress: Progress) -> OdeResult:
         def tick(message: str, fraction: float = fraction) -> None:
             progress(fraction, message)
 
-        results.append(solve_dynamics(spec, dynamics, (lam, V), K, e0, grid, clock, tick, network))
+        results.append(solve_dynamics(spec, dynamics, (lam, V), K, e0, scale, grid, clock, tick, network))
     studies = None
     if spec.parameter_space is not None:
         studies = parameter_studies(spec, data, scale, (lam, V), progress)

@@ -16,8 +16,8 @@ import torch
 from schemas.networks import NetworkSpec
 from workers.compute.networks import forward
 from workers.compute.ode import Flow, Tick, exact_on
-from workers.compute.ode_discrete import constant_momentum
-from workers.compute.training import Problem, train
+from workers.compute.ode_discrete import constant_momentum, time_per_step
+from workers.compute.training import Problem, Start, train
 
 NETWORK_SECONDS = 3600.0
 """Wall-clock budget of one network run (the job's own limit applies too)."""
@@ -39,14 +39,14 @@ def trainer_optimizer(flow: Flow, lr: float) -> tuple[str, dict[str, float | str
 def network_gap(
     flow: Flow,
     problem: Problem,
-    seed: int,
+    begin: Start,
     lr: float,
     record: np.ndarray,
     spectrum: tuple[torch.Tensor, torch.Tensor],
     tick: Tick,
 ) -> float:
-    """max_k | |e_k|_2 - |e(k dt)|_2 | / |e_0|_2 for the net trained at `lr` from the seed's
-    initialisation, the ODE solved exactly on K = scale H (`spectrum`: its eigenpairs) from the
+    """max_k | |e_k|_2 - |e(k dt)|_2 | / |e_0|_2 for the net trained at `lr` from `begin` (one
+    seed's initialisation, shared by every lr), the ODE solved exactly on K = scale H (`spectrum`: its eigenpairs) from the
     net's e_0. record: increasing steps from 0. Raises ValueError when the run diverges."""
     lam, V = spectrum
     name, hyper = trainer_optimizer(flow, lr)
@@ -55,7 +55,7 @@ def network_gap(
         problem,
         name,
         hyper,
-        [seed],
+        begin,
         0.0,
         NETWORK_SECONDS,
         grid,
@@ -65,7 +65,7 @@ def network_gap(
     if run.status == "diverged" or len(losses) < len(grid) or not all(map(math.isfinite, losses)):
         raise ValueError(f"{flow.name}: the network at lr = {lr:.4g} diverged; use smaller step sizes")
     e0 = forward(problem.network, run.initial, problem.X) - problem.y
-    dt = lr if flow.order == 1 else math.sqrt(lr)
+    dt = time_per_step(flow, lr)
     times = torch.tensor(grid, dtype=e0.dtype, device=e0.device) * dt
     ode_norms = exact_on(lam, V, flow, e0, times).norm(dim=1)
     net_norms = torch.tensor(losses, dtype=e0.dtype, device=e0.device).mul(2.0 / problem.scale).sqrt()

@@ -16,10 +16,12 @@ import torch
 from schemas.networks import NetworkSpec
 from schemas.ode import IntegratorSpec, ParameterSpaceSpec
 from schemas.ode_results import ParameterStudy, WidthGap
-from workers.compute.networks import Params, forward, init_params, trained_names
-from workers.compute.ode import Flow, Tick, exact_on, no_tick, solve
+from workers.compute.kernel_experiment import spread
+from workers.compute.networks import Params, forward, trained_names
+from workers.compute.ode import Flow, Tick, exact_on, largest_gap, no_tick, solve
+from workers.compute.ode_discrete import order
 from workers.compute.progress import Progress
-from workers.compute.rates import fit_line
+from workers.compute.training import initial_params
 
 
 class NetworkLoss:
@@ -104,31 +106,29 @@ def width_study(
             def tick(message: str, fraction: float = fraction, where: str = where) -> None:
                 progress(fraction, f"{where}: {message}")
 
-            generator = torch.Generator().manual_seed(seed + replicate)
-            params = init_params(network, X.shape[1], m, generator, X.dtype, X.device)
+            params = initial_params(network, m, X, seed + replicate)
             loss = NetworkLoss(network, params, X, y, scale)
             residuals, count = parameter_flow(
                 flow, loss, tuple(params[name] for name in loss.names), t, spec.integrator, tick
             )
             limit_path = exact_on(lam, V, flow, residuals[0], t)
-            gaps.append(float((residuals - limit_path).norm(dim=1).max() / residuals[0].norm()))
+            gaps.append(largest_gap(residuals, limit_path) / float(residuals[0].norm()))
             evaluations += count
-        values = np.asarray(gaps)
-        if not np.all(np.isfinite(values)):
+        if not np.all(np.isfinite(gaps)):
             raise ValueError(f"{flow.name} of the width-{m} network is not finite: shorten t_max")
+        gap = spread(gaps)
         rows.append(
             WidthGap(
                 width=m,
                 replicates=spec.replicates,
-                gap_mean=float(values.mean()),
-                gap_std=float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                gap_mean=gap.mean,
+                gap_std=gap.std,
                 evaluations=evaluations,
             )
         )
-    line = fit_line(np.log([row.width for row in rows]), np.log([max(row.gap_mean, 1e-300) for row in rows]))
     return ParameterStudy(
         dynamics="gd_flow" if flow.order == 1 else "heavy_ball",
         equation="theta' = -grad L" if flow.order == 1 else f"theta'' + {flow.gamma:.6g} theta' + grad L = 0",
         rows=rows,
-        width_exponent=line.slope,
+        width_exponent=order([row.width for row in rows], [row.gap_mean for row in rows]),
     )

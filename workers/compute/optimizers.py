@@ -28,8 +28,9 @@ def difference(a: Params, b: Params) -> Params:
 
 class Context:
     """What updates need of the problem: the loss, residual and tangent kernel as functions of
-    the trained parameters, the number of points, one seeded CPU batch generator per replicate
-    and the device the parameters live on. `warnings` collects (replicate, message) pairs."""
+    the trained parameters, the number of points, the replicates' seeds (each gets a CPU batch
+    generator of its own, seeded apart from its initialisation) and the device the parameters
+    live on. `warnings` collects (replicate, message) pairs."""
 
     def __init__(
         self,
@@ -37,13 +38,14 @@ class Context:
         residual: Residual,
         kernel: Kernel,
         n: int,
-        generators: list[torch.Generator],
+        seeds: list[int],
         device: torch.device,
     ) -> None:
         self.loss, self.residual, self.kernel, self.n = loss, residual, kernel, n
-        self.generators, self.device = generators, device
+        self.generators = [torch.Generator().manual_seed(seed + 2**32) for seed in seeds]
+        self.device = device
         self.warnings: list[tuple[int, str]] = []
-        self.drawn = torch.empty(len(generators), 0, 0, dtype=torch.long, device=device)
+        self.drawn = torch.empty(len(seeds), 0, 0, dtype=torch.long, device=device)
         self.used = 0
         self.ones: torch.Tensor | None = None
 

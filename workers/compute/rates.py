@@ -135,7 +135,8 @@ def find_change(k: np.ndarray, y: np.ndarray) -> Change | None:
     splits = np.arange(MIN_POINTS, m - MIN_POINTS + 1)
     b = int(splits[np.argmin(ss_power[splits - 1] + ss_linear[splits])])
     power, linear = fit_line(log_k[:b], y[:b]), fit_line(k[b:], y[b:])
-    single = min(fit_line(k, y).ss_res, fit_line(log_k, y).ss_res)
+    whole = fit_line(k, y)
+    single = min(whole.ss_res, fit_line(log_k, y).ss_res)
     two = power.ss_res + linear.ss_res
     allowance = m * (ROUND_OFF * (1.0 + float(np.max(np.abs(y))))) ** 2
     if CHANGE_GAIN * (two + allowance) > single + allowance:
@@ -144,8 +145,7 @@ def find_change(k: np.ndarray, y: np.ndarray) -> Change | None:
         return None
     if fit_line(k[:b], y[:b]).ss_res <= power.ss_res or fit_line(log_k[b:], y[b:]).ss_res <= linear.ss_res:
         return None
-    ss_tot = fit_line(k, y).ss_tot
-    r2 = 1.0 - two / ss_tot if ss_tot > 0 else 0.0
+    r2 = 1.0 - two / whole.ss_tot if whole.ss_tot > 0 else 0.0
     return Change(b, power, linear, gain=1.0 - two / single, r2=min(1.0, max(0.0, r2)))
 
 

@@ -18,7 +18,7 @@ from schemas.results import (
     RunResult,
     TrainResult,
 )
-from workers.compute.datasets import make_data
+from workers.compute.datasets import make_data, sign_labels
 from workers.compute.device import resolve_device
 from workers.compute.empirical_ntk import tangent_kernel
 from workers.compute.kernel_experiment import DTYPES, spectrum_of
@@ -34,18 +34,13 @@ from workers.compute.rate_theory import (
     nesterov_scheduled_rate,
 )
 from workers.compute.rates import fit_rates, rate_interval, rounding_floor
-from workers.compute.training import Problem, Run, initial_params, record_steps, train
+from workers.compute.training import Problem, Run, initial_params, record_steps, start, train
 
 
 def resolve(optimizer: OptimizerSpec, eigenvalues: torch.Tensor, n: int) -> tuple[dict[str, Any], str | None]:
     """The optimizer's hyperparameters with every `auto` replaced, and why (None: none was).
     SGD's batch loss is scaled by n / b, so its auto step is GD's times b / n."""
     hyper = optimizer.model_dump(exclude={"name"})
-    if optimizer.name == "sgd" and hyper["lr"] == "auto":
-        chosen = auto_gd(eigenvalues)
-        fraction = min(hyper["batch_size"], n) / n
-        hyper["lr"] = chosen.lr * fraction
-        return hyper, f"{chosen.reason}, times batch/n = {fraction:.4g} (the batch loss is scaled by n/b)"
     reasons = []
     if hyper.get("lr") == "auto" or hyper.get("momentum") == "auto":
         if optimizer.name in ("gd", "sgd") or (
@@ -60,6 +55,10 @@ def resolve(optimizer: OptimizerSpec, eigenvalues: torch.Tensor, n: int) -> tupl
             if hyper.get(key) == "auto":
                 hyper[key] = value
         reasons.append(chosen.reason)
+        if optimizer.name == "sgd":  # its only auto field is lr
+            fraction = min(hyper["batch_size"], n) / n
+            hyper["lr"] *= fraction
+            reasons[-1] += f", times batch/n = {fraction:.4g} (the batch loss is scaled by n/b)"
     return hyper, "; ".join(reasons) or None
 
 
@@ -149,8 +148,7 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     n = X.shape[0]
     scale = 1.0 if spec.loss == "sum" else 1.0 / n
     progress(0.0, "kernels behind auto and predictions")
-    labels = y if data.y_test is None else torch.cat([y, data.y_test])
-    binary = bool(((labels == 1) | (labels == -1)).all())
+    binary = sign_labels(y, data.y_test)
     initial = tangent_kernel(spec.network, initial_params(spec.network, spec.width, X, spec.seed), X)
     reference = analytic_kernel(spec.network, X, spec.width) if spec.network.analytic else initial
     values, vectors, _complete = spectrum_of(reference, 1)  # residual directions: its extremes
@@ -165,13 +163,14 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     auto_spectrum = spectra["analytic" if spec.auto_kernel == "analytic" else "empirical_init"]
     grid = record_steps(spec.steps, spec.record_points)
     groups = seed_groups(spec, device)
+    starts = [start(problem, group) for group in groups]  # shared by every optimizer
     total = len(spec.optimizers) * spec.replicates
     results = []
     for index, optimizer in enumerate(spec.optimizers):
         hyper, reason = resolve(optimizer, auto_spectrum, n)
         runs = []
-        for group in groups:
-            done = index * spec.replicates + group[0] - spec.seed
+        for begin in starts:
+            done = index * spec.replicates + begin.seeds[0] - spec.seed
 
             def on_record(
                 step: int, losses: list[float], done: int = done, name: str = optimizer.name
@@ -191,7 +190,7 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
                 problem,
                 optimizer.name,
                 hyper,
-                group,
+                begin,
                 spec.tolerance,
                 spec.max_seconds,
                 grid,

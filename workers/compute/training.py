@@ -43,10 +43,21 @@ class Problem:
     binary: bool  # training and test labels in {-1, +1}: report the test error
     ntk_drift: bool
 
-    def loss(self, params: Params, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """(R,) losses of stacked parameters; X: (n, d) or (R, b, d), y: (n,) or (R, b)."""
-        residual = forward(self.network, params, X) - y
+    def loss(self, residual: torch.Tensor) -> torch.Tensor:
+        """(R,) losses of (R, b) residuals f - y: scale / 2 |f - y|^2."""
         return 0.5 * self.scale * residual.square().sum(-1)
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where a group of replicates starts, whatever the optimizer: each seed's initial
+    parameters stacked (W: (R, m, d)), the first layer's activation patterns 1[w_r.x_i >= 0]
+    when it is trained, and the tangent kernel when its drift is recorded."""
+
+    seeds: list[int]
+    params: Params
+    patterns: torch.Tensor | None  # (R, n, m)
+    kernel: torch.Tensor | None  # (R, n, n)
 
 
 @dataclass
@@ -63,44 +74,38 @@ class Run:
     warnings: list[str] = field(default_factory=list)
 
 
-def metrics(
-    problem: Problem,
-    params: Params,
-    start: Params,
-    patterns0: torch.Tensor | None,
-    kernel0: torch.Tensor | None,
-) -> dict[str, torch.Tensor]:
+def metrics(problem: Problem, params: Params, start: Start, size: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every recorded quantity that applies, at stacked `params`, as (R,) device tensors (no
     host sync): losses, |theta - theta_0| / |theta_0| over the trained parameters, the largest
     movement of a first-layer neuron |w_r - w_r(0)|, the share of activation patterns
     1[w_r.x_i >= 0] flipped since init, |u.e| for the top and bottom eigenvectors u of H_inf
     and the residual e = f - y, the test loss and error, and |H(t) - H(0)|_F / |H(0)|_F when
-    asked."""
+    asked. `size`: |theta_0|^2 over the trained parameters, (R,)."""
     residual = forward(problem.network, params, problem.X) - problem.y  # (R, n)
-    moved = sum((params[name] - start[name]).square().flatten(1).sum(1) for name in start)
-    size = sum(start[name].square().flatten(1).sum(1) for name in start)  # trained only
+    trained = trained_names(problem.network, params)
+    moved = sum((params[name] - start.params[name]).square().flatten(1).sum(1) for name in trained)
     values = {
-        "train_loss": 0.5 * problem.scale * residual.square().sum(-1),
+        "train_loss": problem.loss(residual),
         "weight_change": (moved / size).sqrt(),
         "residual_top": (residual @ problem.top).abs(),
         "residual_bottom": (residual @ problem.bottom).abs(),
     }
     first = FIRST_LAYER[problem.network.name]
-    if patterns0 is not None:
+    if start.patterns is not None:
         W = params[first]
-        values["max_neuron_change"] = (W - start[first]).norm(dim=-1).amax(-1)
-        flipped = (problem.X @ W.mT >= 0) != patterns0
+        values["max_neuron_change"] = (W - start.params[first]).norm(dim=-1).amax(-1)
+        flipped = (problem.X @ W.mT >= 0) != start.patterns
         values["pattern_flips"] = flipped.to(W.dtype).mean(dim=(-2, -1))
     if problem.X_test is not None and problem.y_test is not None:
         predictions = forward(problem.network, params, problem.X_test)
         gap = predictions - problem.y_test
-        values["test_loss"] = 0.5 * problem.scale * gap.square().sum(-1)
+        values["test_loss"] = problem.loss(gap)
         if problem.binary:
             values["test_error"] = (torch.sign(predictions) != problem.y_test).to(gap.dtype).mean(-1)
-    if kernel0 is not None:
+    if start.kernel is not None:
         values["ntk_drift"] = torch.linalg.matrix_norm(
-            tangent_kernel(problem.network, params, problem.X) - kernel0
-        ) / torch.linalg.matrix_norm(kernel0)
+            tangent_kernel(problem.network, params, problem.X) - start.kernel
+        ) / torch.linalg.matrix_norm(start.kernel)
     return values
 
 
@@ -109,10 +114,18 @@ def initial_params(network: NetworkSpec, width: int, X: torch.Tensor, seed: int)
     return init_params(network, X.shape[1], width, torch.Generator().manual_seed(seed), X.dtype, X.device)
 
 
-def stacked_initial_params(network: NetworkSpec, width: int, X: torch.Tensor, seeds: list[int]) -> Params:
-    """Each seed's initialisation, stacked along a leading replicate axis."""
-    per_seed = [initial_params(network, width, X, seed) for seed in seeds]
-    return {name: torch.stack([params[name] for params in per_seed]) for name in per_seed[0]}
+def start(problem: Problem, seeds: list[int]) -> Start:
+    """The seeds' shared starting point (built once, used by every optimizer of a job)."""
+    per_seed = [initial_params(problem.network, problem.width, problem.X, seed) for seed in seeds]
+    params = {name: torch.stack([one[name] for one in per_seed]) for name in per_seed[0]}
+    first = FIRST_LAYER[problem.network.name]
+    trained = first in trained_names(problem.network, params)
+    return Start(
+        seeds=seeds,
+        params=params,
+        patterns=problem.X @ params[first].mT >= 0 if trained else None,
+        kernel=tangent_kernel(problem.network, params, problem.X) if problem.ntk_drift else None,
+    )
 
 
 def stop_status(
@@ -132,53 +145,49 @@ def train(
     problem: Problem,
     optimizer: str,
     hyper: dict[str, Any],
-    seeds: list[int],
+    begin: Start,
     tolerance: float,
     max_seconds: float,
     grid: list[int],
     on_record: Callable[[int, list[float]], None],
 ) -> list[Run]:
-    """Run `optimizer` from each seed's initialisation up to the last step of `grid` (the record
-    steps), the seeds stacked into one batch; `on_record(step, losses)` after each record. Each
-    replicate stops on its own (its record and final parameters are kept from that point); the
-    batch stops when none is left, and shares one clock."""
-    params = stacked_initial_params(problem.network, problem.width, problem.X, seeds)
+    """Run `optimizer` from `begin` (its seeds stacked into one batch) up to the last step of
+    `grid` (the record steps); `on_record(step, losses)` after each record. Each replicate stops
+    on its own (its record and final parameters are kept from that point); the batch stops when
+    none is left, and shares one clock."""
+    seeds, params = begin.seeds, begin.params
     names = trained_names(problem.network, params)
     frozen = {name: value for name, value in params.items() if name not in names}
     theta = {name: params[name] for name in names}
-    start = dict(theta)
+    size = sum(value.square().flatten(1).sum(1) for value in theta.values())
     device = problem.X.device
-    generators = [torch.Generator().manual_seed(seed + 2**32) for seed in seeds]
     n = problem.X.shape[0]
 
     def data(batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         return (problem.X, problem.y) if batch is None else (problem.X[batch], problem.y[batch])
 
-    def loss(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
-        X, y = data(batch)
-        value = problem.loss({**frozen, **trained}, X, y)
-        return value if batch is None else value * (n / y.shape[-1])
-
     def residual(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
         X, y = data(batch)
         return forward(problem.network, {**frozen, **trained}, X) - y
 
+    def loss(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
+        value = problem.loss(residual(trained, batch))
+        return value if batch is None else value * (n / batch.shape[-1])
+
     def kernel(trained: Params, batch: torch.Tensor | None) -> torch.Tensor:
         return tangent_kernel(problem.network, {**frozen, **trained}, data(batch)[0])
 
-    context = Context(loss, residual, kernel, n, generators, device)
+    context = Context(loss, residual, kernel, n, seeds, device)
     method = OPTIMIZERS[optimizer](hyper, context)
-    kernel0 = tangent_kernel(problem.network, params, problem.X) if problem.ntk_drift else None
-    first = FIRST_LAYER[problem.network.name]
-    patterns0 = problem.X @ params[first].mT >= 0 if first in theta else None  # (R, n, m), fixed
     buffers: dict[str, torch.Tensor] = {}
     initial_loss: list[float] = []
 
     def measure(trained: Params, index: int) -> list[float]:
-        for name, value in metrics(problem, {**frozen, **trained}, start, patterns0, kernel0).items():
-            buffers.setdefault(
-                name, torch.full((len(seeds), len(grid)), float("nan"), dtype=value.dtype, device=device)
-            )
+        for name, value in metrics(problem, {**frozen, **trained}, begin, size).items():
+            if name not in buffers:
+                buffers[name] = torch.full(
+                    (len(seeds), len(grid)), float("nan"), dtype=value.dtype, device=device
+                )
             buffers[name][:, index] = value
         losses = buffers["train_loss"][:, index].tolist()  # host sync, at record points only
         initial_loss[:] = initial_loss or losses
