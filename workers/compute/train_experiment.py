@@ -163,19 +163,21 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     auto_spectrum = spectra["analytic" if spec.auto_kernel == "analytic" else "empirical_init"]
     grid = record_steps(spec.steps, spec.record_points)
     groups = seed_groups(spec, device)
-    starts = [start(problem, group) for group in groups]  # shared by every optimizer
+    chosen = [resolve(optimizer, auto_spectrum, n) for optimizer in spec.optimizers]
     total = len(spec.optimizers) * spec.replicates
-    results = []
-    for index, optimizer in enumerate(spec.optimizers):
-        hyper, reason = resolve(optimizer, auto_spectrum, n)
-        runs = []
-        for begin in starts:
-            done = index * spec.replicates + begin.seeds[0] - spec.seed
+    runs_of: list[list[Run]] = [[] for _ in spec.optimizers]
+    done = 0
+    for group in groups:  # one group's start at a time, shared by every optimizer
+        begin = start(problem, group)
+        for index, optimizer in enumerate(spec.optimizers):
 
             def on_record(
-                step: int, losses: list[float], done: int = done, name: str = optimizer.name
+                step: int,
+                losses: list[float],
+                done: int = done,
+                name: str = optimizer.name,
+                first: int = group[0] - spec.seed,
             ) -> None:
-                first = done % spec.replicates
                 which = (
                     f"replicate {first}"
                     if len(losses) == 1
@@ -186,16 +188,19 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
                     f"{name} {which}: step {step}, loss {', '.join(f'{loss:.3g}' for loss in losses)}",
                 )
 
-            runs += train(
+            runs_of[index] += train(
                 problem,
                 optimizer.name,
-                hyper,
+                chosen[index][0],
                 begin,
                 spec.tolerance,
                 spec.max_seconds,
                 grid,
                 on_record,
             )
+            done += len(group)
+    results = []
+    for optimizer, (hyper, reason), runs in zip(spec.optimizers, chosen, runs_of, strict=True):
         kernels = dict(spectra)
         final_kernel = scale * tangent_kernel(spec.network, runs[0].final, X)
         if runs[0].status != "diverged" and bool(torch.isfinite(final_kernel).all()):
