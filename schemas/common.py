@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SEED_MAX = 2**63 - 1
 
@@ -35,3 +35,13 @@ def seed_field(description: str = "seed of the random generator; equal seeds giv
 def device_field() -> Device:
     """A device field: cpu unless the job asks for the gpu queue."""
     return Field("cpu", description="where the worker computes; `cuda` goes to the gpu queue")
+
+
+def validation_summary(error: ValidationError, limit: int = 3) -> str:
+    """`field.path: reason` of the first `limit` errors, one line (never the echoed input)."""
+    items = error.errors(include_input=False, include_url=False)
+    lines = [
+        f"{'.'.join(str(part) for part in item['loc']) or '(top)'}: {item['msg']}" for item in items[:limit]
+    ]
+    more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
+    return "; ".join(lines) + more

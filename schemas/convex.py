@@ -95,7 +95,7 @@ class ConvexSpec(SpecModel):
     dataset: DatasetSpec = Field(
         default_factory=_default_dataset, description="the data; a held-out test set is not used"
     )
-    program: ProgramSpec = Field(default_factory=ReluProgram)
+    program: ProgramSpec = Field(default_factory=ReluProgram, validate_default=True)
     loss: Literal["squared", "l1", "huber"] = Field(
         "squared",
         description="squared: 1/2 sum_i r_i^2; l1: sum_i |r_i|; huber: sum_i h(r_i), h(r) = r^2/2 "

@@ -8,6 +8,7 @@ from schemas.budget import STEP_OVERHEAD, Cost
 from schemas.common import Device, SpecModel, device_field, seed_field
 from schemas.convex import ConvexSpec
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
+from schemas.degeneracy import singular_kernel, zero_inputs, zero_labels
 from schemas.landscape import LandscapeSpec
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet, parameter_count
 from schemas.ode import OdeSpec
@@ -102,6 +103,10 @@ class KernelSpec(SpecModel):
         deep = isinstance(self.network, FullyConnected)
         if self.empirical and deep and max(self.empirical.widths) > DEEP_WIDTH_MAX:
             raise ValueError(f"empirical widths of a fully connected net are at most {DEEP_WIDTH_MAX}")
+        if (reason := zero_labels(self.dataset)) is not None:
+            raise ValueError(f"{reason}, and label energies are undefined")
+        if (reason := zero_inputs(self.dataset)) is not None:
+            raise ValueError(reason)
         return self
 
     def cost(self) -> Cost:
@@ -194,6 +199,14 @@ class TrainSpec(SpecModel):
             )
         if isinstance(self.network, FullyConnected) and self.width > DEEP_WIDTH_MAX:
             raise ValueError(f"a fully connected net is at most {DEEP_WIDTH_MAX} wide")
+        if (reason := zero_inputs(self.dataset)) is not None:
+            raise ValueError(f"{reason}, so training cannot move")
+        needing = [f"{o.name} (optimizer {i})" for i, o in enumerate(self.optimizers) if o.uses_lambda_min]
+        if needing and (reason := singular_kernel(self.dataset, self.network)) is not None:
+            raise ValueError(
+                f"{reason}; the auto lr/momentum of {', '.join(needing)} needs lambda_min > 0: "
+                "give lr and momentum, or remove the degenerate rows"
+            )
         return self
 
     def parameters(self) -> int:

@@ -40,7 +40,11 @@ class JobRequest(SpecModel):
     """POST /v1/jobs body: the experiment spec and whether a finished identical job may answer."""
 
     spec: SubmittedSpec
-    reuse: bool = Field(True, description="return a finished job with the same spec instead of rerunning")
+    reuse: bool = Field(
+        True,
+        description="answer with an identical job that has succeeded or is still queued or running "
+        "instead of running the spec again; false: a new run, which identical submits do not join",
+    )
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"spec": KERNEL_EXAMPLE, "reuse": True}]})
 
@@ -55,7 +59,9 @@ class JobView(BaseModel):
     message: str
     attempts: int
     cancel_requested: bool
-    cached: bool = Field(False, description="true when an identical finished job answered the request")
+    cached: bool = Field(
+        False, description="true when an identical job (succeeded, queued or running) answered the request"
+    )
     spec_hash: str
     queue: str
     owner: str

@@ -4,13 +4,14 @@ numerical integrator, set beside the discrete iterations and beside the finite n
 flow in parameter space."""
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from schemas.budget import STEP_OVERHEAD, Cost
 from schemas.common import Device, SpecModel, device_field, seed_field
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
+from schemas.degeneracy import singular_kernel, zero_inputs, zero_labels
 from schemas.networks import NetworkSpec, TwoLayerNet, parameter_count
 from schemas.optimizers import LearningRate
 
@@ -55,19 +56,30 @@ class HeavyBallFlow(SpecModel):
     sqrt(lambda_min) (SCIENCE.md section 1)."""
 
     name: Literal["heavy_ball"] = "heavy_ball"
-    gamma: Damping | Literal["critical"] = Field(
-        "critical", description="damping gamma > 0 (1/time); critical: 2 sqrt(lambda_min)"
+    gamma: Damping | Literal["critical"] | None = Field(
+        None,
+        description="damping gamma > 0 (1/time); critical: 2 sqrt(lambda_min); left out: critical, "
+        "unless lr and momentum set it (then it stays null)",
     )
     lr: StepSize | None = Field(None, description="discrete step eta; with momentum, sets gamma")
     momentum: float | None = Field(
         None, ge=0, lt=1, description="discrete momentum beta in [0, 1); gamma = (1 - beta)/sqrt(eta)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _critical_by_default(cls, data: Any) -> Any:
+        """gamma defaults to `critical` only when no (lr, momentum) sets it, so that the stored
+        dump (gamma null beside lr and momentum) validates again as the same spec."""
+        if isinstance(data, dict) and data.get("gamma") is None and data.get("lr") is None:
+            return {**data, "gamma": "critical"}
+        return data
+
     @model_validator(mode="after")
     def _one_way(self) -> "HeavyBallFlow":
         if (self.lr is None) != (self.momentum is None):
             raise ValueError("give lr and momentum together (they set gamma), or neither")
-        if self.lr is not None and "gamma" in self.model_fields_set:
+        if self.lr is not None and self.gamma is not None:
             raise ValueError("give gamma, or a discrete lr and momentum, not both")
         return self
 
@@ -302,7 +314,29 @@ class OdeSpec(SpecModel):
             raise ValueError("H_inf is the limit of the ntk parameterization only")
         if self.parameter_space is not None and not self.network.analytic:
             raise ValueError("the parameter-space comparison needs H_inf: choose an analytic network")
+        if (reason := zero_inputs(self.dataset)) is not None:
+            raise ValueError(reason)
+        if self.kernel == "analytic" and (reason := zero_labels(self.dataset)) is not None:
+            raise ValueError(f"{reason}: the residual starts at e(0) = -y = 0")
+        needing = self._lambda_min_users()
+        if needing and (reason := singular_kernel(self.dataset, self.network)) is not None:
+            raise ValueError(
+                f"{reason}; {', '.join(needing)} need lambda_min > 0: give the damping explicitly"
+            )
         return self
+
+    def _lambda_min_users(self) -> list[str]:
+        """The dynamics (and the parameter-space study) whose damping comes from lambda_min."""
+        users = [
+            f"{d.name} (dynamics {i})"
+            for i, d in enumerate(self.dynamics)
+            if (isinstance(d, HeavyBallFlow) and d.gamma == "critical")
+            or (isinstance(d, NesterovStronglyConvexFlow) and d.mu == "lambda_min")
+        ]
+        study = self.parameter_space
+        if study is not None and "heavy_ball" in study.dynamics and study.gamma == "critical":
+            users.append("parameter_space (critical damping)")
+        return users
 
     @model_validator(mode="after")
     def _integrator(self) -> "OdeSpec":

@@ -13,14 +13,23 @@ Momentum = Annotated[float, Field(ge=0, lt=1)]
 BatchSize = Annotated[int, Field(ge=1, le=16384)]
 
 
-class GD(SpecModel):
+class OptimizerModel(SpecModel):
+    """What every optimizer spec says of itself before any kernel is known."""
+
+    @property
+    def uses_lambda_min(self) -> bool:
+        """Whether its `auto` choice needs lambda_min > 0 (a singular kernel has none)."""
+        return False
+
+
+class GD(OptimizerModel):
     """theta <- theta - lr grad L. auto: lr = 1 / lambda_max."""
 
     name: Literal["gd"] = "gd"
     lr: LearningRate | Auto = "auto"
 
 
-class SGD(SpecModel):
+class SGD(OptimizerModel):
     """GD on a batch drawn without replacement each step (seeded), its loss scaled by n / batch
     so that the gradient is unbiased. auto: lr = 1 / lambda_max."""
 
@@ -29,7 +38,7 @@ class SGD(SpecModel):
     batch_size: BatchSize = 32
 
 
-class HeavyBall(SpecModel):
+class HeavyBall(OptimizerModel):
     """theta_{k+1} = theta_k - lr grad L(theta_k) + momentum (theta_k - theta_{k-1}) (Polyak 1964).
     auto: Polyak's optimum for the kernel's [lambda_min, lambda_max]."""
 
@@ -37,8 +46,12 @@ class HeavyBall(SpecModel):
     lr: LearningRate | Auto = "auto"
     momentum: Momentum | Auto = "auto"
 
+    @property
+    def uses_lambda_min(self) -> bool:
+        return "auto" in (self.lr, self.momentum)
 
-class Nesterov(SpecModel):
+
+class Nesterov(OptimizerModel):
     """y_k = theta_k + b_k (theta_k - theta_{k-1}), theta_{k+1} = y_k - lr grad L(y_k) (Nesterov
     1983); b_k constant, or `schedule`: b_k = (k - 1) / (k + 2) with k counted from 1.
     auto: lr = 1 / lambda_max and b = (sqrt(kappa) - 1) / (sqrt(kappa) + 1)."""
@@ -47,8 +60,12 @@ class Nesterov(SpecModel):
     lr: LearningRate | Auto = "auto"
     momentum: Momentum | Auto | Literal["schedule"] = "auto"
 
+    @property
+    def uses_lambda_min(self) -> bool:
+        return self.momentum != "schedule" and "auto" in (self.lr, self.momentum)
 
-class Adam(SpecModel):
+
+class Adam(OptimizerModel):
     """Kingma & Ba (2015), bias-corrected."""
 
     name: Literal["adam"] = "adam"
@@ -58,7 +75,7 @@ class Adam(SpecModel):
     eps: float = Field(1e-8, gt=0, le=1)
 
 
-class GGN(SpecModel):
+class GGN(OptimizerModel):
     """Gram-Gauss-Newton (Cai et al. 2019): on a batch B, theta <- theta - lr J_B^T
     (J_B J_B^T + damping I)^-1 (f_B - y_B), by a Cholesky factorisation; a singular Gram falls
     back to a damped solve, with a warning in the result."""

@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from schemas.budget import Cost
-from schemas.common import ResultModel, SpecModel
+from schemas.common import ResultModel, SpecModel, validation_summary
 from schemas.experiments import ExperimentSpec
 from schemas.paths import PathError, assign, parse_path
 
@@ -173,10 +173,7 @@ class SweepSpec(SpecModel):
 
 
 def _first_error(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
-    return str(error)
+    return validation_summary(error, limit=1) if isinstance(error, ValidationError) else str(error)
 
 
 class SweepRow(ResultModel):

@@ -2,8 +2,11 @@
 and PostgreSQL): what a user sees from submit to result."""
 
 import base64
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 from fastapi.testclient import TestClient
 
 from schemas import JobRequest, KernelResult, TrainResult
@@ -66,6 +69,66 @@ def test_identical_spec_is_answered_from_the_finished_job(stack: Stack) -> None:
     assert stack.wait(fresh.json()["id"])["status"] == "succeeded"
 
 
+def test_identical_submits_at_once_share_one_job_and_one_run(stack: Stack, served: str) -> None:
+    """Fifty clients post the same spec over HTTP at the same instant: one row, one run."""
+    body, submits = {"spec": slow(seed=105)}, 50
+    barrier = threading.Barrier(submits)
+
+    def post(_: int) -> httpx.Response:
+        with httpx.Client(base_url=served, timeout=60) as client:
+            barrier.wait()
+            return client.post("/v1/jobs", json=body)
+
+    with ThreadPoolExecutor(submits) as pool:
+        answers = list(pool.map(post, range(submits)))
+    assert {answer.status_code for answer in answers} <= {200, 202}
+    ids = {answer.json()["id"] for answer in answers}
+    assert len(ids) == 1
+    assert sum(not answer.json()["cached"] for answer in answers) == 1
+    (job_id,) = ids
+    done = stack.wait(job_id)
+    assert (done["status"], done["attempts"]) == ("succeeded", 1)
+    identity = done["spec_hash"]
+    rows = stack.client.get("/v1/jobs", params={"kind": "kernel", "limit": 200}).json()["items"]
+    assert [row["id"] for row in rows if row["spec_hash"] == identity] == [job_id]
+
+
+def test_degenerate_inline_data_is_refused_at_submit(stack: Stack) -> None:
+    X = [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]
+    cases = [
+        ({"kind": "kernel", "dataset": {"name": "inline", "X": X, "y": [0.0, 0.0, 0.0]}}, "y is all zero"),
+        ({"kind": "ode", "dataset": {"name": "inline", "X": X, "y": [0.0, 0.0, 0.0]}}, "e(0) = -y = 0"),
+        (
+            {"kind": "train", "dataset": {"name": "inline", "X": [[0.0, 0.0]] * 3, "y": [1.0, 0.0, 1.0]}},
+            "X is all zero",
+        ),
+        (
+            {
+                "kind": "train",
+                "dataset": {"name": "inline", "X": [*X, [3.0, 4.0]], "y": [1.0, 0.0, 1.0, 1.0]},
+            },
+            "rows 2 and 3 point the same way",
+        ),
+        (
+            {"kind": "ode", "dataset": {"name": "inline", "X": [*X, [0.0, 0.0]], "y": [1.0, 0.0, 1.0, 1.0]}},
+            "row 3 is zero",
+        ),
+    ]
+    for spec, reason in cases:
+        response = stack.client.post("/v1/jobs", json={"spec": spec})
+        assert response.status_code == 422, response.text
+        (error,) = response.json()["detail"]
+        assert error["loc"] == ["body", "spec", spec["kind"]] and reason in error["msg"], error
+    # given lr and momentum, a singular kernel is no obstacle: the job runs
+    given = {"name": "inline", "X": [*X, [3.0, 4.0]], "y": [1.0, 0.0, 1.0, 1.0]}
+    spec = {
+        "kind": "train",
+        "dataset": given,
+        "optimizers": [{"name": "heavy_ball", "lr": 0.1, "momentum": 0.5}],
+    }
+    assert stack.wait(stack.submit({**spec, "width": 64, "steps": 20})["id"])["status"] == "succeeded"
+
+
 def test_long_poll_returns_when_the_job_ends(stack: Stack) -> None:
     job = stack.submit(sphere(seed=2))
     started = time.monotonic()
@@ -122,7 +185,10 @@ def test_jobs_page_through_with_filters(stack: Stack) -> None:
     done = stack.client.get("/v1/jobs", params={"status": "succeeded", "kind": "kernel", "limit": 200}).json()
     assert set(ids) <= {job["id"] for job in done["items"]}
     assert all(job["status"] == "succeeded" for job in done["items"])
-    assert stack.client.get("/v1/jobs", params={"kind": "train"}).json() == {"items": [], "next_cursor": None}
+    assert stack.client.get("/v1/jobs", params={"kind": "landscape"}).json() == {
+        "items": [],
+        "next_cursor": None,
+    }
     unfiltered = stack.client.get("/v1/jobs", params={"status": "", "kind": "", "limit": 2})
     assert unfiltered.status_code == 200 and unfiltered.json()["items"] == first["items"]
 

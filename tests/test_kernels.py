@@ -8,7 +8,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from schemas import KernelSpec
+from schemas import InlineDataset, KernelSpec
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
 from workers.compute import run_experiment
 from workers.compute.datasets import uniform_sphere
@@ -210,8 +210,12 @@ def test_kernel_jobs_need_a_closed_form_and_the_ntk_parameterization() -> None:
         KernelSpec.model_validate({"network": {"name": "two_layer", "parameterization": "mean_field"}})
 
 
-def test_all_zero_labels_fail_with_a_reason() -> None:
+def test_all_zero_labels_are_refused_and_fail_with_a_reason() -> None:
     X = [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]
-    spec = KernelSpec.model_validate({"dataset": {"name": "inline", "X": X, "y": [0.0, 0.0, 0.0]}})
+    zero = {"name": "inline", "X": X, "y": [0.0, 0.0, 0.0]}
+    with pytest.raises(ValidationError, match="y is all zero"):
+        KernelSpec.model_validate({"dataset": zero})
+    # labels the API cannot see (a generated or bundled dataset) reach the worker, which says why
+    spec = KernelSpec().model_copy(update={"dataset": InlineDataset.model_validate(zero)})
     with pytest.raises(ValueError, match="labels are all zero"):
         run_experiment(spec)

@@ -3,17 +3,29 @@
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
 
 from schemas.jobs import JobStatus
-from workers.store import JobStore, migrate
+from workers.store import JobRow, JobStore, migrate
+from workers.store.jobs import new_job as make_job
+
+
+def unsaved(spec_hash: str = "h", kind: str = "kernel", shared: bool = False) -> JobRow:
+    return make_job(
+        kind=kind,
+        spec={"kind": kind},
+        spec_hash=spec_hash,
+        queue="cpu",
+        owner="anonymous",
+        message="",
+        shared=shared,
+    )
 
 
 def new_job(store: JobStore, spec_hash: str = "h", kind: str = "kernel") -> str:
-    row = store.create(
-        kind=kind, spec={"kind": kind}, spec_hash=spec_hash, queue="cpu", owner="anonymous", message=""
-    )
-    return row.id
+    return store.create(unsaved(spec_hash, kind)).id
 
 
 def test_migrations_are_idempotent_and_create_the_table(store: JobStore) -> None:
@@ -64,16 +76,19 @@ def test_cancel_running_is_seen_by_the_next_report(store: JobStore) -> None:
     assert store.get(job_id).status == "cancelled"
 
 
-def test_reuse_finds_only_succeeded_jobs(store: JobStore) -> None:
-    failed = new_job(store, spec_hash="same")
+def test_reuse_finds_succeeded_then_active_jobs_never_failed_ones(store: JobStore) -> None:
+    failed, cancelled = new_job(store, spec_hash="same"), new_job(store, spec_hash="same")
     store.start(failed, 3)
     store.finish(failed, JobStatus.failed, error="boom")
-    assert store.find_succeeded("same") is None
-    done = new_job(store, spec_hash="same")
-    store.start(done, 3)
-    store.finish(done, JobStatus.succeeded, result={})
-    assert store.find_succeeded("same").id == done
-    assert store.find_succeeded("other") is None
+    store.cancel(cancelled)
+    assert store.find_reusable("same") is None
+    queued, running = new_job(store, spec_hash="same"), new_job(store, spec_hash="same")
+    store.start(running, 3)
+    assert store.find_reusable("same").id == queued  # the oldest active one
+    store.start(queued, 3)
+    store.finish(queued, JobStatus.succeeded, result={})
+    assert store.find_reusable("same").id == queued  # a success beats a run in progress
+    assert store.find_reusable("other") is None
 
 
 def test_reuse_of_many_identities_takes_the_newest_success_of_each(store: JobStore) -> None:
@@ -81,8 +96,42 @@ def test_reuse_of_many_identities_takes_the_newest_success_of_each(store: JobSto
     for job_id in (older, newer, other):
         store.start(job_id, 3)
         store.finish(job_id, JobStatus.succeeded, result={})
-    hits = store.find_succeeded_many(["a", "b", "c"])
+    new_job(store, spec_hash="a")  # queued after them: the successes still answer
+    hits = store.find_reusable_many(["a", "b", "c"])
     assert {identity: row.id for identity, row in hits.items()} == {"a": newer, "b": other}
+
+
+def test_fifty_identical_submits_at_once_store_one_job(store: JobStore) -> None:
+    """Every thread finds nothing, then INSERTs: the unique index on active shared identities
+    lets one through, and the others find it."""
+    submits = 50
+    barrier = threading.Barrier(submits)
+
+    def submit(_: int) -> tuple[str, bool]:
+        barrier.wait()
+        row, created = store.find_or_create(unsaved("hot", shared=True))
+        return row.id, created
+
+    with ThreadPoolExecutor(submits) as pool:
+        answers = list(pool.map(submit, range(submits)))
+    assert len({job_id for job_id, _ in answers}) == 1
+    assert sum(created for _, created in answers) == 1
+    assert len(store.page(status=None, kind=None, limit=100, before_seq=None)) == 1
+
+
+def test_a_shared_identity_is_free_again_once_its_job_ends(store: JobStore) -> None:
+    first, created = store.find_or_create(unsaved("again", shared=True))
+    assert created
+    with pytest.raises(IntegrityError):
+        store.create(unsaved("again", shared=True))  # the index itself refuses a second active one
+    rerun = store.create(unsaved("again", shared=False))  # a deliberate rerun may run beside it
+    store.start(first.id, 3)
+    store.finish(first.id, JobStatus.failed, error="boom")
+    answer, created = store.find_or_create(unsaved("again", shared=True))
+    assert (answer.id, created) == (rerun.id, False)
+    store.cancel(rerun.id)
+    second, created = store.find_or_create(unsaved("again", shared=True))
+    assert created and second.id not in (first.id, rerun.id)
 
 
 def test_finished_jobs_are_counted_among_the_ids_given(store: JobStore) -> None:

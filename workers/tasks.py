@@ -14,9 +14,10 @@ import torch
 from billiard.exceptions import TimeLimitExceeded
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_failure, worker_process_init, worker_ready
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from schemas.common import validation_summary
 from schemas.experiments import ExperimentSpec
 from schemas.jobs import JobStatus
 from workers import sweeps
@@ -106,11 +107,23 @@ def _hard_time_limit(sender=None, task_id: str | None = None, exception=None, **
 
 
 def outcome(spec: dict, progress: ThrottledProgress) -> tuple[JobStatus, dict | None, str | None]:
-    """Run the science of a stored spec; the final status, result document and error message."""
+    """Run the science of a stored spec; the final status, result document and error message.
+    Every message is one line a user can act on: a spec that no longer validates or a result
+    that does not (a non-finite number) is summarised by field, never dumped."""
     try:
-        result = run_experiment(SPEC.validate_python(spec), progress)
+        validated = SPEC.validate_python(spec)
+    except ValidationError as error:
+        return JobStatus.failed, None, f"the stored spec does not validate: {validation_summary(error)}"
+    try:
+        result = run_experiment(validated, progress)
     except JobCancelled:
         return JobStatus.cancelled, None, None
+    except ValidationError as error:  # a result model refused what the computation produced
+        return (
+            JobStatus.failed,
+            None,
+            f"the computation produced an invalid result: {validation_summary(error)}",
+        )
     except ValueError as error:
         return JobStatus.failed, None, str(error)
     except SoftTimeLimitExceeded:
@@ -147,8 +160,7 @@ def run_job(job_id: str) -> None:
 
 
 def announce(jobs: JobStore, job_id: str) -> None:
-    """Publish the job's stored status and, for a sweep's child, bring its parent up to date."""
-    row = jobs.get(job_id)
-    events().status(row)
-    if row is not None and row.parent_id is not None and (parent := jobs.get(row.parent_id)) is not None:
-        sweeps.advance(jobs, parent, events())
+    """Publish the job's stored status and bring every sweep that waits for it up to date."""
+    events().status(jobs.get(job_id))
+    for sweep in jobs.sweeps_waiting_for(job_id):
+        sweeps.advance(jobs, sweep, events())

@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from kombu.exceptions import OperationalError
 from pydantic import BeforeValidator, Field
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
 from schemas.sweep import SweepSpec
@@ -24,7 +24,7 @@ from workers.events import EventLog
 from workers.heartbeat import live_workers
 from workers.settings import Settings
 from workers.store import JobRow, JobStore
-from workers.store.jobs import new_job
+from workers.store.jobs import RACE_TRIES, new_job
 from workers.version import ENGINE_VERSION
 
 from ..deps import CeleryDep, CurrentUser, JobDep, RedisDep, SettingsDep, StoreDep
@@ -65,7 +65,8 @@ def view(row: JobRow, cached: bool = False) -> JobView:
     status_code=202,
     response_model=JobView,
     responses={
-        200: {"description": "an identical finished job answers (`cached: true`)"},
+        200: {"description": "an identical succeeded job answers (`cached: true`)"},
+        202: {"description": "queued: a new job, or an identical queued or running one (`cached: true`)"},
         413: {"description": "request body too large"},
         422: {"description": "invalid spec, or over the compute/memory budget"},
     },
@@ -79,19 +80,19 @@ def submit(
     redis: RedisDep,
     owner: CurrentUser,
 ) -> Any:
-    """Validate, check the budget, reuse an identical finished job or store and queue a new one.
-    A sweep stores itself and one child job per grid point (reusing finished identical ones)."""
+    """Validate, check the budget, then answer with an identical job (succeeded: 200; queued or
+    running: 202, the same job for every identical submit) or store and queue a new one. A sweep
+    stores itself and one child job per distinct grid point, reusing identical jobs the same way."""
     spec = request.spec
     if isinstance(spec, SweepSpec):
         return submit_sweep(spec, request.reuse, response, store, settings, celery, redis, owner)
     check_budget(spec, settings, gpu_served(redis), ["body", "spec"])
-    identity = spec_hash(spec, ENGINE_VERSION)
-    if request.reuse and (hit := store.find_succeeded(identity)) is not None:
-        response.status_code = 200
-        return view(hit, cached=True)
-    row = store.create(**job_fields(spec, identity, owner))
-    send(celery, row)
+    row, created = store.find_or_create(new_job(**job_fields(spec, owner, request.reuse)))
     response.headers["Location"] = f"/v1/jobs/{row.id}"
+    if not created:
+        response.status_code = 200 if JobStatus(row.status).finished else 202
+        return view(row, cached=True)
+    send(celery, row)
     return view(row)
 
 
@@ -110,15 +111,17 @@ def check_budget(spec: Any, settings: Settings, served: Callable[[], bool], wher
         raise field_error([*where, spec.kind, "device"], msg, "no_gpu_worker")
 
 
-def job_fields(spec: Any, identity: str, owner: str) -> dict[str, Any]:
+def job_fields(spec: Any, owner: str, shared: bool) -> dict[str, Any]:
+    """A new job's columns; the stored spec is the dump that validates back to `spec`."""
     queue = queue_for(spec.device)
     return {
         "kind": spec.kind,
         "spec": spec.model_dump(mode="json"),
-        "spec_hash": identity,
+        "spec_hash": spec_hash(spec, ENGINE_VERSION),
         "queue": queue,
         "owner": owner,
         "message": f"waiting for a worker on queue {queue!r}",
+        "shared": shared,
     }
 
 
@@ -153,21 +156,16 @@ def submit_sweep(
         raise field_error(
             ["body", "spec", "sweep", "axes"], f"the sweep's children together: {total}", "budget_exceeded"
         )
-    identities = [spec_hash(child, ENGINE_VERSION) for child in children]
-    hits = store.find_succeeded_many(identities) if reuse else {}
-    grid: list[JobRow | str] = [
-        hits[identity].id if identity in hits else new_job(**job_fields(child, identity, owner))
-        for child, identity in zip(children, identities, strict=True)
-    ]
-    parent = new_job(
-        kind="sweep",
-        spec=spec.model_dump(mode="json"),
-        spec_hash=spec_hash(spec, ENGINE_VERSION),
-        queue=SWEEP_QUEUE,
-        owner=owner,
-        message=f"{len(children)} children",
-    )
-    for row in store.create_sweep(parent, grid):
+    for _ in range(RACE_TRIES):
+        parent, grid = sweep_rows(spec, store, owner, reuse)
+        try:
+            created = store.create_sweep(parent, grid)
+            break
+        except IntegrityError:  # an identical child was stored meanwhile: plan the grid again
+            continue
+    else:
+        raise HTTPException(status_code=503, detail="identical submits kept racing; submit again")
+    for row in created:
         send(celery, row)
     response.headers["Location"] = f"/v1/jobs/{parent.id}"
     try:  # stored and sent: from here on a store error must not make the client submit again
@@ -176,6 +174,28 @@ def submit_sweep(
     except SQLAlchemyError as error:  # the reconciler advances it later
         log.warning("sweep %s stored, but not advanced at submit: %s", parent.id, error)
         return view(parent)
+
+
+def sweep_rows(
+    spec: SweepSpec, store: JobStore, owner: str, reuse: bool
+) -> tuple[JobRow, list[JobRow | str]]:
+    """The sweep's parent and its grid: per point the id of the job that answers it (with
+    `reuse`: an identical succeeded, queued or running job) or a new child; identical points
+    share one child."""
+    fields = [job_fields(child, owner, reuse) for child in spec.children]
+    hits = store.find_reusable_many([f["spec_hash"] for f in fields]) if reuse else {}
+    planned: dict[str, JobRow | str] = {identity: row.id for identity, row in hits.items()}
+    grid = [planned.setdefault(f["spec_hash"], new_job(**f)) for f in fields]
+    parent = new_job(
+        kind="sweep",
+        spec=spec.model_dump(mode="json"),
+        spec_hash=spec_hash(spec, ENGINE_VERSION),
+        queue=SWEEP_QUEUE,
+        owner=owner,
+        message=f"{len(fields)} children",
+        shared=False,
+    )
+    return parent, grid
 
 
 def encode_cursor(seq: int) -> str:

@@ -8,12 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from schemas.jobs import JobStatus
 from workers.store.models import JobRow, utcnow
 
 ACTIVE = tuple(status.value for status in JobStatus if not status.finished)
+REUSABLE = (*ACTIVE, JobStatus.succeeded.value)
+RACE_TRIES = 5
+"""Rounds of find-then-insert a submit may lose to identical submits before giving up."""
 RUNNING = JobRow.status == JobStatus.running.value
 FINISHED_MESSAGE = {JobStatus.succeeded: "done", JobStatus.failed: "failed", JobStatus.cancelled: "cancelled"}
 
@@ -33,9 +37,9 @@ def finished(status: JobStatus, **values: Any) -> dict[str, Any]:
 
 
 def new_job(
-    *, kind: str, spec: dict[str, Any], spec_hash: str, queue: str, owner: str, message: str
+    *, kind: str, spec: dict[str, Any], spec_hash: str, queue: str, owner: str, message: str, shared: bool
 ) -> JobRow:
-    """A queued job, not yet stored."""
+    """A queued job, not yet stored; `shared`: identical submits may answer with it."""
     return JobRow(
         id=uuid.uuid4().hex,
         owner=owner,
@@ -48,6 +52,7 @@ def new_job(
         message=message,
         attempts=0,
         cancel_requested=False,
+        shared=shared,
     )
 
 
@@ -63,19 +68,34 @@ class JobStore:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def create(
-        self, *, kind: str, spec: dict[str, Any], spec_hash: str, queue: str, owner: str, message: str
-    ) -> JobRow:
-        row = new_job(kind=kind, spec=spec, spec_hash=spec_hash, queue=queue, owner=owner, message=message)
+    def create(self, row: JobRow) -> JobRow:
+        """Store a new job. A shared job whose identity another shared job holds while queued or
+        running violates the unique index: IntegrityError, and nothing is stored."""
         with self._sessions.begin() as session:
             session.add(row)
         return row
 
+    def find_or_create(self, row: JobRow) -> tuple[JobRow, bool]:
+        """The job that answers a submit: for a shared `row`, an identical job that has succeeded
+        (the newest) or is still queued or running; else `row`, stored. Two racing submits store
+        one row, because the loser's INSERT hits the unique index and it then finds the winner's.
+        Returns (the job, whether it is `row`)."""
+        for _ in range(RACE_TRIES):
+            if row.shared and (hit := self.find_reusable(row.spec_hash)) is not None:
+                return hit, False
+            try:
+                return self.create(row), True
+            except IntegrityError:  # an identical shared job was stored meanwhile: find it
+                continue
+        raise RuntimeError(f"no stable answer for identity {row.spec_hash} after {RACE_TRIES} tries")
+
     def create_sweep(self, parent: JobRow, children: list[JobRow | str]) -> list[JobRow]:
         """Store a sweep and its new children in one transaction: the parent (running: it runs
-        nowhere, it waits for its children) lists every child id in grid order, reused finished
-        jobs (given by id) included; the new children name the parent. Returns the new ones."""
-        created = [child for child in children if isinstance(child, JobRow)]
+        nowhere, it waits for its children) lists every child id in grid order, reused jobs
+        (given by id) included; the new children name the parent (a child that stands for
+        several grid points is listed at each). Returns the new ones. IntegrityError when a new
+        shared child's identity is taken meanwhile: nothing is stored."""
+        created = list(dict.fromkeys(child for child in children if isinstance(child, JobRow)))
         for child in created:
             child.parent_id = parent.id
         parent.children = [child if isinstance(child, str) else child.id for child in children]
@@ -101,24 +121,34 @@ class JobStore:
         with self._sessions() as session:
             return session.scalars(query).all()
 
+    def sweeps_waiting_for(self, job_id: str) -> list[JobRow]:
+        """The running sweeps that list this job among their children: its parent, and sweeps
+        that reused it while it was queued or running."""
+        return [sweep for sweep in self.running_sweeps() if job_id in (sweep.children or [])]
+
     def get(self, job_id: str) -> JobRow | None:
         with self._sessions() as session:
             return session.scalar(select(JobRow).where(JobRow.id == job_id))
 
-    def find_succeeded(self, spec_hash: str) -> JobRow | None:
-        """The newest succeeded job with this identity, if any."""
-        return self.find_succeeded_many([spec_hash]).get(spec_hash)
+    def find_reusable(self, spec_hash: str) -> JobRow | None:
+        """The job that answers this identity, if any (`find_reusable_many`)."""
+        return self.find_reusable_many([spec_hash]).get(spec_hash)
 
-    def find_succeeded_many(self, spec_hashes: list[str]) -> dict[str, JobRow]:
-        """identity -> the newest succeeded job with it, for those of `spec_hashes` that have one
-        (one query)."""
+    def find_reusable_many(self, spec_hashes: list[str]) -> dict[str, JobRow]:
+        """identity -> the job that answers it: the newest succeeded job with it, else the oldest
+        one still queued or running, for those of `spec_hashes` that have one (one query)."""
         query = (
             select(JobRow)
-            .where(JobRow.spec_hash.in_(spec_hashes), JobRow.status == JobStatus.succeeded.value)
-            .order_by(JobRow.seq)
+            .where(JobRow.spec_hash.in_(spec_hashes), JobRow.status.in_(REUSABLE))
+            .order_by(JobRow.seq.desc())
         )
+        found: dict[str, JobRow] = {}
         with self._sessions() as session:
-            return {row.spec_hash: row for row in session.scalars(query)}  # the newest one last
+            for row in session.scalars(query):  # newest first: a success, or else the oldest active
+                held = found.get(row.spec_hash)
+                if held is None or held.status != JobStatus.succeeded.value:
+                    found[row.spec_hash] = row
+        return found
 
     def page(
         self, *, status: str | None, kind: str | None, limit: int, before_seq: int | None

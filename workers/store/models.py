@@ -3,12 +3,14 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Float, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+ACTIVE_SHARED = text("shared AND status IN ('queued', 'running')")
+"""The rows of the unique index on identities: one shared run per identity at a time."""
 Seq = BigInteger().with_variant(Integer(), "sqlite")
 
 
@@ -57,10 +59,19 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     parent_id: Mapped[str | None] = mapped_column(String(32))
     children: Mapped[list[str] | None] = mapped_column(JSONDocument)
+    shared: Mapped[bool] = mapped_column(default=False)
+    """While queued or running, identical submits that allow reuse answer with this job."""
 
     __table_args__ = (
         Index("ix_jobs_spec_hash_status", "spec_hash", "status"),
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_kind", "kind"),
         Index("ix_jobs_parent_id", "parent_id"),
+        Index(
+            "ux_jobs_active_identity",
+            "spec_hash",
+            unique=True,
+            sqlite_where=ACTIVE_SHARED,
+            postgresql_where=ACTIVE_SHARED,
+        ),
     )
