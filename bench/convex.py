@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 from schemas.convex import ConvexSpec
-from workers.compute.convex import Objective, relu_program, sdp_program, solve
-from workers.compute.convex_experiment import patterns_of, run_convex
-from workers.compute.critical_points import lbfgs
+from workers.compute.convex.experiment import patterns_of, run_convex
+from workers.compute.convex.programs import Objective, relu_program, sdp_program, solve
 from workers.compute.datasets import make_data
 from workers.compute.device import single_thread
+from workers.compute.landscape.critical_points import lbfgs
 from workers.compute.progress import silent
 
 SOLVER_TOLERANCE = 1e-6

@@ -24,10 +24,10 @@ from torch.func import jacrev, vmap
 
 from schemas.networks import TwoLayerNet
 from workers.compute.datasets import uniform_sphere
-from workers.compute.empirical_ntk import two_layer_empirical
-from workers.compute.ntk import (
+from workers.compute.kernels.analytic import (
     relu_ntk_first_layer,
 )
+from workers.compute.kernels.empirical import two_layer_empirical
 
 D = 10
 SIZES = (512, 2048)

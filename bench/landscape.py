@@ -29,8 +29,8 @@ from timing import REPEATS, best_time
 from torch.func import grad, hessian, vmap
 
 from schemas.landscape import LandscapeSpec
-from workers.compute.landscape import Layout, PopulationLoss, SampleLoss
-from workers.compute.landscape_experiment import run_landscape
+from workers.compute.landscape.experiment import run_landscape
+from workers.compute.landscape.loss import Layout, PopulationLoss, SampleLoss
 from workers.compute.progress import silent
 
 K = 8

@@ -24,9 +24,9 @@ from timing import best_time
 
 from schemas.networks import TwoLayerNet
 from workers.compute.datasets import uniform_sphere
-from workers.compute.empirical_ntk import autograd_kernel, two_layer_kernel_sum
+from workers.compute.kernels.analytic import relu_ntk_first_layer
+from workers.compute.kernels.empirical import autograd_kernel, two_layer_kernel_sum
 from workers.compute.networks import init_params
-from workers.compute.ntk import relu_ntk_first_layer
 
 
 def empirical_case(dtype: torch.dtype, device: torch.device) -> tuple[str, float, float, float]:

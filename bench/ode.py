@@ -32,8 +32,8 @@ from schemas.datasets import SphereDataset
 from schemas.networks import TwoLayerNet
 from schemas.ode import IntegratorSpec
 from workers.compute.datasets import make_data
-from workers.compute.ntk import analytic_kernel
-from workers.compute.ode import Flow, exact_on, integrate
+from workers.compute.kernels.analytic import analytic_kernel
+from workers.compute.ode.flows import Flow, exact_on, integrate
 from workers.compute.spectrum import eigendecompose
 
 N, D = 1000, 10

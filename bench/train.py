@@ -24,7 +24,7 @@ import torch
 from schemas.networks import TwoLayerNet
 from workers.compute.datasets import uniform_sphere
 from workers.compute.device import synchronize
-from workers.compute.training import Problem, initial_params, record_steps, start, train
+from workers.compute.training.engine import Problem, initial_params, record_steps, start, train
 
 STEPS, RECORD_POINTS = 200, 16
 ROUNDS = 5

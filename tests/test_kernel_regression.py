@@ -19,11 +19,11 @@ from schemas import KernelResult, KernelSpec, TrainResult, TrainSpec
 from schemas.networks import FullyConnected, TwoLayerNet
 from workers.compute import run_experiment
 from workers.compute.datasets import make_data
-from workers.compute.kernel_regression import joint_kernel, ridge_predictions
+from workers.compute.kernels.analytic import analytic_kernel
+from workers.compute.kernels.regression import joint_kernel, ridge_predictions
 from workers.compute.networks import forward
-from workers.compute.ntk import analytic_kernel
-from workers.compute.train_experiment import run_result
-from workers.compute.training import Problem, record_steps, start, train
+from workers.compute.training.engine import Problem, record_steps, start, train
+from workers.compute.training.experiment import run_result
 
 F64 = torch.float64
 CPU = torch.device("cpu")

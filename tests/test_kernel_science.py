@@ -18,10 +18,10 @@ from schemas import InlineDataset, KernelSpec, SphereDataset
 from schemas.networks import TwoLayerNet
 from workers.compute import run_experiment
 from workers.compute.datasets import make_data, uniform_sphere
-from workers.compute.empirical_ntk import two_layer_empirical, two_layer_kernel_sum
-from workers.compute.ntk import (
+from workers.compute.kernels.analytic import (
     relu_ntk_first_layer,
 )
+from workers.compute.kernels.empirical import two_layer_empirical, two_layer_kernel_sum
 from workers.compute.spectrum import effective_rank, eigendecompose, label_energy
 
 F64 = torch.float64

@@ -12,14 +12,14 @@ from schemas import InlineDataset, KernelSpec
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
 from workers.compute import run_experiment
 from workers.compute.datasets import uniform_sphere
-from workers.compute.empirical_ntk import (
+from workers.compute.kernels.analytic import analytic_kernel, relu_nngp, relu_ntk_first_layer
+from workers.compute.kernels.empirical import (
     autograd_kernel,
     fully_connected_empirical,
     two_layer_empirical,
     two_layer_kernel_sum,
 )
 from workers.compute.networks import init_params
-from workers.compute.ntk import analytic_kernel, relu_nngp, relu_ntk_first_layer
 from workers.compute.spectrum import alignment, eigendecompose, extreme_eigenpairs
 
 F64 = torch.float64

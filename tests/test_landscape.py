@@ -19,9 +19,9 @@ from torch.func import hessian
 
 from schemas import LandscapeResult, LandscapeSpec, over_budget
 from workers.compute import run_experiment
-from workers.compute.landscape import Layout, PopulationLoss, SampleLoss
-from workers.compute.landscape_embedding import count_G, count_T, maps, split, stirling2
-from workers.compute.symmetry import deduplicate, frame, isotropy, same_point
+from workers.compute.landscape.embedding import count_G, count_T, maps, split, stirling2
+from workers.compute.landscape.loss import Layout, PopulationLoss, SampleLoss
+from workers.compute.landscape.symmetry import deduplicate, frame, isotropy, same_point
 
 F64 = torch.float64
 

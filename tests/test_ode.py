@@ -31,8 +31,9 @@ from schemas.results import ExperimentResult
 from workers.celery_app import queue_for
 from workers.compute import run_experiment
 from workers.compute.datasets import make_data
-from workers.compute.ntk import analytic_kernel
-from workers.compute.ode import (
+from workers.compute.kernels.analytic import analytic_kernel
+from workers.compute.ode.experiment import run_ode
+from workers.compute.ode.flows import (
     Flow,
     bessel_modes,
     damped_modes,
@@ -42,7 +43,6 @@ from workers.compute.ode import (
     mode_factors,
     normalized_bessel,
 )
-from workers.compute.ode_experiment import run_ode
 from workers.compute.spectrum import eigendecompose
 
 F64 = torch.float64

@@ -18,7 +18,9 @@ import torch
 from scipy import stats
 
 from schemas.results import PredictedRate, RateFit
-from workers.compute.rate_theory import (
+from workers.compute.rates import fit_rates, rate_interval
+from workers.compute.training.engine import record_steps
+from workers.compute.training.theory import (
     auto_gd,
     auto_heavy_ball,
     auto_nesterov,
@@ -27,8 +29,6 @@ from workers.compute.rate_theory import (
     nesterov_rate,
     nesterov_scheduled_rate,
 )
-from workers.compute.rates import fit_rates, rate_interval
-from workers.compute.training import record_steps
 
 
 def log_grid(last: int, points: int) -> np.ndarray:

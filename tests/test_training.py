@@ -11,11 +11,11 @@ from schemas import TrainResult, TrainSpec
 from schemas.networks import FullyConnected, TwoLayerNet
 from workers.compute import run_experiment, training
 from workers.compute.datasets import make_data
+from workers.compute.kernels.analytic import analytic_kernel
 from workers.compute.networks import init_params
-from workers.compute.ntk import analytic_kernel
-from workers.compute.optimizers import Context, NesterovMethod
-from workers.compute.train_experiment import seed_groups
-from workers.compute.training import Problem, record_steps
+from workers.compute.training.engine import Problem, record_steps
+from workers.compute.training.experiment import seed_groups
+from workers.compute.training.optimizers import Context, NesterovMethod
 
 SPHERE = {"name": "sphere", "n": 32, "d": 8, "seed": 0}
 

@@ -5,12 +5,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from workers.compute.convex_experiment import run_convex
-from workers.compute.kernel_experiment import run_kernel
-from workers.compute.landscape_experiment import run_landscape
-from workers.compute.ode_experiment import run_ode
+from workers.compute.convex.experiment import run_convex
+from workers.compute.kernels.experiment import run_kernel
+from workers.compute.landscape.experiment import run_landscape
+from workers.compute.ode.experiment import run_ode
 from workers.compute.progress import Progress, silent
-from workers.compute.train_experiment import run_train
+from workers.compute.training.experiment import run_train
 
 EXPERIMENTS: dict[str, Callable[[Any, Progress], BaseModel]] = {
     "kernel": run_kernel,

@@ -20,11 +20,13 @@ from schemas.results import (
 )
 from workers.compute.datasets import make_data, sign_labels
 from workers.compute.device import resolve_device
-from workers.compute.empirical_ntk import tangent_kernel
-from workers.compute.kernel_experiment import DTYPES, spectrum_of
-from workers.compute.ntk import analytic_kernel
+from workers.compute.kernels.analytic import analytic_kernel
+from workers.compute.kernels.empirical import tangent_kernel
+from workers.compute.kernels.experiment import DTYPES, spectrum_of
 from workers.compute.progress import Progress
-from workers.compute.rate_theory import (
+from workers.compute.rates import fit_rates, rate_interval, rounding_floor
+from workers.compute.training.engine import Problem, Run, initial_params, record_steps, start, train
+from workers.compute.training.theory import (
     auto_gd,
     auto_heavy_ball,
     auto_nesterov,
@@ -33,8 +35,6 @@ from workers.compute.rate_theory import (
     nesterov_rate,
     nesterov_scheduled_rate,
 )
-from workers.compute.rates import fit_rates, rate_interval, rounding_floor
-from workers.compute.training import Problem, Run, initial_params, record_steps, start, train
 
 
 def resolve(optimizer: OptimizerSpec, eigenvalues: torch.Tensor, n: int) -> tuple[dict[str, Any], str | None]:

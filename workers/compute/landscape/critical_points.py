@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from workers.compute.landscape import Layout, Objective
+from workers.compute.landscape.loss import Layout, Objective
 
 ARMIJO = 1e-4
 HALVINGS = 40

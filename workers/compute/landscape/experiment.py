@@ -20,24 +20,24 @@ from schemas.landscape_results import (
     SubspaceCount,
     Unconverged,
 )
-from workers.compute.critical_points import (
+from workers.compute.device import resolve_device, single_thread
+from workers.compute.landscape.critical_points import (
     classify,
     lbfgs,
     newton,
     reduced_spectrum,
     rescaling_directions,
 )
-from workers.compute.device import resolve_device, single_thread
-from workers.compute.landscape import Layout, Objective, PopulationLoss, SampleLoss, dead_neurons
-from workers.compute.landscape_embedding import (
+from workers.compute.landscape.embedding import (
     count_G,
     count_T,
     enumerate_constructions,
     split,
     zero_outgoing,
 )
+from workers.compute.landscape.loss import Layout, Objective, PopulationLoss, SampleLoss, dead_neurons
+from workers.compute.landscape.symmetry import Frame, deduplicate, frame, isotropy
 from workers.compute.progress import Progress
-from workers.compute.symmetry import Frame, deduplicate, frame, isotropy
 
 F64 = torch.float64
 SEARCH_SPAN = 0.85  # of the progress bar, when an embedding follows

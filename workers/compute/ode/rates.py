@@ -13,7 +13,7 @@ import numpy as np
 
 from schemas.ode import TimeGrid
 from schemas.ode_results import ContinuousRate, TheoryRate
-from workers.compute.ode import Flow
+from workers.compute.ode.flows import Flow
 from workers.compute.rates import fit_rates
 
 LINEAR_QUANTA = 4096

@@ -1,5 +1,5 @@
 """Nonconvex training of the nets the convex programs solve exactly, from random starts, with the
-optimizers of `train` (workers.compute.optimizers) on the same regularised objective.
+optimizers of `train` (workers.compute.training.optimizers) on the same regularised objective.
 
 Parameters carry a leading replicate axis R. ReLU: theta = {W: (R, m, d), a: (R, m)}, trained
 objective loss(f - y) + beta/2 (|W|^2 + |a|^2), the program's own objective. Polynomial: theta =
@@ -20,11 +20,11 @@ from torch.func import jacrev, vmap
 
 from schemas.convex import ReluProgram
 from schemas.optimizers import OptimizerSpec
-from workers.compute.convex import Objective
+from workers.compute.convex.programs import Objective
 from workers.compute.networks import Params
-from workers.compute.optimizers import OPTIMIZERS, Context
-from workers.compute.stacked_runs import run_stacked
-from workers.compute.training import DIVERGENCE_FACTOR
+from workers.compute.training.engine import DIVERGENCE_FACTOR
+from workers.compute.training.optimizers import OPTIMIZERS, Context
+from workers.compute.training.stacked import run_stacked
 
 POWER_ITERATIONS = 40
 

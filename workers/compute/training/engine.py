@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from schemas.networks import NetworkSpec
-from workers.compute.empirical_ntk import tangent_kernel
+from workers.compute.kernels.empirical import tangent_kernel
 from workers.compute.networks import Params, forward, init_params, trained_names
-from workers.compute.optimizers import OPTIMIZERS, Context
-from workers.compute.stacked_runs import run_stacked
+from workers.compute.training.optimizers import OPTIMIZERS, Context
+from workers.compute.training.stacked import run_stacked
 
 DIVERGENCE_FACTOR = 1e6
 FIRST_LAYER = {"two_layer": "W", "fully_connected": "W1"}

@@ -19,7 +19,7 @@ import torch
 from schemas.networks import NetworkSpec
 from schemas.results import RegressionResult
 from workers.compute.datasets import sign_labels
-from workers.compute.ntk import analytic_kernel
+from workers.compute.kernels.analytic import analytic_kernel
 
 SUGGESTED_RIDGE = 1e-6
 """Ridge the error message suggests for a singular kernel, relative to its mean diagonal."""

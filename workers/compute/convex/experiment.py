@@ -11,7 +11,9 @@ import torch
 
 from schemas.convex import ConvexSpec, PolynomialProgram, ReluProgram, pattern_bound
 from schemas.convex_results import ComparisonRow, ConvexResult, ConvexRun, Neuron, PatternReport, Recovery
-from workers.compute.convex import (
+from workers.compute.convex.compare import Outcome, Setup, auto_lr, embedded, starts, train
+from workers.compute.convex.patterns import exact_patterns, nonzero, sampled_patterns
+from workers.compute.convex.programs import (
     Objective,
     prune,
     relu_neurons,
@@ -20,12 +22,10 @@ from workers.compute.convex import (
     sdp_program,
     solve,
 )
-from workers.compute.convex_compare import Outcome, Setup, auto_lr, embedded, starts, train
-from workers.compute.convex_patterns import exact_patterns, nonzero, sampled_patterns
 from workers.compute.datasets import make_data
 from workers.compute.device import single_thread
 from workers.compute.progress import Progress
-from workers.compute.training import record_steps
+from workers.compute.training.engine import record_steps
 
 RECORD_POINTS = 32
 SINGLE_THREAD_MAX = 2**20

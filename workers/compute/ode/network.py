@@ -1,5 +1,5 @@
 """The real network beside the discrete function-space runs: the finite net trained through the
-training engine (workers/compute/training.py) with the optimizer each ODE is the limit of, at
+training engine (workers/compute/training/engine.py) with the optimizer each ODE is the limit of, at
 the same step size, recorded at the steps that map to the ODE's grid times.
 
 In the NTK regime its residual e_k = f(x; theta_k) - y follows the linear recursion of
@@ -15,9 +15,9 @@ import torch
 
 from schemas.networks import NetworkSpec
 from workers.compute.networks import forward
-from workers.compute.ode import Flow, Tick, exact_on
-from workers.compute.ode_discrete import constant_momentum, time_per_step
-from workers.compute.training import Problem, Start, train
+from workers.compute.ode.discrete import constant_momentum, time_per_step
+from workers.compute.ode.flows import Flow, Tick, exact_on
+from workers.compute.training.engine import Problem, Start, train
 
 NETWORK_SECONDS = 3600.0
 """Wall-clock budget of one network run (the job's own limit applies too)."""

@@ -16,12 +16,12 @@ import torch
 from schemas.networks import NetworkSpec
 from schemas.ode import IntegratorSpec, ParameterSpaceSpec
 from schemas.ode_results import ParameterStudy, WidthGap
-from workers.compute.kernel_experiment import spread
+from workers.compute.kernels.experiment import spread
 from workers.compute.networks import Params, forward, trained_names
-from workers.compute.ode import Flow, Tick, exact_on, largest_gap, no_tick, solve
-from workers.compute.ode_discrete import order
+from workers.compute.ode.discrete import order
+from workers.compute.ode.flows import Flow, Tick, exact_on, largest_gap, no_tick, solve
 from workers.compute.progress import Progress
-from workers.compute.training import initial_params
+from workers.compute.training.engine import initial_params
 
 
 class NetworkLoss:

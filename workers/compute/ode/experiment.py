@@ -6,7 +6,7 @@ discrete method at several step sizes and beside the flows of finite networks.
 The residual starts at e(0) = -y under H_inf (the infinite net's mean output is 0) or at
 f(x; theta_0) - y under the empirical NTK of that network at init, with e'(0) = 0, and evolves
 under K = H (loss 1/2 |f - y|^2) or K = H / n (the mean loss): e' = -K e is gradient flow of that
-loss, as in workers/compute/rate_theory.py.
+loss, as in workers/compute/training/theory.py.
 """
 
 import math
@@ -19,19 +19,19 @@ from schemas.ode import DynamicsSpec, OdeSpec
 from schemas.ode_results import DynamicsResult, IntegratorCheck, ModeTrace, OdeResult, ParameterStudy
 from workers.compute.datasets import Data, make_data
 from workers.compute.device import resolve_device, synchronize
-from workers.compute.empirical_ntk import tangent_kernel
-from workers.compute.kernel_experiment import DTYPES
+from workers.compute.kernels.analytic import analytic_kernel
+from workers.compute.kernels.empirical import tangent_kernel
+from workers.compute.kernels.experiment import DTYPES
 from workers.compute.networks import forward
-from workers.compute.ntk import analytic_kernel
-from workers.compute.ode import Flow, Tick, integrate, largest_gap, mode_factors, start_description
-from workers.compute.ode_discrete import NetworkRuns, discrete_study
-from workers.compute.ode_network import describe, network_gap, network_problem
-from workers.compute.ode_params import width_study
-from workers.compute.ode_rates import continuous_rate, predicted, time_grid
+from workers.compute.ode.discrete import NetworkRuns, discrete_study
+from workers.compute.ode.flows import Flow, Tick, integrate, largest_gap, mode_factors, start_description
+from workers.compute.ode.network import describe, network_gap, network_problem
+from workers.compute.ode.parameter_space import width_study
+from workers.compute.ode.rates import continuous_rate, predicted, time_grid
 from workers.compute.progress import Progress
 from workers.compute.rates import rounding_floor
 from workers.compute.spectrum import eigendecompose
-from workers.compute.training import Problem, Start, initial_params, start
+from workers.compute.training.engine import Problem, Start, initial_params, start
 
 
 class Clock:

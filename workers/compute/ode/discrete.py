@@ -1,7 +1,7 @@
 """The discrete methods behind each ODE, run in function space, against the ODE at equal times.
 
 In the NTK regime the residual of GD, heavy ball and Nesterov follows a linear recursion in the
-kernel K (workers/compute/rate_theory.py, SCIENCE.md section 1). With e_{-1} = e_0 (start at
+kernel K (workers/compute/training/theory.py, SCIENCE.md section 1). With e_{-1} = e_0 (start at
 rest) and A = I - lr K:
 - GD:               e_{k+1} = A e_k                                          t = k lr
 - heavy ball:       e_{k+1} = A e_k + beta (e_k - e_{k-1}), beta = 1 - gamma sqrt(lr)   t = k sqrt(lr)
@@ -22,7 +22,7 @@ import torch
 
 from schemas.ode import STEPS_MAX
 from schemas.ode_results import DiscreteRow, DiscreteStudy
-from workers.compute.ode import Flow, Tick, exact_on, largest_gap, no_tick
+from workers.compute.ode.flows import Flow, Tick, exact_on, largest_gap, no_tick
 from workers.compute.rates import fit_line
 
 TICK_STEPS = 20000
@@ -32,7 +32,7 @@ TICK_STEPS = 20000
 @dataclass(frozen=True)
 class NetworkRuns:
     """A finite network trained beside the function-space runs: `gap(lr, record)` is its residual
-    norm's largest gap to the ODE over the recorded steps (workers/compute/ode_network.py)."""
+    norm's largest gap to the ODE over the recorded steps (workers/compute/ode/network.py)."""
 
     description: str
     gap: Callable[[float, np.ndarray], float]

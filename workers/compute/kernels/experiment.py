@@ -14,10 +14,10 @@ from schemas.networks import NetworkSpec
 from schemas.results import EmpiricalStudy, EncodedMatrix, KernelResult, Spectrum, Spread, WidthRow
 from workers.compute.datasets import make_data
 from workers.compute.device import resolve_device, synchronize
-from workers.compute.empirical_ntk import autograd_kernel, tangent_kernel, two_layer_empirical
-from workers.compute.kernel_regression import joint_kernel, kernel_regression
+from workers.compute.kernels.analytic import analytic_kernel
+from workers.compute.kernels.empirical import autograd_kernel, tangent_kernel, two_layer_empirical
+from workers.compute.kernels.regression import joint_kernel, kernel_regression
 from workers.compute.networks import init_params
-from workers.compute.ntk import analytic_kernel
 from workers.compute.progress import Progress
 from workers.compute.rates import fit_line
 from workers.compute.spectrum import (

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from workers.compute.landscape import Layout, Objective
+from workers.compute.landscape.loss import Layout, Objective
 
 
 def stirling2(m: int, r: int) -> int:

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from schemas.convex import PolynomialProgram, ReluProgram
 from schemas.convex_results import SolverReport
-from workers.compute.convex_patterns import Masks
+from workers.compute.convex.patterns import Masks
 
 Array = NDArray[np.float64]
 
