@@ -9,10 +9,11 @@ import torch
 
 from schemas import TrainResult, TrainSpec
 from schemas.networks import FullyConnected, TwoLayerNet
-from workers.compute import run_experiment, training
+from workers.compute import run_experiment
 from workers.compute.datasets import make_data
 from workers.compute.kernels.analytic import analytic_kernel
 from workers.compute.networks import init_params
+from workers.compute.training import engine
 from workers.compute.training.engine import Problem, record_steps
 from workers.compute.training.experiment import seed_groups
 from workers.compute.training.optimizers import Context, NesterovMethod
@@ -194,11 +195,11 @@ def test_weight_change_counts_the_trained_layer_only() -> None:
     problem = Problem(
         problem_spec.network, 256, data.X, data.y, None, None, 1.0, vectors[:, -1], vectors[:, 0], True, False
     )
-    [run] = training.train(
+    [run] = engine.train(
         problem,
         "gd",
         {"lr": 0.5},
-        training.start(problem, [0]),
+        engine.start(problem, [0]),
         0.0,
         60,
         record_steps(50, 16),
