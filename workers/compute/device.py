@@ -1,9 +1,14 @@
-"""Mapping a spec's device name to a torch device, and the CPU threads work runs on."""
+"""Where and in what precision work runs: a spec's device and dtype names as torch objects, the
+CPU threads, and wall-clock stage timing that waits for the device."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+"""A spec's dtype name -> the torch dtype."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -30,3 +35,19 @@ def single_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+class Clock:
+    """Wall-clock seconds per stage, the device synchronised at each boundary."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.start = device, time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, stage: str) -> float:
+        """Seconds since the last lap, added to `stage`."""
+        synchronize(self.device)
+        now = time.perf_counter()
+        elapsed, self.start = now - self.start, now
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
+        return elapsed

@@ -42,6 +42,7 @@ import numpy as np
 from scipy import stats
 
 from schemas.results import RateFit, RateInterval, RatePiece
+from workers.compute.stats import Line, fit_line
 
 R2_MIN = 0.9  # a fit of log loss below this describes nothing
 MIN_POINTS = 5  # fewest points in a fit or a piece
@@ -57,30 +58,6 @@ FLOOR_FACTOR = 1e4
 def rounding_floor(eps: float, initial_loss: float) -> float:
     """The loss below which a trajectory computed with machine epsilon `eps` is rounding noise."""
     return FLOOR_FACTOR * eps**2 * initial_loss
-
-
-@dataclass(frozen=True)
-class Line:
-    """Least-squares line y ~ a + slope x with its residual and total sums of squares."""
-
-    slope: float
-    ss_res: float
-    ss_tot: float
-
-    @property
-    def r2(self) -> float:
-        if self.ss_tot <= 0:
-            return 0.0
-        return min(1.0, max(0.0, 1.0 - self.ss_res / self.ss_tot))
-
-
-def fit_line(x: np.ndarray, y: np.ndarray) -> Line:
-    """Ordinary least squares on centred data (stable for steps far from 0). x, y: (m,), m >= 2."""
-    xc = x - x.mean()
-    yc = y - y.mean()
-    slope = float(xc @ yc / (xc @ xc))
-    resid = yc - slope * xc
-    return Line(slope, float(resid @ resid), float(yc @ yc))
 
 
 def _exp_or_none(slope: float) -> float | None:

@@ -1,8 +1,12 @@
-"""Spectra of kernel matrices and how labels spread over their eigen-directions."""
+"""Spectra of kernel matrices (all eigenpairs, or the extreme ones of a large kernel), their
+summary, and how labels spread over their eigen-directions."""
 
 import numpy as np
 import torch
 from scipy.sparse.linalg import eigsh
+
+from schemas.experiments import FULL_SPECTRUM_MAX
+from schemas.results import Spectrum
 
 
 def eigendecompose(H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,3 +58,24 @@ def alignment(K: torch.Tensor, y: torch.Tensor) -> float:
     if not float(y @ y) > 0:
         raise ValueError("the labels are all zero: alignment and label energies are undefined")
     return float(y @ K @ y / (torch.linalg.matrix_norm(K) * (y @ y)))
+
+
+def summarize(values: torch.Tensor, trace: float, complete: bool) -> Spectrum:
+    """Spectrum fields from eigenvalues sorted largest first (all, or the extreme ones)."""
+    lambda_min, lambda_max = float(values[-1]), float(values[0])
+    return Spectrum(
+        complete=complete,
+        eigenvalues=values.tolist(),
+        lambda_min=lambda_min,
+        lambda_max=lambda_max,
+        condition_number=lambda_max / lambda_min if lambda_min > 0 else None,
+        effective_rank=effective_rank(values) if complete else None,
+        trace=trace,
+    )
+
+
+def spectrum_of(H: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """All eigenpairs up to FULL_SPECTRUM_MAX points, else the k at each end; and which."""
+    if H.shape[0] <= FULL_SPECTRUM_MAX:
+        return *eigendecompose(H), True
+    return *extreme_eigenpairs(H, k), False

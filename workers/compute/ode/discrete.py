@@ -23,7 +23,7 @@ import torch
 from schemas.ode import STEPS_MAX
 from schemas.ode_results import DiscreteRow, DiscreteStudy
 from workers.compute.ode.flows import Flow, Tick, exact_on, largest_gap, no_tick
-from workers.compute.rates import fit_line
+from workers.compute.stats import log_slope
 
 TICK_STEPS = 20000
 """A discrete run reports (and may be cancelled) after every this many steps."""
@@ -152,15 +152,10 @@ def discrete_study(
         method=method_name(flow),
         time_map="t = k lr" if flow.order == 1 else "t = k sqrt(lr)",
         rows=rows,
-        order=order([row.lr for row in rows], [row.gap for row in rows]),
+        order=log_slope([row.lr for row in rows], [row.gap for row in rows]),
         expected_order=1.0 if flow.order == 1 else 0.5,
         network=None if network is None else network.description,
         network_order=None
         if network is None
-        else order([row.lr for row in rows], [row.network_gap or 0.0 for row in rows]),
+        else log_slope([row.lr for row in rows], [row.network_gap or 0.0 for row in rows]),
     )
-
-
-def order(lrs: list[float], gaps: list[float]) -> float:
-    """Least-squares slope of log gap against log lr."""
-    return fit_line(np.log(lrs), np.log([max(gap, 1e-300) for gap in gaps])).slope

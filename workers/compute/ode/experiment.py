@@ -10,7 +10,6 @@ loss, as in workers/compute/training/theory.py.
 """
 
 import math
-import time
 
 import numpy as np
 import torch
@@ -18,10 +17,9 @@ import torch
 from schemas.ode import DynamicsSpec, OdeSpec
 from schemas.ode_results import DynamicsResult, IntegratorCheck, ModeTrace, OdeResult, ParameterStudy
 from workers.compute.datasets import Data, make_data
-from workers.compute.device import resolve_device, synchronize
+from workers.compute.device import DTYPES, Clock, resolve_device
 from workers.compute.kernels.analytic import analytic_kernel
 from workers.compute.kernels.empirical import tangent_kernel
-from workers.compute.kernels.experiment import DTYPES
 from workers.compute.networks import forward
 from workers.compute.ode.discrete import NetworkRuns, discrete_study
 from workers.compute.ode.flows import Flow, Tick, integrate, largest_gap, mode_factors, start_description
@@ -32,22 +30,6 @@ from workers.compute.progress import Progress
 from workers.compute.rates import rounding_floor
 from workers.compute.spectrum import eigendecompose
 from workers.compute.training.engine import Problem, Start, initial_params, start
-
-
-class Clock:
-    """Wall-clock seconds per stage, the device synchronised at each boundary."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device, self.start = device, time.perf_counter()
-        self.seconds: dict[str, float] = {}
-
-    def lap(self, stage: str) -> float:
-        """Seconds since the last lap, added to `stage`."""
-        synchronize(self.device)
-        now = time.perf_counter()
-        elapsed, self.start = now - self.start, now
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + elapsed
-        return elapsed
 
 
 def critical_damping(lambda_min: float, who: str) -> float:

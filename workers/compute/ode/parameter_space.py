@@ -16,11 +16,10 @@ import torch
 from schemas.networks import NetworkSpec
 from schemas.ode import IntegratorSpec, ParameterSpaceSpec
 from schemas.ode_results import ParameterStudy, WidthGap
-from workers.compute.kernels.experiment import spread
 from workers.compute.networks import Params, forward, trained_names
-from workers.compute.ode.discrete import order
 from workers.compute.ode.flows import Flow, Tick, exact_on, largest_gap, no_tick, solve
 from workers.compute.progress import Progress
+from workers.compute.stats import log_slope, spread
 from workers.compute.training.engine import initial_params
 
 
@@ -130,5 +129,5 @@ def width_study(
         dynamics="gd_flow" if flow.order == 1 else "heavy_ball",
         equation="theta' = -grad L" if flow.order == 1 else f"theta'' + {flow.gamma:.6g} theta' + grad L = 0",
         rows=rows,
-        width_exponent=order([row.width for row in rows], [row.gap_mean for row in rows]),
+        width_exponent=log_slope([row.width for row in rows], [row.gap_mean for row in rows]),
     )

@@ -19,12 +19,12 @@ from schemas.results import (
     TrainResult,
 )
 from workers.compute.datasets import make_data, sign_labels
-from workers.compute.device import resolve_device
+from workers.compute.device import DTYPES, resolve_device
 from workers.compute.kernels.analytic import analytic_kernel
 from workers.compute.kernels.empirical import tangent_kernel
-from workers.compute.kernels.experiment import DTYPES, spectrum_of
 from workers.compute.progress import Progress
 from workers.compute.rates import fit_rates, rate_interval, rounding_floor
+from workers.compute.spectrum import spectrum_of
 from workers.compute.training.engine import Problem, Run, initial_params, record_steps, start, train
 from workers.compute.training.theory import (
     auto_gd,
