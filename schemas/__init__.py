@@ -1,8 +1,8 @@
 """The pydantic contract between clients, the API and the workers."""
 
-from schemas.budget import Cost, over_budget
 from schemas.convex import ConvexSpec
 from schemas.convex_results import ConvexResult
+from schemas.costs import Cost, over_budget
 from schemas.datasets import DatasetSpec, GaussianDataset, InlineDataset, RealDataset, SphereDataset
 from schemas.experiments import ExperimentSpec, KernelSpec, TrainSpec
 from schemas.identity import canonical_json, spec_hash

@@ -6,8 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 
-from schemas.budget import STEP_OVERHEAD, Cost
 from schemas.common import Device, SpecModel, seed_field
+from schemas.costs import (
+    BYTES_PER_ENTRY,
+    HESSIAN_PRODUCTS,
+    LP_WORK,
+    SOLVE_WORK,
+    SOLVER_ITERATIONS,
+    STEP_OVERHEAD,
+    Cost,
+)
 from schemas.datasets import DatasetSpec, ReluTeacherLabels, SphereDataset
 from schemas.optimizers import GD, HeavyBall, Nesterov, OptimizerSpec
 
@@ -23,17 +31,6 @@ RELU_ENTRIES_MAX = 1_000_000
 """patterns x n x d: coefficients of the ReLU program's sign constraints (1e6 measured: 17 s, 1 GB)."""
 WIDTH_MAX = 512
 COEFFICIENT_MAX = 1e3
-SOLVER_ITERATIONS = 40
-"""Interior-point iterations behind the cost estimate (Clarabel took 8 to 50 here)."""
-SOLVE_WORK = 25_000
-"""Flop-equivalents per program coefficient and iteration: measured 17 s for 1e6 ReLU coefficients
-over 50 iterations, at the 5e10 flop-equivalents a second that STEP_OVERHEAD assumes."""
-BYTES_PER_ENTRY = 800
-"""Peak memory per program coefficient, cvxpy's canonicalisation included (measured ~700)."""
-LP_WORK = 1.5e7
-"""Flop-equivalents of one small LP of the exact pattern enumeration (~0.3 ms)."""
-HESSIAN_PRODUCTS = 40
-"""Hessian-vector products per point of the power iteration behind `auto` learning rates."""
 
 CONVEX_EXAMPLE = {
     "kind": "convex",

@@ -4,9 +4,9 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schemas.budget import STEP_OVERHEAD, Cost
 from schemas.common import Device, SpecModel, device_field, seed_field
 from schemas.convex import ConvexSpec
+from schemas.costs import EMPIRICAL_CHUNK, Cost
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.degeneracy import singular_kernel, zero_inputs, zero_labels
 from schemas.landscape import LandscapeSpec
@@ -19,8 +19,6 @@ DEEP_WIDTH_MAX = 8192
 MATRIX_N_MAX = 2048
 FULL_SPECTRUM_MAX = 4096
 RIDGE_MAX = 1e8
-EMPIRICAL_CHUNK = 4096
-"""Neurons drawn per block when a two-layer empirical kernel is accumulated (bounds its memory)."""
 
 KERNEL_EXAMPLE = {
     "kind": "kernel",
@@ -218,18 +216,14 @@ class TrainSpec(SpecModel):
         return 2.0 * n * m * d + 4.0 * n * n * m + 6.0 * n * (depth - 2) * m * m
 
     def cost(self) -> Cost:
-        """Per step ~6 b p flop (forward and backward over p parameters on the b points of the
-        step: all n, or an SGD batch) plus STEP_OVERHEAD for the Python around it; a GGN step adds
-        the batch kernel, a Cholesky factorisation (b^3) and a vector-Jacobian product; each
-        record ~4 n p (the metrics' forward passes); kernels at init, at the end and for drift
+        """Per step what the optimizer says a step costs (schemas/optimizers.py: ~6 b p flop over
+        the b points of the step plus STEP_OVERHEAD; GGN adds the batch kernel, its Cholesky
+        factorisation and a vector-Jacobian product); each record ~4 n p (the metrics' forward passes); kernels at init, at the end and for drift
         records by their closed forms (never the n x p Jacobian); eigenvalue solves ~10 n^3 each."""
         n, p = self.dataset.n, self.parameters()
         flops = 3 * (self._kernel_flops(n) + 10.0 * n**3)
         for optimizer in self.optimizers:
-            b = min(getattr(optimizer, "batch_size", None) or n, n)
-            step = 6.0 * b * p + STEP_OVERHEAD
-            if optimizer.name == "ggn":
-                step += self._kernel_flops(b) + b**3 + 4.0 * b * p
+            step = optimizer.step_flops(n, p, self._kernel_flops)
             records = self.record_points * 4.0 * n * p
             flops += self.replicates * (self.steps * step + records + self._kernel_flops(n) + 10.0 * n**3)
         if self.ntk_drift:

@@ -4,17 +4,14 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schemas.budget import MIB, Cost
 from schemas.common import Device, SpecModel, device_field, seed_field
+from schemas.costs import BATCH_BYTES, LBFGS_MEMORY, Cost
 
 LANDSCAPE_WIDTH_MAX = 32
 LANDSCAPE_DIM_MAX = 32
 SAMPLES_MAX = 2**17
-BATCH_BYTES = 256 * MIB
-"""Starts are processed in batches whose temporaries (pair tensors, Hessians) fit in this."""
 ENUMERATION_MAX = 2**16
 """T and G are confirmed by enumeration when the maps to enumerate ((r* + 1)^m, r^m) are at most this."""
-LBFGS_MEMORY = 10
 
 LANDSCAPE_EXAMPLE = {
     "kind": "landscape",

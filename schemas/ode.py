@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schemas.budget import STEP_OVERHEAD, Cost
 from schemas.common import Device, SpecModel, device_field, seed_field
+from schemas.costs import EVALUATION_OVERHEAD, ITERATION_OVERHEAD, Cost
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.degeneracy import singular_kernel, zero_inputs, zero_labels
 from schemas.networks import NetworkSpec, TwoLayerNet, parameter_count
-from schemas.optimizers import LearningRate
+from schemas.optimizers import LearningRate, gradient_step_flops
 
 ODE_N_MAX = 4096
 """Largest training set: the exact solution needs the full eigendecomposition (~10 n^3)."""
@@ -29,10 +29,6 @@ EVALUATIONS_MAX = 10**6
 """Most vector-field evaluations of one adaptive integration."""
 ADAPTIVE = ("dopri5", "dopri8", "bosh3", "adaptive_heun")
 FIXED = ("rk4", "midpoint", "euler")
-EVALUATION_OVERHEAD = 5e6
-"""Flop-equivalent of torchdiffeq's Python around one vector-field evaluation (~100 us measured)."""
-ITERATION_OVERHEAD = 5e5
-"""Flop-equivalent of the Python around one discrete step in function space (~10 us measured)."""
 
 Damping = StepSize = LearningRate
 """A positive rate or time step up to 1e6, the same bounds as an optimizer's learning rate."""
@@ -381,7 +377,7 @@ class OdeSpec(SpecModel):
                 flops += steps * step
                 if self.discrete.network_width is not None:
                     p = parameter_count(self.network, d, self.discrete.network_width)
-                    flops += steps * (6.0 * n * p + STEP_OVERHEAD)
+                    flops += steps * gradient_step_flops(n, p)
         memory = 8.0 * (6 * n * n + 8 * T * n + 2 * n * d)
         if self.kernel == "empirical_init" and self.width is not None:
             memory += 8.0 * 4 * n * self.width * self.network.depth

@@ -1,11 +1,13 @@
 """Optimizer specs: one model per `name`, joined in a discriminated union. `"auto"` fields are
 chosen by the worker from the spectrum of the job's own kernel, and the result says how."""
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import Field
 
 from schemas.common import SpecModel
+from schemas.costs import STEP_OVERHEAD
 
 Auto = Literal["auto"]
 LearningRate = Annotated[float, Field(gt=0, le=1e6)]
@@ -13,13 +15,32 @@ Momentum = Annotated[float, Field(ge=0, lt=1)]
 BatchSize = Annotated[int, Field(ge=1, le=16384)]
 
 
+KernelFlops = Callable[[int], float]
+"""b -> flop of one finite-width tangent kernel on b points (by its closed form)."""
+
+
+def gradient_step_flops(b: int, p: int) -> float:
+    """One gradient step on b points over p parameters: ~6 b p flop (forward and backward) plus
+    STEP_OVERHEAD for the Python and dispatch around it."""
+    return 6.0 * b * p + STEP_OVERHEAD
+
+
 class OptimizerModel(SpecModel):
-    """What every optimizer spec says of itself before any kernel is known."""
+    """What every optimizer spec says of itself before any kernel is known: whether its `auto`
+    choice needs lambda_min, how many points a step touches, and what a step costs."""
 
     @property
     def uses_lambda_min(self) -> bool:
         """Whether its `auto` choice needs lambda_min > 0 (a singular kernel has none)."""
         return False
+
+    def points_per_step(self, n: int) -> int:
+        """Points a step evaluates: the full batch unless the method draws one."""
+        return n
+
+    def step_flops(self, n: int, p: int, kernel_flops: KernelFlops) -> float:
+        """Flop of one step on n points over p parameters (a gradient step by default)."""
+        return gradient_step_flops(self.points_per_step(n), p)
 
 
 class GD(OptimizerModel):
@@ -36,6 +57,9 @@ class SGD(OptimizerModel):
     name: Literal["sgd"] = "sgd"
     lr: LearningRate | Auto = "auto"
     batch_size: BatchSize = 32
+
+    def points_per_step(self, n: int) -> int:
+        return min(self.batch_size, n)
 
 
 class HeavyBall(OptimizerModel):
@@ -84,6 +108,15 @@ class GGN(OptimizerModel):
     lr: LearningRate = 1.0
     damping: float = Field(0.0, ge=0, le=1e6)
     batch_size: BatchSize | None = Field(None, description="null: the full batch")
+
+    def points_per_step(self, n: int) -> int:
+        return min(self.batch_size or n, n)
+
+    def step_flops(self, n: int, p: int, kernel_flops: KernelFlops) -> float:
+        """A gradient step's worth of passes plus the batch's tangent kernel, its Cholesky
+        factorisation (b^3) and one vector-Jacobian product (~4 b p)."""
+        b = self.points_per_step(n)
+        return gradient_step_flops(b, p) + kernel_flops(b) + b**3 + 4.0 * b * p
 
 
 OptimizerSpec = Annotated[GD | SGD | HeavyBall | Nesterov | Adam | GGN, Field(discriminator="name")]

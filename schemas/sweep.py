@@ -15,8 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-from schemas.budget import Cost
 from schemas.common import ResultModel, SpecModel, validation_summary
+from schemas.costs import Cost
 from schemas.experiments import ExperimentSpec
 from schemas.paths import PathError, assign, parse_path
 

@@ -6,9 +6,11 @@ import math
 
 import pytest
 import torch
+from pydantic import TypeAdapter
 
 from schemas import TrainResult, TrainSpec
 from schemas.networks import FullyConnected, TwoLayerNet
+from schemas.optimizers import OptimizerSpec
 from workers.compute import run_experiment
 from workers.compute.datasets import make_data
 from workers.compute.kernels.analytic import analytic_kernel
@@ -16,7 +18,7 @@ from workers.compute.networks import init_params
 from workers.compute.training import engine
 from workers.compute.training.engine import Problem, record_steps
 from workers.compute.training.experiment import seed_groups
-from workers.compute.training.optimizers import Context, NesterovMethod
+from workers.compute.training.optimizers import OPTIMIZERS, Context, NesterovMethod, resolve
 
 SPHERE = {"name": "sphere", "n": 32, "d": 8, "seed": 0}
 
@@ -220,6 +222,27 @@ def test_sgd_auto_step_accounts_for_the_batch() -> None:
     assert "batch/n" in optimizer.auto and optimizer.runs[0].status != "diverged"
     record = optimizer.runs[0].record
     assert record["train_loss"][-1] < 0.5 * record["train_loss"][0]
+
+
+def test_the_registry_holds_every_optimizer_of_the_contract_and_knows_it_whole() -> None:
+    """One class per schema name; each chooses its auto hyperparameters from a spectrum, predicts
+    a rate (or says it has no theory) and prices its step, so adding an optimizer is its schema
+    model, its class and this test."""
+    names = set(TypeAdapter(OptimizerSpec).json_schema()["discriminator"]["mapping"])
+    assert set(OPTIMIZERS) == names
+    spectrum = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    for name, method in OPTIMIZERS.items():
+        spec = TypeAdapter(OptimizerSpec).validate_python({"name": name})
+        hyper, reason = resolve(spec, spectrum, n=64)
+        assert "auto" not in hyper.values() and (reason is None) == ("auto" not in spec.model_dump().values())
+        predicted = method.predict(hyper, spectrum, "test")
+        assert predicted.kernel == "test" and (predicted.rate is None or 0 < predicted.rate < 1)
+        assert spec.step_flops(64, 1000, lambda b: 1e6 * b) >= 6 * spec.points_per_step(64) * 1000
+    gd, _ = resolve(TypeAdapter(OptimizerSpec).validate_python({"name": "gd"}), spectrum, n=64)
+    sgd, why = resolve(
+        TypeAdapter(OptimizerSpec).validate_python({"name": "sgd", "batch_size": 16}), spectrum, 64
+    )
+    assert sgd["lr"] == pytest.approx(gd["lr"] * 16 / 64, rel=1e-15) and "batch/n = 0.25" in (why or "")
 
 
 def test_a_diverged_run_with_a_broken_final_kernel_still_reports() -> None:

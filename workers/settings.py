@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.budget import GIB, MIB
+from schemas.costs import GIB, MIB
 
 
 class Settings(BaseSettings):

@@ -19,14 +19,14 @@ import torch
 from torch.func import jacrev, vmap
 
 from schemas.convex import ReluProgram
+from schemas.costs import HESSIAN_PRODUCTS
 from schemas.optimizers import OptimizerSpec
 from workers.compute.convex.programs import Objective
 from workers.compute.networks import Params
 from workers.compute.training.engine import DIVERGENCE_FACTOR
-from workers.compute.training.optimizers import OPTIMIZERS, Context
+from workers.compute.training.optimizers import OPTIMIZERS, Context, with_auto
 from workers.compute.training.stacked import run_stacked
-
-POWER_ITERATIONS = 40
+from workers.compute.training.theory import AutoHyper
 
 
 @dataclass(frozen=True)
@@ -123,13 +123,13 @@ def curvature(
     loss: Callable[[Params], torch.Tensor], theta: Params, generator: torch.Generator
 ) -> torch.Tensor:
     """|lambda| of the largest-magnitude Hessian eigenvalue of each replicate's loss at theta, by
-    POWER_ITERATIONS steps of the power method on Hessian-vector products (double backward): (R,).
+    HESSIAN_PRODUCTS steps of the power method on Hessian-vector products (double backward): (R,).
     Replicates are independent, so the Hessian of the summed losses is block diagonal."""
     leaves = {name: value.detach().requires_grad_() for name, value in theta.items()}
     grads = torch.autograd.grad(loss(leaves).sum(), list(leaves.values()), create_graph=True)
     v = [torch.randn(value.shape, generator=generator, dtype=value.dtype) for value in leaves.values()]
     estimate = torch.zeros(next(iter(theta.values())).shape[0], dtype=torch.float64)
-    for _ in range(POWER_ITERATIONS):
+    for _ in range(HESSIAN_PRODUCTS):
         norm = sum(piece.square().flatten(1).sum(1) for piece in v).sqrt()
         v = [piece / norm.view(-1, *[1] * (piece.dim() - 1)) for piece in v]
         dot = sum((g * piece).sum() for g, piece in zip(grads, v, strict=True))
@@ -145,11 +145,9 @@ def auto_lr(
     """The optimizer's hyperparameters with `lr: auto` replaced by 1 / L, L the largest
     |Hessian eigenvalue| of the trained objective over the given points (each replicate's start
     and the recovered optimum): the step at which no direction of those quadratic models
-    overshoots. SGD: times b / n, as in `train` (its batch loss is scaled by n / b)."""
-    hyper = optimizer.model_dump(exclude={"name"})
-    if hyper.get("lr") != "auto":
-        return hyper, None
-    n = setup.X.shape[0]
+    overshoots; then scaled as the method scales an automatic step (SGD: b / n, as in `train`)."""
+    if optimizer.lr != "auto":
+        return optimizer.model_dump(exclude={"name"}), None
     generator = torch.Generator().manual_seed(0)
     L = max(
         float(curvature(lambda p: setup.trained(p, setup.X, setup.y, 1.0), point, generator).max())
@@ -157,15 +155,10 @@ def auto_lr(
     )
     if not math.isfinite(L) or L <= 0:
         raise ValueError(f"auto lr: the Hessian estimate is {L}; give lr explicitly")
-    hyper["lr"] = 1.0 / L
     reason = (
         f"lr = 1/L = 1/{L:.6g}, L the largest |Hessian eigenvalue| at the starts and the recovered optimum"
     )
-    if optimizer.name == "sgd":
-        fraction = min(hyper["batch_size"], n) / n
-        hyper["lr"] *= fraction
-        reason += f", times batch/n = {fraction:.4g}"
-    return hyper, reason
+    return with_auto(optimizer, AutoHyper(1.0 / L, 0.0, reason), setup.X.shape[0])
 
 
 def context(setup: Setup, seeds: list[int]) -> Context:

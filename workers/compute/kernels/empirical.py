@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch.func import jacrev, vmap
 
-from schemas.experiments import EMPIRICAL_CHUNK
+from schemas.costs import EMPIRICAL_CHUNK
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
 from workers.compute.networks import ACTIVATIONS, OUTPUT_SCALE, Params, forward, normal, trained_names
 

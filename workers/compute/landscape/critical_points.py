@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from schemas.costs import LBFGS_MEMORY
 from workers.compute.landscape.loss import Layout, Objective
 
 ARMIJO = 1e-4
@@ -82,7 +83,7 @@ def lbfgs(
     objective: Objective,
     theta: torch.Tensor,
     iterations: int,
-    memory: int = 10,
+    memory: int = LBFGS_MEMORY,
     on_iteration: Callable[[int], None] | None = None,
 ) -> Descent:
     """Batched L-BFGS until every start has |grad| <= LBFGS_TARGET, stalls, or runs out of

@@ -3,17 +3,14 @@ replicates each; each run's rate measured on its recorded loss and set beside th
 predicts from three kernels: H_inf, the empirical NTK at init and at the end of training."""
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
 
 from schemas.experiments import TrainSpec
-from schemas.optimizers import OptimizerSpec
 from schemas.results import (
     KernelSummary,
     OptimizerResult,
-    PredictedRate,
     RankEntry,
     RunResult,
     TrainResult,
@@ -26,53 +23,7 @@ from workers.compute.progress import Progress
 from workers.compute.rates import fit_rates, rate_interval, rounding_floor
 from workers.compute.spectrum import spectrum_of
 from workers.compute.training.engine import Problem, Run, initial_params, record_steps, start, train
-from workers.compute.training.theory import (
-    auto_gd,
-    auto_heavy_ball,
-    auto_nesterov,
-    gd_rate,
-    heavy_ball_rate,
-    nesterov_rate,
-    nesterov_scheduled_rate,
-)
-
-
-def resolve(optimizer: OptimizerSpec, eigenvalues: torch.Tensor, n: int) -> tuple[dict[str, Any], str | None]:
-    """The optimizer's hyperparameters with every `auto` replaced, and why (None: none was).
-    SGD's batch loss is scaled by n / b, so its auto step is GD's times b / n."""
-    hyper = optimizer.model_dump(exclude={"name"})
-    reasons = []
-    if hyper.get("lr") == "auto" or hyper.get("momentum") == "auto":
-        if optimizer.name in ("gd", "sgd") or (
-            optimizer.name == "nesterov" and hyper["momentum"] == "schedule"
-        ):
-            chosen = auto_gd(eigenvalues)
-        elif optimizer.name == "heavy_ball":
-            chosen = auto_heavy_ball(eigenvalues)
-        else:
-            chosen = auto_nesterov(eigenvalues)
-        for key, value in (("lr", chosen.lr), ("momentum", chosen.momentum)):
-            if hyper.get(key) == "auto":
-                hyper[key] = value
-        reasons.append(chosen.reason)
-        if optimizer.name == "sgd":  # its only auto field is lr
-            fraction = min(hyper["batch_size"], n) / n
-            hyper["lr"] *= fraction
-            reasons[-1] += f", times batch/n = {fraction:.4g} (the batch loss is scaled by n/b)"
-    return hyper, "; ".join(reasons) or None
-
-
-def predict(name: str, hyper: dict[str, Any], eigenvalues: torch.Tensor, kernel: str) -> PredictedRate:
-    """The per-step loss factor linear theory predicts for this optimizer on this spectrum."""
-    if name == "gd":
-        return gd_rate(eigenvalues, hyper["lr"], kernel)
-    if name == "heavy_ball":
-        return heavy_ball_rate(eigenvalues, hyper["lr"], hyper["momentum"], kernel)
-    if name == "nesterov" and hyper["momentum"] == "schedule":
-        return nesterov_scheduled_rate(eigenvalues, hyper["lr"], kernel)
-    if name == "nesterov":
-        return nesterov_rate(eigenvalues, hyper["lr"], hyper["momentum"], kernel)
-    return PredictedRate(rate=None, formula=f"{name}: no linear-rate theory", kernel=kernel)
+from workers.compute.training.optimizers import OPTIMIZERS, resolve
 
 
 def summary(name: str, eigenvalues: torch.Tensor) -> KernelSummary:
@@ -206,7 +157,8 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
         if runs[0].status != "diverged" and bool(torch.isfinite(final_kernel).all()):
             kernels["empirical_final"] = torch.linalg.eigvalsh(final_kernel)
         predictions = [
-            predict(optimizer.name, hyper, eigenvalues, name) for name, eigenvalues in kernels.items()
+            OPTIMIZERS[optimizer.name].predict(hyper, eigenvalues, name)
+            for name, eigenvalues in kernels.items()
         ]
         eps = torch.finfo(dtype).eps
         fitted = [

@@ -1,15 +1,34 @@
-"""Optimizers as functional updates on a dict of trained parameters: one class per spec name,
-each holding its own state, `step(k, theta)` returning the next iterate. Parameters carry a
-leading replicate axis R (W: (R, m, d)): replicates are independent, so one update serves a
-stacked batch of them or a single one (R = 1). No host sync inside (GGN's singularity check
-aside)."""
+"""The optimizer registry: one class per spec name, each knowing all there is to know of its
+method on the compute side: its update (`step(k, theta)`, functional, returning the next
+iterate), its `auto` choice from a kernel spectrum (`choose`), the per-step loss factor linear
+theory predicts for it (`predict`, training/theory.py) and how its batch rescales an automatic
+step (`lr_factor`). Its per-step cost for the budget is on its schema model
+(schemas/optimizers.py), so that the API can price a job without torch. Adding an optimizer is
+its schema model, its class here, and a test.
+
+Parameters carry a leading replicate axis R (W: (R, m, d)): replicates are independent, so one
+update serves a stacked batch of them or a single one (R = 1). No host sync inside (GGN's
+singularity check aside)."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
+from schemas.optimizers import OptimizerSpec
+from schemas.results import PredictedRate
 from workers.compute.networks import Params
+from workers.compute.training.theory import (
+    ArrayLike,
+    AutoHyper,
+    auto_gd,
+    auto_heavy_ball,
+    auto_nesterov,
+    gd_rate,
+    heavy_ball_rate,
+    nesterov_rate,
+    nesterov_scheduled_rate,
+)
 
 Loss = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch or None) -> (R,) losses
 Residual = Callable[[Params, torch.Tensor | None], torch.Tensor]  # (theta, batch) -> (R, b) f - y
@@ -78,29 +97,88 @@ class Context:
         return self.drawn[:, self.used - 1]
 
 
-class GradientDescent:
+class Optimizer:
+    """A method of the registry. Subclasses set `name` and `step`; the class methods say what
+    `auto` means for them and what theory predicts (by default: GD's step, no prediction)."""
+
+    name: ClassVar[str]
+
     def __init__(self, hyper: dict[str, Any], context: Context) -> None:
-        self.lr, self.context = hyper["lr"], context
+        self.hyper, self.context = hyper, context
+
+    def step(self, k: int, theta: Params) -> Params:
+        """theta_{k+1} from theta_k (k = 0, 1, ...)."""
+        raise NotImplementedError
+
+    @classmethod
+    def choose(cls, _hyper: dict[str, Any], eigenvalues: ArrayLike) -> AutoHyper:
+        """The `auto` hyperparameters for a kernel spectrum: GD's step 1/lambda_max."""
+        return auto_gd(eigenvalues)
+
+    @classmethod
+    def predict(cls, _hyper: dict[str, Any], _eigenvalues: ArrayLike, kernel: str) -> PredictedRate:
+        """The per-step loss factor linear theory predicts on this spectrum (None: no theory)."""
+        return PredictedRate(rate=None, formula=f"{cls.name}: no linear-rate theory", kernel=kernel)
+
+    @classmethod
+    def lr_factor(cls, _hyper: dict[str, Any], _n: int) -> tuple[float, str]:
+        """What an automatic step is multiplied by for this method, and why (1: as chosen)."""
+        return 1.0, ""
+
+
+class GradientDescent(Optimizer):
+    """theta <- theta - lr grad L."""
+
+    name = "gd"
 
     def step(self, _k: int, theta: Params) -> Params:
-        return axpy(theta, self.context.gradient(theta, None), -self.lr)
+        return axpy(theta, self.context.gradient(theta, None), -self.hyper["lr"])
+
+    @classmethod
+    def predict(cls, hyper: dict[str, Any], eigenvalues: ArrayLike, kernel: str) -> PredictedRate:
+        return gd_rate(eigenvalues, hyper["lr"], kernel)
 
 
-class StochasticGradient:
+class StochasticGradient(Optimizer):
+    """GD on a batch of `batch_size` points drawn without replacement (each replicate's own
+    generator), the batch loss scaled by n / b so that its gradient is unbiased."""
+
+    name = "sgd"
+
     def __init__(self, hyper: dict[str, Any], context: Context) -> None:
-        self.lr, self.size, self.context = hyper["lr"], min(hyper["batch_size"], context.n), context
+        super().__init__(hyper, context)
+        self.size = min(hyper["batch_size"], context.n)
 
     def step(self, _k: int, theta: Params) -> Params:
         batch = self.context.batch(self.size)
-        return axpy(theta, self.context.gradient(theta, batch), -self.lr)
+        return axpy(theta, self.context.gradient(theta, batch), -self.hyper["lr"])
+
+    @classmethod
+    def lr_factor(cls, hyper: dict[str, Any], n: int) -> tuple[float, str]:
+        """b / n: the batch loss is scaled by n / b, so a batch's curvature is n / b times a
+        full-batch share of it, and GD's automatic step shrinks by the same factor."""
+        fraction = min(hyper["batch_size"], n) / n
+        return fraction, f", times batch/n = {fraction:.4g} (the batch loss is scaled by n/b)"
 
 
-class HeavyBallMethod:
+class HeavyBallMethod(Optimizer):
     """theta_{k+1} = theta_k - lr g_k + momentum (theta_k - theta_{k-1}) (Polyak 1964)."""
 
+    name = "heavy_ball"
+
     def __init__(self, hyper: dict[str, Any], context: Context) -> None:
-        self.lr, self.momentum, self.context = hyper["lr"], hyper["momentum"], context
+        super().__init__(hyper, context)
+        self.lr, self.momentum = hyper["lr"], hyper["momentum"]
         self.previous: Params | None = None
+
+    @classmethod
+    def choose(cls, _hyper: dict[str, Any], eigenvalues: ArrayLike) -> AutoHyper:
+        """Polyak's optimum for the spectrum's [lambda_min, lambda_max]."""
+        return auto_heavy_ball(eigenvalues)
+
+    @classmethod
+    def predict(cls, hyper: dict[str, Any], eigenvalues: ArrayLike, kernel: str) -> PredictedRate:
+        return heavy_ball_rate(eigenvalues, hyper["lr"], hyper["momentum"], kernel)
 
     def step(self, _k: int, theta: Params) -> Params:
         moved = axpy(theta, self.context.gradient(theta, None), -self.lr)
@@ -110,13 +188,28 @@ class HeavyBallMethod:
         return moved
 
 
-class NesterovMethod:
+class NesterovMethod(Optimizer):
     """y_k = theta_k + b_k (theta_k - theta_{k-1}), theta_{k+1} = y_k - lr grad L(y_k), with
     b_k constant or (k - 1) / (k + 2) for k = 1, 2, ... (Nesterov 1983; Su, Boyd, Candes 2016)."""
 
+    name = "nesterov"
+
     def __init__(self, hyper: dict[str, Any], context: Context) -> None:
-        self.lr, self.momentum, self.context = hyper["lr"], hyper["momentum"], context
+        super().__init__(hyper, context)
+        self.lr, self.momentum = hyper["lr"], hyper["momentum"]
         self.previous: Params | None = None
+
+    @classmethod
+    def choose(cls, hyper: dict[str, Any], eigenvalues: ArrayLike) -> AutoHyper:
+        """The scheduled method takes GD's step; constant momentum Nesterov's strongly convex
+        choice (lr 1/L, b = (sqrt kappa - 1)/(sqrt kappa + 1))."""
+        return auto_gd(eigenvalues) if hyper["momentum"] == "schedule" else auto_nesterov(eigenvalues)
+
+    @classmethod
+    def predict(cls, hyper: dict[str, Any], eigenvalues: ArrayLike, kernel: str) -> PredictedRate:
+        if hyper["momentum"] == "schedule":
+            return nesterov_scheduled_rate(eigenvalues, hyper["lr"], kernel)
+        return nesterov_rate(eigenvalues, hyper["lr"], hyper["momentum"], kernel)
 
     def coefficient(self, k: int) -> float:
         """b_k for the step from theta_k (k = 1, 2, ...; step 0 has no previous iterate)."""
@@ -132,11 +225,13 @@ class NesterovMethod:
         return axpy(look, self.context.gradient(look, None), -self.lr)
 
 
-class AdamMethod:
+class AdamMethod(Optimizer):
     """Kingma & Ba (2015): bias-corrected first and second moments of the gradient."""
 
+    name = "adam"
+
     def __init__(self, hyper: dict[str, Any], context: Context) -> None:
-        self.hyper, self.context = hyper, context
+        super().__init__(hyper, context)
         self.first: Params | None = None
         self.second: Params | None = None
 
@@ -156,7 +251,7 @@ class AdamMethod:
         }
 
 
-class GramGaussNewton:
+class GramGaussNewton(Optimizer):
     """Cai et al. (2019): theta <- theta - lr J_B^T (J_B J_B^T + damping I)^-1 (f_B - y_B), with
     J_B the b x p Jacobian of the batch's outputs. The Gram J_B J_B^T is the tangent kernel of
     the batch (closed form, memory O(b^2 + b m)) and J_B^T z one vector-Jacobian product, so J_B
@@ -164,8 +259,7 @@ class GramGaussNewton:
     with damping 100 eps trace / b (and a warning): this check is the method's one host sync per
     step."""
 
-    def __init__(self, hyper: dict[str, Any], context: Context) -> None:
-        self.hyper, self.context = hyper, context
+    name = "ggn"
 
     def solve(self, gram: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """z = (G + damping I)^-1 r per replicate. gram: (R, b, b), residual: (R, b) -> (R, b).
@@ -197,11 +291,38 @@ class GramGaussNewton:
         }
 
 
-OPTIMIZERS: dict[str, type] = {
-    "gd": GradientDescent,
-    "sgd": StochasticGradient,
-    "heavy_ball": HeavyBallMethod,
-    "nesterov": NesterovMethod,
-    "adam": AdamMethod,
-    "ggn": GramGaussNewton,
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    method.name: method
+    for method in (
+        GradientDescent,
+        StochasticGradient,
+        HeavyBallMethod,
+        NesterovMethod,
+        AdamMethod,
+        GramGaussNewton,
+    )
 }
+
+
+def with_auto(spec: OptimizerSpec, chosen: AutoHyper, n: int) -> tuple[dict[str, Any], str]:
+    """The spec's hyperparameters with each `auto` field taken from `chosen`, an automatic step
+    times the method's `lr_factor`, and why."""
+    hyper = spec.model_dump(exclude={"name"})
+    reason = chosen.reason
+    for key, value in (("lr", chosen.lr), ("momentum", chosen.momentum)):
+        if hyper.get(key) == "auto":
+            hyper[key] = value
+    if spec.lr == "auto":
+        factor, why = OPTIMIZERS[spec.name].lr_factor(hyper, n)
+        hyper["lr"] *= factor
+        reason += why
+    return hyper, reason
+
+
+def resolve(spec: OptimizerSpec, eigenvalues: ArrayLike, n: int) -> tuple[dict[str, Any], str | None]:
+    """The optimizer's hyperparameters with every `auto` chosen from the kernel spectrum by its
+    method, and why (None: nothing was automatic)."""
+    hyper = spec.model_dump(exclude={"name"})
+    if "auto" not in (hyper.get("lr"), hyper.get("momentum")):
+        return hyper, None
+    return with_auto(spec, OPTIMIZERS[spec.name].choose(hyper, eigenvalues), n)

@@ -1,0 +1,64 @@
+"""The one torch-free home of what a job costs and of the execution constants behind it: the
+workers run with these numbers and the API prices jobs with them, so the two cannot drift apart.
+Estimates are in floating-point operations (flop) and peak bytes; Python and dispatch overheads
+are counted as flop-equivalents at the ~5e10 a second of the measured worker."""
+
+from pydantic import BaseModel
+
+MIB = 2**20
+GIB = 2**30
+
+# overheads: flop-equivalents of the Python around one unit of work
+STEP_OVERHEAD = 1e7
+"""Flop-equivalent of the Python and dispatch around one training step (~200 us measured)."""
+EVALUATION_OVERHEAD = 5e6
+"""Flop-equivalent of torchdiffeq's Python around one vector-field evaluation (~100 us measured)."""
+ITERATION_OVERHEAD = 5e5
+"""Flop-equivalent of the Python around one discrete step in function space (~10 us measured)."""
+
+# execution constants: the workers run with them, the estimates count with them
+EMPIRICAL_CHUNK = 4096
+"""Neurons drawn per block when a two-layer empirical kernel is accumulated (bounds its memory)."""
+BATCH_BYTES = 256 * MIB
+"""Starts are processed in batches whose temporaries (pair tensors, Hessians) fit in this."""
+LBFGS_MEMORY = 10
+"""Curvature pairs the batched L-BFGS of the landscape search keeps per start."""
+HESSIAN_PRODUCTS = 40
+"""Hessian-vector products (power-method iterations) per point behind the convex comparison's
+`auto` learning rates."""
+
+# convex programs: measured costs of the conic solvers and the pattern enumeration
+SOLVER_ITERATIONS = 40
+"""Interior-point iterations behind the cost estimate (Clarabel took 8 to 50 here)."""
+SOLVE_WORK = 25_000
+"""Flop-equivalents per program coefficient and iteration: measured 17 s for 1e6 ReLU coefficients
+over 50 iterations, at the 5e10 flop-equivalents a second that STEP_OVERHEAD assumes."""
+BYTES_PER_ENTRY = 800
+"""Peak memory per program coefficient, cvxpy's canonicalisation included (measured ~700)."""
+LP_WORK = 1.5e7
+"""Flop-equivalents of one small LP of the exact pattern enumeration (~0.3 ms)."""
+
+
+class Cost(BaseModel):
+    """Estimated work of one job: floating-point operations and peak bytes held at once."""
+
+    flops: float
+    memory_bytes: float
+
+
+def over_budget(cost: Cost, max_flops: float, max_memory_bytes: float) -> str | None:
+    """Why a cost exceeds the budget, naming each limit and by how much; None if it fits."""
+    reasons = []
+    if cost.memory_bytes > max_memory_bytes:
+        reasons.append(
+            f"estimated memory {cost.memory_bytes / GIB:.2f} GiB exceeds the memory budget of "
+            f"{max_memory_bytes / GIB:.2f} GiB by {(cost.memory_bytes - max_memory_bytes) / GIB:.2f}"
+            f" GiB ({cost.memory_bytes / max_memory_bytes:.1f}x)"
+        )
+    if cost.flops > max_flops:
+        reasons.append(
+            f"estimated compute {cost.flops:.3g} flop exceeds the compute budget of "
+            f"{max_flops:.3g} flop by {cost.flops - max_flops:.3g} flop "
+            f"({cost.flops / max_flops:.1f}x)"
+        )
+    return "; ".join(reasons) or None
