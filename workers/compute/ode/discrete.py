@@ -38,50 +38,13 @@ class NetworkRuns:
     gap: Callable[[float, np.ndarray], float]
 
 
-def time_per_step(flow: Flow, lr: float) -> float:
-    """ODE time of one step: lr for the first-order flow, sqrt(lr) for the second-order ones."""
-    return lr if flow.order == 1 else math.sqrt(lr)
-
-
-def constant_momentum(flow: Flow, lr: float) -> float | None:
-    """beta of heavy ball or of constant-momentum Nesterov at this lr (None: GD or the schedule).
-    Raises ValueError when lr is too large for the damping (beta < 0)."""
-    if flow.gamma is None:
-        return None
-    root = flow.gamma * math.sqrt(lr)
-    if flow.name == "nesterov_sc":  # gamma = 2 sqrt(mu): sqrt(mu lr) = root / 2
-        if root > 2.0:
-            raise ValueError(f"nesterov_sc: lr = {lr:.4g} exceeds 1/mu; use smaller step sizes")
-        return (1.0 - root / 2.0) / (1.0 + root / 2.0)
-    if root > 1.0:
-        raise ValueError(
-            f"heavy_ball: lr = {lr:.4g} gives momentum 1 - gamma sqrt(lr) < 0; use lr <= 1/gamma^2 = "
-            f"{1.0 / flow.gamma**2:.4g}"
-        )
-    return 1.0 - root
-
-
-def scheduled_momentum(flow: Flow, k: int) -> float:
-    """b_k = (k - 1)/(k + r - 1) for the step from e_k, k >= 1; step 0 is a plain gradient step."""
-    return (k - 1) / (k + (flow.r or 0.0) - 1) if k > 0 else 0.0
-
-
-def method_name(flow: Flow) -> str:
-    return {
-        "gd_flow": "gd: e+ = (I - lr K) e",
-        "heavy_ball": "heavy ball: e+ = (I - lr K) e + (1 - gamma sqrt(lr)) (e - e-)",
-        "nesterov": f"nesterov: e+ = (I - lr K)(e + (k-1)/(k+{flow.r or 0:g}-1) (e - e-))",
-        "nesterov_sc": "nesterov, constant momentum (1 - sqrt(mu lr))/(1 + sqrt(mu lr))",
-    }[flow.name]
-
-
 def iterate(
     flow: Flow, K: torch.Tensor, e0: torch.Tensor, lr: float, record: np.ndarray, tick: Tick = no_tick
 ) -> torch.Tensor:
     """The recursion of the module docstring from e_0 = e_{-1} = e0, recorded at the steps in
     `record` (increasing ints from 0); `tick` hears every TICK_STEPS steps.
     K: (n, n), e0: (n,) -> (len(record), n)."""
-    momentum = constant_momentum(flow, lr)
+    momentum = flow.momentum(lr)
     lookahead = flow.name in ("nesterov", "nesterov_sc")
     e, previous = e0.clone(), e0.clone()
     out = torch.empty(len(record), e0.shape[0], dtype=e0.dtype, device=e0.device)
@@ -97,7 +60,7 @@ def iterate(
         if flow.order == 1:
             e, previous = torch.addmv(e, K, e, alpha=-lr), e
             continue
-        b = momentum if momentum is not None else scheduled_momentum(flow, k)
+        b = momentum if momentum is not None else flow.scheduled_momentum(k)
         if lookahead:
             y = e + b * (e - previous)
             e, previous = torch.addmv(y, K, y, alpha=-lr), e
@@ -123,7 +86,7 @@ def discrete_study(
     ValueError past STEPS_MAX steps."""
     rows = []
     for lr in lrs:
-        dt = time_per_step(flow, lr)
+        dt = flow.time_per_step(lr)
         steps = round(float(times[-1]) / dt)
         if steps > STEPS_MAX:
             raise ValueError(
@@ -141,7 +104,7 @@ def discrete_study(
         rows.append(
             DiscreteRow(
                 lr=lr,
-                momentum=constant_momentum(flow, lr),
+                momentum=flow.momentum(lr),
                 steps=steps,
                 time_per_step=dt,
                 gap=gap,
@@ -149,7 +112,7 @@ def discrete_study(
             )
         )
     return DiscreteStudy(
-        method=method_name(flow),
+        method=flow.method,
         time_map="t = k lr" if flow.order == 1 else "t = k sqrt(lr)",
         rows=rows,
         order=log_slope([row.lr for row in rows], [row.gap for row in rows]),

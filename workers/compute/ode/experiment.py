@@ -9,8 +9,6 @@ under K = H (loss 1/2 |f - y|^2) or K = H / n (the mean loss): e' = -K e is grad
 loss, as in workers/compute/training/theory.py.
 """
 
-import math
-
 import numpy as np
 import torch
 
@@ -22,7 +20,16 @@ from workers.compute.kernels.analytic import analytic_kernel
 from workers.compute.kernels.empirical import tangent_kernel
 from workers.compute.networks import forward
 from workers.compute.ode.discrete import NetworkRuns, discrete_study
-from workers.compute.ode.flows import Flow, Tick, integrate, largest_gap, mode_factors, start_description
+from workers.compute.ode.flows import (
+    Flow,
+    Tick,
+    critical_damping,
+    flow_of,
+    integrate,
+    largest_gap,
+    mode_factors,
+    start_description,
+)
 from workers.compute.ode.network import describe, network_gap, network_problem
 from workers.compute.ode.parameter_space import width_study
 from workers.compute.ode.rates import continuous_rate, predicted, time_grid
@@ -30,36 +37,6 @@ from workers.compute.progress import Progress
 from workers.compute.rates import rounding_floor
 from workers.compute.spectrum import eigendecompose
 from workers.compute.training.engine import Problem, Start, initial_params, start
-
-
-def critical_damping(lambda_min: float, who: str) -> float:
-    """gamma = 2 sqrt(lambda_min): the slowest mode critically damped, every mode decaying at
-    sqrt(lambda_min), the best uniform rate (SCIENCE.md section 1)."""
-    if not lambda_min > 0:
-        raise ValueError(
-            f"{who}: lambda_min = {lambda_min:.3g}, the kernel is singular and has no critical damping; "
-            "give the damping explicitly"
-        )
-    return 2.0 * math.sqrt(lambda_min)
-
-
-def resolve(dynamics: DynamicsSpec, lambda_min: float) -> tuple[Flow, dict[str, float]]:
-    """The flow of a dynamics spec with its constants fixed, and those constants for the result."""
-    if dynamics.name == "gd_flow":
-        return Flow("gd_flow", 1), {}
-    if dynamics.name == "nesterov":
-        return Flow("nesterov", 2, r=dynamics.r), {"r": dynamics.r, "nu": (dynamics.r - 1.0) / 2.0}
-    if dynamics.name == "nesterov_sc":
-        mu = lambda_min if dynamics.mu == "lambda_min" else dynamics.mu
-        gamma = critical_damping(mu, "nesterov_sc")
-        return Flow("nesterov_sc", 2, gamma=gamma), {"mu": mu, "gamma": gamma}
-    if dynamics.lr is not None and dynamics.momentum is not None:
-        root = math.sqrt(dynamics.lr)
-        gamma = (1.0 - dynamics.momentum) / root
-        constants = {"gamma": gamma, "lr": dynamics.lr, "momentum": dynamics.momentum, "time_per_step": root}
-        return Flow("heavy_ball", 2, gamma=gamma), constants
-    gamma = critical_damping(lambda_min, "heavy_ball") if dynamics.gamma == "critical" else dynamics.gamma
-    return Flow("heavy_ball", 2, gamma=gamma), {"gamma": gamma}
 
 
 def kernel_and_start(spec: OdeSpec, data: Data) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -91,7 +68,7 @@ def solve_dynamics(
     lam, V = spectrum
     quanta, tau = grid
     t = torch.from_numpy(quanta * tau).to(e0)
-    flow, constants = resolve(dynamics, float(lam[-1]))
+    flow, constants = flow_of(dynamics, float(lam[-1]))
     modal = mode_factors(flow, lam, t) * (V.T @ e0)[None, :]  # (T, n): u_i . e(t)
     norm = modal.norm(dim=1)
     loss = (0.5 * scale * norm.double() ** 2).cpu().numpy()

@@ -11,6 +11,7 @@ closed form phi per mode (`mode_factors`). Integrated: torchdiffeq's odeint on t
 equation with K itself, never its eigenvectors, so the two check each other.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ import torch
 from scipy import special
 from torchdiffeq import odeint
 
-from schemas.ode import ADAPTIVE, EVALUATIONS_MAX, IntegratorSpec
+from schemas.ode import ADAPTIVE, EVALUATIONS_MAX, DynamicsSpec, IntegratorSpec
 
 SERIES_BELOW = 2.0
 """Below this z = sqrt(lambda) t the Bessel solution is summed as its power series (no 0/0)."""
@@ -55,6 +56,87 @@ class Flow:
             return "e' = -K e"
         damping = f"{self.gamma:.6g}" if self.gamma is not None else f"({self.r:.6g}/t)"
         return f"e'' + {damping} e' + K e = 0, e'(0) = 0"
+
+    # -- the discrete method this flow is the limit of (ode/discrete.py, ode/network.py) --
+
+    def time_per_step(self, lr: float) -> float:
+        """ODE time of one step: lr for the first-order flow, sqrt(lr) for the second-order ones."""
+        return lr if self.order == 1 else math.sqrt(lr)
+
+    def momentum(self, lr: float) -> float | None:
+        """beta of heavy ball (1 - gamma sqrt(lr)) or of constant-momentum Nesterov ((1 - sqrt(mu
+        lr))/(1 + sqrt(mu lr)), gamma = 2 sqrt(mu)) at this lr; None for GD and the schedule.
+        Raises ValueError when lr is too large for the damping (beta < 0)."""
+        if self.gamma is None:
+            return None
+        root = self.gamma * math.sqrt(lr)
+        if self.name == "nesterov_sc":  # gamma = 2 sqrt(mu): sqrt(mu lr) = root / 2
+            if root > 2.0:
+                raise ValueError(f"nesterov_sc: lr = {lr:.4g} exceeds 1/mu; use smaller step sizes")
+            return (1.0 - root / 2.0) / (1.0 + root / 2.0)
+        if root > 1.0:
+            raise ValueError(
+                f"heavy_ball: lr = {lr:.4g} gives momentum 1 - gamma sqrt(lr) < 0; use lr <= 1/gamma^2 = "
+                f"{1.0 / self.gamma**2:.4g}"
+            )
+        return 1.0 - root
+
+    def scheduled_momentum(self, k: int) -> float:
+        """b_k = (k - 1)/(k + r - 1) for the step from e_k, k >= 1; step 0 is a plain gradient step."""
+        return (k - 1) / (k + (self.r or 0.0) - 1) if k > 0 else 0.0
+
+    @property
+    def method(self) -> str:
+        """The discrete recursion of the residual, in words."""
+        return {
+            "gd_flow": "gd: e+ = (I - lr K) e",
+            "heavy_ball": "heavy ball: e+ = (I - lr K) e + (1 - gamma sqrt(lr)) (e - e-)",
+            "nesterov": f"nesterov: e+ = (I - lr K)(e + (k-1)/(k+{self.r or 0:g}-1) (e - e-))",
+            "nesterov_sc": "nesterov, constant momentum (1 - sqrt(mu lr))/(1 + sqrt(mu lr))",
+        }[self.name]
+
+    def optimizer(self, lr: float) -> tuple[str, dict[str, float | str]]:
+        """The training registry's optimizer and hyperparameters whose limit this flow is at lr:
+        GD; heavy ball with momentum 1 - gamma sqrt(lr); Nesterov with the (k-1)/(k+2) schedule
+        (r = 3); constant-momentum Nesterov for nesterov_sc."""
+        if self.name == "gd_flow":
+            return "gd", {"lr": lr}
+        if self.name == "nesterov":
+            return "nesterov", {"lr": lr, "momentum": "schedule"}
+        return ("heavy_ball" if self.name == "heavy_ball" else "nesterov"), {
+            "lr": lr,
+            "momentum": self.momentum(lr) or 0.0,
+        }
+
+
+def critical_damping(lambda_min: float, who: str) -> float:
+    """gamma = 2 sqrt(lambda_min): the slowest mode critically damped, every mode decaying at
+    sqrt(lambda_min), the best uniform rate (docs/science.md §1)."""
+    if not lambda_min > 0:
+        raise ValueError(
+            f"{who}: lambda_min = {lambda_min:.3g}, the kernel is singular and has no critical damping; "
+            "give the damping explicitly"
+        )
+    return 2.0 * math.sqrt(lambda_min)
+
+
+def flow_of(dynamics: DynamicsSpec, lambda_min: float) -> tuple[Flow, dict[str, float]]:
+    """The flow of a dynamics spec with its constants fixed, and those constants for the result."""
+    if dynamics.name == "gd_flow":
+        return Flow("gd_flow", 1), {}
+    if dynamics.name == "nesterov":
+        return Flow("nesterov", 2, r=dynamics.r), {"r": dynamics.r, "nu": (dynamics.r - 1.0) / 2.0}
+    if dynamics.name == "nesterov_sc":
+        mu = lambda_min if dynamics.mu == "lambda_min" else dynamics.mu
+        gamma = critical_damping(mu, "nesterov_sc")
+        return Flow("nesterov_sc", 2, gamma=gamma), {"mu": mu, "gamma": gamma}
+    if dynamics.lr is not None and dynamics.momentum is not None:
+        root = math.sqrt(dynamics.lr)
+        gamma = (1.0 - dynamics.momentum) / root
+        constants = {"gamma": gamma, "lr": dynamics.lr, "momentum": dynamics.momentum, "time_per_step": root}
+        return Flow("heavy_ball", 2, gamma=gamma), constants
+    gamma = critical_damping(lambda_min, "heavy_ball") if dynamics.gamma == "critical" else dynamics.gamma
+    return Flow("heavy_ball", 2, gamma=gamma), {"gamma": gamma}
 
 
 # ---------------------------------------------------------------------------------------------

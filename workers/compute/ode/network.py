@@ -15,25 +15,11 @@ import torch
 
 from schemas.networks import NetworkSpec
 from workers.compute.networks import forward
-from workers.compute.ode.discrete import constant_momentum, time_per_step
 from workers.compute.ode.flows import Flow, Tick, exact_on
 from workers.compute.training.engine import Problem, Start, train
 
 NETWORK_SECONDS = 3600.0
 """Wall-clock budget of one network run (the job's own limit applies too)."""
-
-
-def trainer_optimizer(flow: Flow, lr: float) -> tuple[str, dict[str, float | str]]:
-    """The training engine's optimizer and hyperparameters whose limit is `flow` at this lr:
-    GD; heavy ball with momentum 1 - gamma sqrt(lr); Nesterov with the (k-1)/(k+2) schedule (r =
-    3); constant-momentum Nesterov for nesterov_sc."""
-    if flow.name == "gd_flow":
-        return "gd", {"lr": lr}
-    if flow.name == "heavy_ball":
-        return "heavy_ball", {"lr": lr, "momentum": constant_momentum(flow, lr) or 0.0}
-    if flow.name == "nesterov":
-        return "nesterov", {"lr": lr, "momentum": "schedule"}
-    return "nesterov", {"lr": lr, "momentum": constant_momentum(flow, lr) or 0.0}
 
 
 def network_gap(
@@ -49,7 +35,7 @@ def network_gap(
     seed's initialisation, shared by every lr), the ODE solved exactly on K = scale H (`spectrum`: its eigenpairs) from the
     net's e_0. record: increasing steps from 0. Raises ValueError when the run diverges."""
     lam, V = spectrum
-    name, hyper = trainer_optimizer(flow, lr)
+    name, hyper = flow.optimizer(lr)
     grid = [int(step) for step in record]
     [run] = train(
         problem,
@@ -65,7 +51,7 @@ def network_gap(
     if run.status == "diverged" or len(losses) < len(grid) or not all(map(math.isfinite, losses)):
         raise ValueError(f"{flow.name}: the network at lr = {lr:.4g} diverged; use smaller step sizes")
     e0 = forward(problem.network, run.initial, problem.X) - problem.y
-    dt = time_per_step(flow, lr)
+    dt = flow.time_per_step(lr)
     times = torch.tensor(grid, dtype=e0.dtype, device=e0.device) * dt
     ode_norms = exact_on(lam, V, flow, e0, times).norm(dim=1)
     net_norms = torch.tensor(losses, dtype=e0.dtype, device=e0.device).mul(2.0 / problem.scale).sqrt()
