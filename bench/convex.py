@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from schemas.convex import ConvexSpec
-from workers.compute.convex.experiment import patterns_of, run_convex
+from workers.compute.convex.experiment import run_convex
+from workers.compute.convex.patterns import patterns_of
 from workers.compute.convex.programs import Objective, relu_program, sdp_program, solve
 from workers.compute.datasets import make_data
 from workers.compute.device import single_thread

@@ -23,9 +23,9 @@ from pydantic import TypeAdapter, ValidationError
 from schemas import ConvexResult, ConvexSpec, ExperimentResult, JobRequest, over_budget
 from schemas.convex import CONVEX_EXAMPLE, pattern_bound
 from workers.compute import run_experiment
-from workers.compute.convex.experiment import recovery
 from workers.compute.convex.patterns import exact_patterns, sampled_patterns
 from workers.compute.convex.programs import Objective, solve
+from workers.compute.convex.recovery import recovery
 from workers.compute.datasets import make_data
 from workers.compute.device import single_thread
 from workers.compute.landscape.critical_points import lbfgs

@@ -17,8 +17,8 @@ from workers.compute.kernels.analytic import analytic_kernel
 from workers.compute.networks import init_params
 from workers.compute.training import engine
 from workers.compute.training.engine import Problem, record_steps
-from workers.compute.training.experiment import seed_groups
 from workers.compute.training.optimizers import OPTIMIZERS, Context, NesterovMethod, resolve
+from workers.compute.training.stacked import seed_groups
 
 SPHERE = {"name": "sphere", "n": 32, "d": 8, "seed": 0}
 

@@ -10,6 +10,8 @@ with s t fixed (beta |st| <= beta (s^2 + t^2) / 2, equality at |s| = |t|). Runs 
 program's objective of their net (for the polynomial net: loss + beta sum |s_j t_j|)."""
 
 import math
+import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +20,14 @@ import numpy as np
 import torch
 from torch.func import jacrev, vmap
 
-from schemas.convex import ReluProgram
+from schemas.convex import ConvexSpec, ReluProgram
+from schemas.convex_results import ComparisonRow, ConvexRun
 from schemas.costs import HESSIAN_PRODUCTS
 from schemas.optimizers import OptimizerSpec
 from workers.compute.convex.programs import Objective
 from workers.compute.networks import Params
-from workers.compute.training.engine import DIVERGENCE_FACTOR
+from workers.compute.progress import Progress
+from workers.compute.training.engine import DIVERGENCE_FACTOR, record_steps
 from workers.compute.training.optimizers import OPTIMIZERS, Context, with_auto
 from workers.compute.training.stacked import run_stacked
 from workers.compute.training.theory import AutoHyper
@@ -235,3 +239,75 @@ def train(
         )
         for r, (seed, ending) in enumerate(zip(seeds, endings, strict=True))
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# the comparison table: every optimizer from the same seeded starts, against the optimum
+# ---------------------------------------------------------------------------------------------
+
+RECORD_POINTS = 32
+SOLVE_SPAN = 0.3  # of the progress bar, before the comparison
+
+
+def run_row(outcome: Outcome, setup: Setup, name: str) -> ConvexRun:
+    """One run's table row; a run below the optimum by more than the tolerance is a
+    ValueError for an exact program (it contradicts the certificate) and flagged when sampled."""
+    objective = outcome.trajectory[-1]
+    gap = None if objective is None else objective - setup.optimum
+    below = None
+    if gap is not None and gap < -setup.tolerance:
+        if setup.exact:
+            raise ValueError(
+                f"{name} from seed {outcome.seed} ended at {objective:.12g}, below the certified optimum "
+                f"{setup.optimum:.12g} by {-gap:.3g}: this contradicts the solver's certificate; report "
+                "it with this spec"
+            )
+        below = "sampled_upper_bound"
+    return ConvexRun(
+        seed=outcome.seed,
+        status=outcome.status,
+        steps=outcome.steps,
+        seconds=outcome.seconds,
+        objective=objective,
+        gap=gap,
+        relative_gap=None if gap is None or abs(setup.optimum) <= setup.tolerance else gap / setup.optimum,
+        below_optimum=below,
+        trajectory=outcome.trajectory,
+    )
+
+
+def compare(
+    spec: ConvexSpec, setup: Setup, optimum_net: tuple[torch.Tensor, torch.Tensor], progress: Progress
+) -> tuple[list[int], list[ComparisonRow]]:
+    """Every optimizer of `compare` from `replicates` seeded starts, stacked."""
+    seeds = [spec.seed + r for r in range(spec.replicates)]
+    grid = record_steps(spec.steps, RECORD_POINTS)
+    points = [starts(setup, seeds)]
+    at_optimum = embedded(setup, *optimum_net)
+    points += [at_optimum] if at_optimum is not None else []
+    rows = []
+    for index, optimizer in enumerate(spec.compare):
+        hyper, reason = auto_lr(setup, optimizer, points)
+
+        def on_record(
+            step: int, _values: list[float], index: int = index, name: str = optimizer.name
+        ) -> None:
+            share = (index + step / spec.steps) / len(spec.compare)
+            progress(SOLVE_SPAN + (1 - SOLVE_SPAN) * share, f"{name}: step {step}")
+
+        began = time.perf_counter()
+        outcomes = train(setup, optimizer.name, hyper, seeds, grid, spec.max_seconds, on_record)
+        runs = [run_row(outcome, setup, optimizer.name) for outcome in outcomes]
+        gaps = [run.gap for run in runs if run.status != "diverged" and run.gap is not None]
+        rows.append(
+            ComparisonRow(
+                name=optimizer.name,
+                hyperparameters=hyper,
+                auto=reason,
+                runs=runs,
+                best_gap=min(gaps) if gaps else None,
+                median_gap=statistics.median(gaps) if gaps else None,
+                seconds=time.perf_counter() - began,
+            )
+        )
+    return grid, rows

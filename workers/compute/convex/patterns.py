@@ -1,9 +1,14 @@
 """Activation patterns of a ReLU layer on fixed points: the diagonal matrices D = diag(1[X g >= 0])
 over all directions g (Pilanci & Ergen 2020), enumerated exactly or sampled."""
 
+import time
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linprog
+
+from schemas.convex import ReluProgram, pattern_bound
+from schemas.convex_results import PatternReport
 
 Masks = NDArray[np.bool_]  # (P, n): row i is the diagonal of D_i
 
@@ -71,3 +76,20 @@ def sampled_patterns(X: NDArray[np.float64], samples: int, seed: int) -> Masks:
 def nonzero(masks: Masks) -> Masks:
     """Drop the all-zero pattern: its neurons output nothing, so they only add penalty."""
     return masks[masks.any(axis=1)]
+
+
+def patterns_of(program: ReluProgram, X: np.ndarray) -> tuple[np.ndarray, PatternReport]:
+    """The nonzero activation patterns the program ranges over (masks (P, n)) and their report."""
+    began = time.perf_counter()
+    if program.patterns == "exact":
+        masks = nonzero(exact_patterns(X))
+    else:
+        masks = nonzero(sampled_patterns(X, program.samples, program.pattern_seed))
+    report = PatternReport(
+        mode=program.patterns,
+        count=len(masks),
+        bound=pattern_bound(*X.shape),
+        samples=program.samples if program.patterns == "sampled" else None,
+        seconds=time.perf_counter() - began,
+    )
+    return masks, report

@@ -23,7 +23,20 @@ from dataclasses import dataclass
 
 import torch
 
+from schemas.landscape import ENUMERATION_MAX, EmbeddingSpec
+from schemas.landscape_results import (
+    Census,
+    CriticalPoint,
+    EmbeddedPoint,
+    EmbeddingBase,
+    EmbeddingStudy,
+    SubspaceCount,
+)
+from workers.compute.landscape.census import spectra
+from workers.compute.landscape.critical_points import classify
 from workers.compute.landscape.loss import Layout, Objective
+from workers.compute.landscape.problem import F64, Problem
+from workers.compute.progress import Progress
 
 
 def stirling2(m: int, r: int) -> int:
@@ -123,3 +136,125 @@ def enumerate_constructions(
     stacked = torch.cat(points)
     distinct = torch.unique(torch.round(stacked * 1e9), dim=0).shape[0] == stacked.shape[0]
     return Enumeration(len(assignments), distinct, worst_gradient <= tolerance, worst_gradient, worst_change)
+
+
+# ---------------------------------------------------------------------------------------------
+# the study: the teacher's T, and each low-loss census point's embeddings and G
+# ---------------------------------------------------------------------------------------------
+
+SEARCH_SPAN = 0.85  # of the progress bar spent on the search when an embedding follows
+SMALLEST = 4  # smallest reduced Hessian eigenvalues reported per embedded point
+
+
+def _embedded(
+    problem: Problem,
+    width: int,
+    constructions: list[tuple[str, int | None, float | None]],
+    theta: torch.Tensor,
+    base_loss: float,
+) -> list[EmbeddedPoint]:
+    """Evaluate constructed points of the given width: criticality, Hessian index and kind."""
+    spec = problem.spec
+    objective = problem.objective(width)
+    loss, grad = objective.loss_and_gradient(theta)
+    _, reduced = spectra(objective, theta, spec.batch_size(width))
+    points = []
+    for i, (construction, neuron, ratio) in enumerate(constructions):
+        norm = float(grad[i].norm())
+        verdict = classify(float(loss[i]), reduced[i], spec.eigenvalue_tolerance, spec.zero_loss)
+        critical = norm <= spec.gradient_tolerance
+        points.append(
+            EmbeddedPoint(
+                construction=construction,
+                neuron=neuron,
+                ratio=ratio,
+                loss=float(loss[i]),
+                loss_change=float(loss[i]) - base_loss,
+                gradient_norm=norm,
+                critical=critical,
+                index=verdict.index,
+                nullity=verdict.nullity,
+                kind=verdict.kind if critical else "not_critical",
+                smallest_eigenvalues=reduced[i][:SMALLEST],
+            )
+        )
+    return points
+
+
+def _count(
+    problem: Problem,
+    embedding: EmbeddingSpec,
+    name: str,
+    W: torch.Tensor,
+    a: torch.Tensor,
+    base_loss: float,
+    U: torch.Tensor,
+) -> SubspaceCount:
+    """T (zero-outgoing neurons allowed) or G (splits only), by formula and, when small, enumeration."""
+    r, m = W.shape[0], embedding.width
+    zeros = name == "T"
+    formula = count_T(r, m) if zeros else count_G(r, m)
+    if not embedding.enumerate or (r + zeros) ** m > ENUMERATION_MAX:
+        return SubspaceCount(name=name, r=r, m=m, formula=formula)
+    found = enumerate_constructions(
+        problem.objective(m),
+        W,
+        a,
+        base_loss,
+        U,
+        zeros,
+        problem.spec.gradient_tolerance,
+        problem.spec.batch_size(m),
+    )
+    return SubspaceCount(
+        name=name,
+        r=r,
+        m=m,
+        formula=formula,
+        enumerated=found.count,
+        distinct=found.distinct,
+        all_critical=found.all_critical,
+        max_gradient_norm=found.max_gradient_norm,
+        max_loss_change=found.max_loss_change,
+    )
+
+
+def embed_base(
+    problem: Problem, embedding: EmbeddingSpec, point: CriticalPoint, index: int, U: torch.Tensor
+) -> EmbeddingBase:
+    """Splits of one neuron per neuron orbit at each ratio, the zero-outgoing construction, and G."""
+    device = problem.teacher.device
+    W = torch.tensor(point.weights, dtype=F64, device=device)
+    a = torch.tensor(point.output_weights, dtype=F64, device=device)
+    m, r = embedding.width, W.shape[0]
+    layout = problem.objective(m).layout
+    constructions: list[tuple[str, int | None, float | None]] = []
+    thetas = []
+    for orbit in point.symmetry.neuron_orbits:
+        for ratio in embedding.split_ratios:
+            constructions.append(("split", orbit[0], ratio))
+            W_split, a_split = split(W, a, orbit[0], m, ratio)
+            thetas.append(layout.join(W_split[None], a_split[None]))
+    constructions.append(("zero_outgoing", None, None))
+    W_zero, a_zero = zero_outgoing(W, a, U[: m - r])
+    thetas.append(layout.join(W_zero[None], a_zero[None]))
+    points = _embedded(problem, m, constructions, torch.cat(thetas), point.loss)
+    G = _count(problem, embedding, "G", W, a, point.loss, U)
+    return EmbeddingBase(point=index, loss=point.loss, points=points, G=G)
+
+
+def embed(problem: Problem, embedding: EmbeddingSpec, found: Census, progress: Progress) -> EmbeddingStudy:
+    """T from the teacher (the zero-loss net of minimal width k, output weights 1) and, for the
+    lowest-loss census points, their embeddings and G. Zero-outgoing neurons get incoming weights
+    U: (m, d) ~ N(0, I / d), seeded."""
+    m, d = embedding.width, problem.spec.input_dim
+    generator = torch.Generator().manual_seed(embedding.seed)
+    U = (torch.randn(m, d, generator=generator, dtype=F64) / d**0.5).to(problem.teacher.device)
+    V = problem.teacher
+    T = _count(problem, embedding, "T", V, V.new_ones(V.shape[0]), 0.0, U)
+    chosen = found.points[: embedding.bases]
+    bases = []
+    for i, point in enumerate(chosen):
+        progress(SEARCH_SPAN + (1 - SEARCH_SPAN) * i / len(chosen), f"embedding census point {i}")
+        bases.append(embed_base(problem, embedding, point, i, U))
+    return EmbeddingStudy(width=m, T=T, bases=bases)

@@ -2,17 +2,11 @@
 replicates each; each run's rate measured on its recorded loss and set beside the rate theory
 predicts from three kernels: H_inf, the empirical NTK at init and at the end of training."""
 
-import math
-
-import numpy as np
 import torch
 
 from schemas.experiments import TrainSpec
 from schemas.results import (
-    KernelSummary,
     OptimizerResult,
-    RankEntry,
-    RunResult,
     TrainResult,
 )
 from workers.compute.datasets import make_data, sign_labels
@@ -20,74 +14,12 @@ from workers.compute.device import DTYPES, resolve_device
 from workers.compute.kernels.analytic import analytic_kernel
 from workers.compute.kernels.empirical import tangent_kernel
 from workers.compute.progress import Progress
-from workers.compute.rates import fit_rates, rate_interval, rounding_floor
+from workers.compute.rates import rate_interval, rounding_floor
 from workers.compute.spectrum import spectrum_of
 from workers.compute.training.engine import Problem, Run, initial_params, record_steps, start, train
 from workers.compute.training.optimizers import OPTIMIZERS, resolve
-
-
-def summary(name: str, eigenvalues: torch.Tensor) -> KernelSummary:
-    return KernelSummary(
-        kernel=name, lambda_min=float(eigenvalues.min()), lambda_max=float(eigenvalues.max())
-    )
-
-
-def run_result(run: Run, floor: float, problem: Problem) -> RunResult:
-    """The run's record, rate fit and final losses. The test MSE comes from the last recorded test
-    loss, scale/2 sum_test (f - y)^2: test_mse = 2 test_loss / (scale n_test)."""
-    losses = [math.inf if value is None else value for value in run.record["train_loss"]]
-    steps = [int(step) for step in run.record["step"]]
-    test_loss = run.record["test_loss"][-1] if "test_loss" in run.record else None
-    n_test = 0 if problem.y_test is None else problem.y_test.shape[0]
-    return RunResult(
-        seed=run.seed,
-        status=run.status,
-        steps=run.steps,
-        seconds=run.seconds,
-        final_loss=run.record["train_loss"][-1],
-        test_mse=None if test_loss is None else 2.0 * test_loss / (problem.scale * n_test),
-        fit=fit_rates(steps, losses, floor),
-        record=run.record,
-        warnings=run.warnings,
-    )
-
-
-def ranking(results: list[OptimizerResult]) -> list[RankEntry]:
-    """Optimizers by the mean number of steps to 1e-6 of the initial loss (those that never
-    got there last), with the wall time it took (run time scaled by the share of steps)."""
-    entries = []
-    for result in results:
-        reached = [run.fit.steps_to["1e-6"] for run in result.runs]
-        if all(step is not None for step in reached):
-            steps = float(np.mean(reached))
-            seconds = float(
-                np.mean(
-                    [
-                        run.seconds * step / max(run.steps, 1)
-                        for run, step in zip(result.runs, reached, strict=True)
-                    ]
-                )
-            )
-            entries.append(RankEntry(optimizer=result.name, steps_to_1e_6=steps, seconds_to_1e_6=seconds))
-        else:
-            entries.append(RankEntry(optimizer=result.name, steps_to_1e_6=None, seconds_to_1e_6=None))
-    return sorted(entries, key=lambda entry: math.inf if entry.steps_to_1e_6 is None else entry.steps_to_1e_6)
-
-
-CPU_STACK_MAX = 2**22
-"""On a CPU, replicates run stacked while their stacked hidden activations (R, n, m) hold at
-most this many entries: measured (bench/train.py, 2 cores) about 2x faster than one by one
-below it, where per-step overhead dominates, and about 2x slower above it (out of cache)."""
-
-
-def seed_groups(spec: TrainSpec, device: torch.device) -> list[list[int]]:
-    """The replicates' seeds, grouped into the batches that run stacked: all at once when
-    batched, one by one when sequential. `auto` stacks on a GPU, and on a CPU only while the
-    stacked activations stay within CPU_STACK_MAX entries."""
-    seeds = [spec.seed + replicate for replicate in range(spec.replicates)]
-    small = spec.replicates * spec.dataset.n * spec.width <= CPU_STACK_MAX
-    batched = spec.batching == "batched" or (spec.batching == "auto" and (device.type == "cuda" or small))
-    return [seeds] if batched else [[seed] for seed in seeds]
+from workers.compute.training.report import ranking, run_result, summary
+from workers.compute.training.stacked import seed_groups
 
 
 def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:

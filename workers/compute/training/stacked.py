@@ -1,11 +1,15 @@
 """The loop every training run shares: R replicates stacked along a leading parameter axis,
 stepped together by one optimizer, measured only at the record steps of a grid (one host read
-there, none per step), each replicate ending on its own while the others go on."""
+there, none per step), each replicate ending on its own while the others go on; and which
+replicates of a job run stacked."""
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
+from schemas.experiments import TrainSpec
 from workers.compute.networks import Params
 
 Measure = Callable[[Params, int], list[float]]
@@ -59,3 +63,19 @@ def run_stacked(
                 return [ending for ending in endings if ending is not None]
         theta = step(k, theta)
         k += 1
+
+
+CPU_STACK_MAX = 2**22
+"""On a CPU, replicates run stacked while their stacked hidden activations (R, n, m) hold at
+most this many entries: measured (bench/train.py, 2 cores) about 2x faster than one by one
+below it, where per-step overhead dominates, and about 2x slower above it (out of cache)."""
+
+
+def seed_groups(spec: TrainSpec, device: torch.device) -> list[list[int]]:
+    """The replicates' seeds, grouped into the batches that run stacked: all at once when
+    batched, one by one when sequential. `auto` stacks on a GPU, and on a CPU only while the
+    stacked activations stay within CPU_STACK_MAX entries."""
+    seeds = [spec.seed + replicate for replicate in range(spec.replicates)]
+    small = spec.replicates * spec.dataset.n * spec.width <= CPU_STACK_MAX
+    batched = spec.batching == "batched" or (spec.batching == "auto" and (device.type == "cuda" or small))
+    return [seeds] if batched else [[seed] for seed in seeds]
