@@ -1,4 +1,4 @@
-"""The `convex` experiment: exact convex programs for two-layer nets (SCIENCE.md section 6) and the
+"""The `convex` experiment: exact convex programs for two-layer nets (docs/science.md §6) and the
 gap nonconvex optimizers leave on the same data."""
 
 import math

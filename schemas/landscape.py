@@ -1,4 +1,4 @@
-"""The `landscape` experiment: critical points of teacher-student ReLU nets (SCIENCE.md 2 and 3)."""
+"""The `landscape` experiment: critical points of teacher-student ReLU nets (docs/science.md §2 and §3)."""
 
 from typing import Annotated, Literal
 

@@ -1,5 +1,5 @@
 """The `ode` experiment: the continuous-time limits of GD, heavy ball and Nesterov in function
-space (Bu, Xu, Chen, AISTATS 2021; SCIENCE.md section 1), solved exactly mode by mode and by a
+space (Bu, Xu, Chen, AISTATS 2021; docs/science.md §1), solved exactly mode by mode and by a
 numerical integrator, set beside the discrete iterations and beside the finite network's own
 flow in parameter space."""
 
@@ -49,7 +49,7 @@ class HeavyBallFlow(SpecModel):
     """e'' + gamma e' + K e = 0, e'(0) = 0: the limit of heavy ball (Polyak 1964), time
     t = k sqrt(lr), gamma = (1 - momentum) / sqrt(lr). Give gamma, or a discrete (lr, momentum)
     and gamma follows; `critical`: gamma = 2 sqrt(lambda_min), the best uniform rate
-    sqrt(lambda_min) (SCIENCE.md section 1)."""
+    sqrt(lambda_min) (docs/science.md §1)."""
 
     name: Literal["heavy_ball"] = "heavy_ball"
     gamma: Damping | Literal["critical"] | None = Field(

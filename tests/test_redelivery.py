@@ -15,11 +15,15 @@ from workers.settings import Settings
 from .conftest import Stack, embedded_settings, start_worker, wait_for_workers
 from .processes import descendants
 
+WIDTH = 2**19
 SLOW = {
     "kind": "kernel",
     "dataset": {"name": "sphere", "n": 256, "d": 6, "seed": 7},
-    "empirical": {"widths": [2**20]},
+    "empirical": {"widths": [WIDTH]},
 }
+"""A job of ~2-3 s with progress every few ms: long enough to be killed while it runs, short
+enough to finish well inside the fragile stack's 10 s limit on a loaded 2-core machine (2^20
+neurons took 5-8 s there, and one run under a second test suite hit the limit)."""
 
 
 @pytest.fixture
@@ -57,7 +61,7 @@ def test_job_survives_sigkill_of_the_whole_worker(fragile, tmp_path) -> None:  #
         assert done["status"] == "succeeded", done
         assert done["attempts"] == 2
         assert time.monotonic() - started >= 10, "redelivered before the visibility timeout"
-        assert client.get(f"/v1/jobs/{job['id']}/result").json()["empirical"]["rows"][0]["width"] == 2**20
+        assert client.get(f"/v1/jobs/{job['id']}/result").json()["empirical"]["rows"][0]["width"] == WIDTH
     finally:
         stop(second, grace=10)
 

@@ -1,6 +1,6 @@
 """Linear or sublinear? Convergence rates measured on a recorded loss trajectory.
 
-Two models of log loss (SCIENCE.md, "Rate estimation"), fitted by least squares:
+Two models of log loss (docs/science.md, "Rate estimation"), fitted by least squares:
 - linear convergence, `log L_k = a + k log(rho)`: regress log loss on the step k; `rho = exp(slope)`
   is the per-step loss factor;
 - a power law, `log L_k = a - p log k`: regress log loss on log k (steps k >= 1); `p` is the

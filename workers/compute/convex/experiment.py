@@ -1,6 +1,6 @@
 """The `convex` experiment: a convex program's certified optimum for a regularised two-layer net,
 the network recovered from its solution (checked to reproduce the optimum), and what nonconvex
-optimizers reach from random starts on the same objective (SCIENCE.md section 6)."""
+optimizers reach from random starts on the same objective (docs/science.md §6)."""
 
 import time
 from contextlib import nullcontext

@@ -1,4 +1,4 @@
-"""Exact convex training of two-layer nets (SCIENCE.md section 6): the SDP for a quadratic
+"""Exact convex training of two-layer nets (docs/science.md §6): the SDP for a quadratic
 activation (Bartan & Pilanci 2021), the group-lasso program over activation patterns for ReLU
 (Pilanci & Ergen 2020), their solution by a conic solver with its certificate, and the network
 read off the solution."""
@@ -224,7 +224,7 @@ def null_rank_one(Z: Array, d: int) -> list[Array]:
 
 
 def sdp_neurons(Z: Array, Zp: Array) -> tuple[Array, Array]:
-    """Neurons from the rank-one pieces p = [q; t] of Z and Z' (SCIENCE.md 6): u = sign(t) q / |q|,
+    """Neurons from the rank-one pieces p = [q; t] of Z and Z' (docs/science.md §6): u = sign(t) q / |q|,
     alpha = t^2 from Z and -t^2 from Z'; p p^T = t^2 [u; 1][u; 1]^T when |q| = |t|. At most
     2 (d + 1) neurons. Returns U (k, d) with unit rows and alpha (k,)."""
     d = Z.shape[0] - 1

@@ -1,7 +1,7 @@
 """The discrete methods behind each ODE, run in function space, against the ODE at equal times.
 
 In the NTK regime the residual of GD, heavy ball and Nesterov follows a linear recursion in the
-kernel K (workers/compute/training/theory.py, SCIENCE.md section 1). With e_{-1} = e_0 (start at
+kernel K (workers/compute/training/theory.py, docs/science.md §1). With e_{-1} = e_0 (start at
 rest) and A = I - lr K:
 - GD:               e_{k+1} = A e_k                                          t = k lr
 - heavy ball:       e_{k+1} = A e_k + beta (e_k - e_{k-1}), beta = 1 - gamma sqrt(lr)   t = k sqrt(lr)

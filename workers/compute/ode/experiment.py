@@ -1,5 +1,5 @@
 """The `ode` experiment: the continuous-time limits of GD, heavy ball and Nesterov under the
-tangent kernel of a dataset (SCIENCE.md section 1), each solved exactly mode by mode and checked
+tangent kernel of a dataset (docs/science.md §1), each solved exactly mode by mode and checked
 by a numerical integrator, its rate fitted in continuous time, and, when asked, set beside its
 discrete method at several step sizes and beside the flows of finite networks.
 

@@ -1,7 +1,7 @@
 """Limiting ODEs of GD, heavy ball and Nesterov in function space, solved two ways.
 
 The residual e = u - y of a wide net evolves under a fixed PSD kernel K (eigenpairs
-lambda_i, u_i) as one of (Bu, Xu, Chen 2021; Su, Boyd, Candes 2016; SCIENCE.md section 1)
+lambda_i, u_i) as one of (Bu, Xu, Chen 2021; Su, Boyd, Candes 2016; docs/science.md §1)
 
     first order:   e' = -K e
     second order:  e'' + c(t) e' + K e = 0,  e'(0) = 0,  c(t) = gamma  or  r / t.
@@ -153,7 +153,7 @@ def damped_modes(lam: torch.Tensor, t: torch.Tensor, gamma: float) -> torch.Tens
     """phi'' + gamma phi' + lambda phi = 0, phi(0) = 1, phi'(0) = 0, in every regime:
 
     phi = exp(-gamma t/2) (cosh(omega t) + (gamma t/2) sinh(omega t)/(omega t)),
-    omega^2 = gamma^2/4 - lambda (SCIENCE.md section 1: the root form of the over-damped case is
+    omega^2 = gamma^2/4 - lambda (docs/science.md §1: the root form of the over-damped case is
     this one rewritten). Over-damped (omega^2 > 0) it is evaluated as
     (E+ + E-)/2 + (gamma/(4 omega)) (E+ - E-) with E+ = exp(-t lambda/(gamma/2 + omega)) (the slow
     root, written without cancellation) and E- = exp(-(gamma/2 + omega) t), which never overflows;
@@ -197,8 +197,8 @@ def normalized_bessel(nu: float, z: np.ndarray) -> np.ndarray:
 
 def bessel_modes(lam: torch.Tensor, t: torch.Tensor, r: float) -> torch.Tensor:
     """phi'' + (r/t) phi' + lambda phi = 0, regular at t = 0 with phi(0) = 1, phi'(0) = 0:
-    phi = Gamma(nu + 1) (2/z)^nu J_nu(z), z = sqrt(lambda) t, nu = (r - 1)/2 (SCIENCE.md
-    section 1; r = 3: 2 J_1(z)/z). The other solution, t^-nu Y_nu or t^(1-r), is singular or has
+    phi = Gamma(nu + 1) (2/z)^nu J_nu(z), z = sqrt(lambda) t, nu = (r - 1)/2 (docs/science.md
+    §1; r = 3: 2 J_1(z)/z). The other solution, t^-nu Y_nu or t^(1-r), is singular or has
     phi'(0) != 0, so this is the only one. Each mode decays like t^(-r/2). Evaluated in float64
     with scipy on the CPU. lam: (n,), t: (T,) -> (T, n) on lam's device and dtype."""
     z = np.sqrt(lam.detach().cpu().double().numpy())[None, :] * t.detach().cpu().double().numpy()[:, None]

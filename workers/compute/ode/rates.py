@@ -60,7 +60,7 @@ def slowest_damped_rate(lam: float, gamma: float) -> float:
     """Decay rate of the mode phi'' + gamma phi' + lam phi = 0: gamma/2 when under-damped, else
     the slow root gamma/2 - omega = lam/(gamma/2 + omega), omega = sqrt(gamma^2/4 - lam), written
     without cancellation. Non-decreasing in lam, so the slowest mode is lambda_min's
-    (SCIENCE.md section 1; best uniform rate sqrt(lambda_min) at gamma = 2 sqrt(lambda_min))."""
+    (docs/science.md §1; best uniform rate sqrt(lambda_min) at gamma = 2 sqrt(lambda_min))."""
     square = gamma * gamma / 4.0 - lam
     return gamma / 2.0 if square < 0 else lam / (gamma / 2.0 + math.sqrt(square))
 

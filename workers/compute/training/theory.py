@@ -13,7 +13,7 @@ A mode's error shrinks by the largest root modulus |r| per step, so the loss fac
 `max_i |r_i|^2`: the asymptotic factor once the slowest excited mode dominates, assuming the
 initial residual excites every mode. Above 1 the iteration diverges. Eigenvalues below 0 are
 round-off of a positive semi-definite kernel and count as 0. See Bu, Xu, Chen (AISTATS 2021)
-and SCIENCE.md section 1.
+and docs/science.md §1.
 """
 
 import math
@@ -105,7 +105,7 @@ def nesterov_scheduled_rate(eigenvalues: ArrayLike, lr: float, kernel: str) -> P
     `e'' + (3/t) e' + H e = 0` (Su, Boyd, Candes 2016), loss ~ k^-3 (Bu, Xu, Chen 2021: sublinear).
     As `beta_k -> 1` the roots of `r^2 - 2(1 - eta lambda) r + (1 - eta lambda)` take over: a
     complex pair of modulus^2 `1 - eta lambda` when `0 <= eta lambda <= 1`, so the loss factor
-    tends to `1 - eta lambda_min`, slower than GD's `(1 - eta lambda_min)^2` (SCIENCE.md section 1).
+    tends to `1 - eta lambda_min`, slower than GD's `(1 - eta lambda_min)^2` (docs/science.md §1).
     At finite k the factor is about `(1 - 3/k)(1 - eta lambda_min)`."""
     _check(lr)
     lam = spectrum(eigenvalues)
