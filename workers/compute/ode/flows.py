@@ -231,7 +231,7 @@ def vector_field(flow: Flow, K: torch.Tensor) -> Callable[[torch.Tensor, State],
     so e''(0) = -K e(0)/(1 + r). The solution is even and smooth in t (a power series in t^2), so
     the integrator starts at t = 0 itself, with neither a cut at some t0 > 0 nor a series start;
     measured, it then meets the Bessel solution as closely as the constant-damping flows meet
-    theirs (tests/test_ode.py). Only an explicit method's first stage ever sits at t = 0."""
+    theirs (tests/compute/ode/test_flows.py). Only an explicit method's first stage ever sits at t = 0."""
     if flow.order == 1:
         return lambda _t, e: -(K @ e)
 

@@ -139,6 +139,12 @@ def test_points_promised_on_the_sphere_have_unit_norm(spec: object) -> None:
         torch.testing.assert_close(X.norm(dim=1), torch.ones(X.shape[0], dtype=F64), atol=1e-14, rtol=0)
 
 
+def test_sphere_dataset_points_have_unit_norm() -> None:
+    data = make_data(SphereDataset(n=64, d=10, seed=0), F64, CPU)
+    assert data.X.shape == (64, 10) and data.y.shape == (64,)
+    torch.testing.assert_close(data.X.norm(dim=1), torch.ones(64, dtype=F64), atol=1e-14, rtol=0)
+
+
 def test_gaussian_points_have_covariance_identity_over_d() -> None:
     """x ~ N(0, I/d), so d x x^T has mean I. For the sample mean of n = 4096 points the standard
     error of entry (a, b) of d C is sqrt(2/n) on the diagonal (Var z^2 = 2) and sqrt(1/n) off it

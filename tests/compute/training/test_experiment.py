@@ -1,33 +1,22 @@
-"""The `train` experiment reproduces the momentum story of Bu, Xu & Chen (2021) and the
-second-order convergence of Gram-Gauss-Newton on small, wide two-layer ReLU nets."""
+"""The `train` experiment (workers.compute.training.experiment) as the service runs it.
+
+A researcher trains small, wide two-layer ReLU nets and expects the momentum story of Bu, Xu &
+Chen (2021): GD, heavy ball and constant Nesterov linear, heavy ball at Polyak's step several times
+faster than GD, measured rates matching the final empirical kernel, weights that barely move;
+Nesterov's (k-1)/(k+2) schedule sublinear at a small step and linear at a large one; Gram-Gauss-
+Newton converging superlinearly to the float floor; divergence reported, not raised; the same
+trajectories for the same seed; SGD, Adam, tanh nets, other parameterizations and regression
+labels handled with the records they call for. CPU, float64 unless a test says otherwise.
+"""
 
 import itertools
 import math
 
 import pytest
-import torch
-from pydantic import TypeAdapter
 
 from schemas import TrainResult, TrainSpec
-from schemas.networks import FullyConnected, TwoLayerNet
-from schemas.optimizers import OptimizerSpec
-from workers.compute import run_experiment
-from workers.compute.datasets import make_data
-from workers.compute.kernels.analytic import analytic_kernel
-from workers.compute.networks import init_params
-from workers.compute.training import engine
-from workers.compute.training.engine import Problem, record_steps
-from workers.compute.training.optimizers import OPTIMIZERS, Context, NesterovMethod, resolve
-from workers.compute.training.stacked import seed_groups
 
-SPHERE = {"name": "sphere", "n": 32, "d": 8, "seed": 0}
-
-
-def train(**fields: object) -> TrainResult:
-    spec = {"kind": "train", "dataset": SPHERE, "network": {"name": "two_layer"}, "width": 8192, **fields}
-    result = run_experiment(TrainSpec.model_validate(spec))
-    assert isinstance(result, TrainResult)
-    return result
+from .helpers import SPHERE, train
 
 
 @pytest.fixture(scope="module")
@@ -188,63 +177,6 @@ def test_mean_field_leaves_the_kernel_regime_at_the_kernel_step() -> None:
     assert optimizer.runs[0].status == "diverged" and optimizer.rate is None
 
 
-def test_weight_change_counts_the_trained_layer_only() -> None:
-    result_spec = {"network": {"name": "two_layer", "kappa": 0.01}, "width": 256, "steps": 50}
-    problem_spec = TrainSpec.model_validate({"kind": "train", "dataset": SPHERE, **result_spec})
-    data = make_data(problem_spec.dataset, torch.float64, torch.device("cpu"))
-    H = analytic_kernel(problem_spec.network, data.X)
-    _, vectors = torch.linalg.eigh(H)
-    problem = Problem(
-        problem_spec.network, 256, data.X, data.y, None, None, 1.0, vectors[:, -1], vectors[:, 0], True, False
-    )
-    [run] = engine.train(
-        problem,
-        "gd",
-        {"lr": 0.5},
-        engine.start(problem, [0]),
-        0.0,
-        60,
-        record_steps(50, 16),
-        lambda _s, _l: None,
-    )
-    W, W0 = run.final["W"], run.initial["W"]
-    assert run.record["weight_change"][-1] == pytest.approx(float((W - W0).norm() / W0.norm()), rel=1e-12)
-
-
-def test_scheduled_momentum_starts_at_zero() -> None:
-    method = NesterovMethod({"lr": 0.1, "momentum": "schedule"}, None)  # type: ignore[arg-type]
-    assert [method.coefficient(k) for k in (1, 2, 3)] == [0.0, 0.25, 0.4]  # (k - 1) / (k + 2)
-
-
-def test_sgd_auto_step_accounts_for_the_batch() -> None:
-    result = train(width=1024, optimizers=[{"name": "sgd", "batch_size": 1}], steps=300)
-    optimizer = result.optimizers[0]
-    assert "batch/n" in optimizer.auto and optimizer.runs[0].status != "diverged"
-    record = optimizer.runs[0].record
-    assert record["train_loss"][-1] < 0.5 * record["train_loss"][0]
-
-
-def test_the_registry_holds_every_optimizer_of_the_contract_and_knows_it_whole() -> None:
-    """One class per schema name; each chooses its auto hyperparameters from a spectrum, predicts
-    a rate (or says it has no theory) and prices its step, so adding an optimizer is its schema
-    model, its class and this test."""
-    names = set(TypeAdapter(OptimizerSpec).json_schema()["discriminator"]["mapping"])
-    assert set(OPTIMIZERS) == names
-    spectrum = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
-    for name, method in OPTIMIZERS.items():
-        spec = TypeAdapter(OptimizerSpec).validate_python({"name": name})
-        hyper, reason = resolve(spec, spectrum, n=64)
-        assert "auto" not in hyper.values() and (reason is None) == ("auto" not in spec.model_dump().values())
-        predicted = method.predict(hyper, spectrum, "test")
-        assert predicted.kernel == "test" and (predicted.rate is None or 0 < predicted.rate < 1)
-        assert spec.step_flops(64, 1000, lambda b: 1e6 * b) >= 6 * spec.points_per_step(64) * 1000
-    gd, _ = resolve(TypeAdapter(OptimizerSpec).validate_python({"name": "gd"}), spectrum, n=64)
-    sgd, why = resolve(
-        TypeAdapter(OptimizerSpec).validate_python({"name": "sgd", "batch_size": 16}), spectrum, 64
-    )
-    assert sgd["lr"] == pytest.approx(gd["lr"] * 16 / 64, rel=1e-15) and "batch/n = 0.25" in (why or "")
-
-
 def test_a_diverged_run_with_a_broken_final_kernel_still_reports() -> None:
     network = {"name": "two_layer", "activation": "quadratic", "kappa": 100.0}
     result = train(
@@ -255,108 +187,8 @@ def test_a_diverged_run_with_a_broken_final_kernel_still_reports() -> None:
     assert {p.kernel for p in optimizer.predicted} == {"analytic", "empirical_init"}
 
 
-def test_ggn_on_a_singular_gram_damps_or_says_why() -> None:
-    spec = {
-        "kind": "train",
-        "dataset": SPHERE,
-        "network": {"name": "two_layer"},
-        "width": 2,
-        "dtype": "float32",
-    }
-    spec["optimizers"] = [{"name": "ggn"}]
-    spec["steps"] = 5
-    try:
-        result = run_experiment(TrainSpec.model_validate(spec))
-    except ValueError as error:
-        assert "singular" in str(error)
-    else:
-        assert any("singular Gram" in warning for warning in result.optimizers[0].runs[0].warnings)
-
-
 def test_regression_labels_get_no_test_error() -> None:
     dataset = {"name": "diabetes", "n": 64, "test_fraction": 0.25}
     result = train(dataset=dataset, width=256, optimizers=[{"name": "gd"}], steps=20)
     record = result.optimizers[0].runs[0].record
     assert "test_loss" in record and "test_error" not in record
-
-
-@pytest.mark.parametrize(
-    ("network", "optimizer"),
-    [
-        ({"name": "two_layer"}, {"name": "gd"}),
-        ({"name": "two_layer", "trained": "both"}, {"name": "heavy_ball"}),
-        ({"name": "two_layer"}, {"name": "nesterov", "momentum": "schedule"}),
-        ({"name": "two_layer"}, {"name": "sgd", "batch_size": 8}),
-        ({"name": "two_layer", "activation": "tanh"}, {"name": "adam", "lr": 0.01}),
-        ({"name": "two_layer"}, {"name": "ggn", "batch_size": 16}),
-        ({"name": "fully_connected", "depth": 3}, {"name": "heavy_ball"}),
-    ],
-)
-def test_batched_replicates_give_the_sequential_numbers(network: dict, optimizer: dict) -> None:
-    fields = {
-        "network": network,
-        "width": 256,
-        "optimizers": [optimizer],
-        "replicates": 3,
-        "steps": 60,
-        "record_points": 16,
-        "tolerance": 0.0,
-        "ntk_drift": True,
-    }
-    batched = train(batching="batched", **fields)
-    sequential = train(batching="sequential", **fields)
-    assert batched.batched and not sequential.batched
-    for one, other in zip(batched.optimizers[0].runs, sequential.optimizers[0].runs, strict=True):
-        assert (one.seed, one.status, one.steps) == (other.seed, other.status, other.steps)
-        assert one.record.keys() == other.record.keys()
-        for name, values in one.record.items():
-            assert values == pytest.approx(other.record[name], rel=1e-9, abs=1e-12), name
-    seeds = [run.record["train_loss"][-1] for run in batched.optimizers[0].runs]
-    assert len(set(seeds)) == 3  # the replicates are different runs
-
-
-def test_minibatches_are_each_generators_own_draws_across_blocks() -> None:
-    """Batches are drawn ahead in growing blocks; step by step they must still be the draws one
-    randperm per step from each replicate's own generator gives (what a GPU run also sees)."""
-    n, size, steps = 50, 7, 200  # blocks of 16, 32, 64, 128: several boundaries crossed
-
-    seeds = [3, 4]
-    context = Context(*(lambda *_: None,) * 3, n, seeds, torch.device("cpu"))  # type: ignore[arg-type]
-    drawn = torch.stack([context.batch(size) for _ in range(steps)])  # (steps, R, size)
-    fresh = [torch.Generator().manual_seed(seed + 2**32) for seed in seeds]  # seeded apart from the init
-    expected = torch.stack(
-        [torch.stack([torch.randperm(n, generator=g)[:size] for g in fresh]) for _ in range(steps)]
-    )
-    assert torch.equal(drawn, expected)
-
-
-def test_initialisation_is_drawn_in_float64_whatever_the_dtype() -> None:
-    """A seed is one network in every dtype (and on every device): drawn in float64 on the CPU,
-    then cast."""
-    for network in (TwoLayerNet(), FullyConnected(depth=3)):
-        wide = init_params(network, 5, 64, torch.Generator().manual_seed(2), torch.float64)
-        narrow = init_params(network, 5, 64, torch.Generator().manual_seed(2), torch.float32)
-        for name, value in narrow.items():
-            assert value.dtype == torch.float32
-            assert torch.equal(value, wide[name].float()), name
-
-
-def test_auto_batching_stacks_on_gpus_and_small_cpu_jobs_only() -> None:
-    def groups(width: int, device: str, batching: str = "auto") -> list[list[int]]:
-        spec = TrainSpec.model_validate(
-            {
-                "kind": "train",
-                "dataset": SPHERE,
-                "width": width,
-                "replicates": 4,
-                "seed": 7,
-                "batching": batching,
-            }
-        )
-        return seed_groups(spec, torch.device(device))
-
-    assert groups(1024, "cpu") == [[7, 8, 9, 10]]  # 4 x 32 x 1024 stacked activations: small
-    assert groups(65536, "cpu") == [[7], [8], [9], [10]]  # 2^23 > CPU_STACK_MAX
-    assert groups(65536, "cuda") == [[7, 8, 9, 10]]
-    assert groups(1024, "cuda", "sequential") == [[7], [8], [9], [10]]
-    assert groups(65536, "cpu", "batched") == [[7, 8, 9, 10]]

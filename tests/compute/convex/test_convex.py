@@ -32,7 +32,7 @@ from workers.compute.landscape.critical_points import lbfgs
 
 F64 = torch.float64
 EPS = float(np.finfo(np.float64).eps)
-EXAMPLES = Path(__file__).parent.parent / "examples"
+EXAMPLES = Path(__file__).parents[3] / "examples"
 RELU_12 = {**CONVEX_EXAMPLE, "compare": []}  # n = 12 points on the circle, a 3-neuron ReLU teacher
 POLY_20 = {
     "kind": "convex",
