@@ -97,7 +97,7 @@ def settings_with(host: str | None, port: int | None) -> Settings:
 def run(host: Host = None, port: Port = None) -> None:
     """Start the whole stack: Redis and SQLite embedded unless REDIS_URL / DATABASE_URL are set,
     one Celery worker and the API. Ctrl-C stops everything it started."""
-    from .launcher import run_stack
+    from .server.launcher import run_stack
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = settings_with(host, port)
@@ -114,7 +114,7 @@ def run(host: Host = None, port: Port = None) -> None:
 @app.command()
 def api(host: Host = None, port: Port = None) -> None:
     """Start the API alone, on the Redis and store of the settings (never starts them)."""
-    from .app import create_app
+    from .server.app import create_app
 
     settings = settings_with(host, port)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port)

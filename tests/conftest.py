@@ -23,9 +23,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from service.app import create_app
-from service.embedded import EmbeddedRedis
-from service.processes import spawn, stop
+from service.server.app import create_app
+from service.server.embedded import EmbeddedRedis
+from service.server.processes import spawn, stop
 from workers.heartbeat import live_workers
 from workers.settings import Settings
 from workers.store import JobStore, make_engine, migrate

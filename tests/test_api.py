@@ -10,8 +10,8 @@ import httpx
 from fastapi.testclient import TestClient
 
 from schemas import JobRequest, KernelResult, TrainResult
-from service.app import create_app
-from service.embedded import EmbeddedRedis
+from service.server.app import create_app
+from service.server.embedded import EmbeddedRedis
 from workers.settings import Settings
 
 from .conftest import Stack

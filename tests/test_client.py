@@ -11,8 +11,8 @@ import pytest
 
 from schemas import JobStatus, KernelResult
 from service import client as client_module
-from service.app import create_app
 from service.client import ApiError, AsyncClient, Client, Retry, Unreachable, WaitTimeout
+from service.server.app import create_app
 from workers.settings import Settings
 
 from .conftest import Stack, serving

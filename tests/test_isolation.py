@@ -6,9 +6,9 @@ import sys
 PROGRAM = """
 import sys, tempfile
 from fastapi.testclient import TestClient
-from service.app import create_app
+from service.server.app import create_app
 from service.cli import app
-from service.launcher import run_stack
+from service.server.launcher import run_stack
 from workers.settings import Settings
 
 folder = tempfile.mkdtemp()

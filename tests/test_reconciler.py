@@ -3,9 +3,9 @@
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.embedded import EmbeddedRedis
-from service.processes import stop
+from service.server.app import create_app
+from service.server.embedded import EmbeddedRedis
+from service.server.processes import stop
 from workers.events import EventLog
 from workers.reconciler import Reconciler, broker_task_ids
 from workers.settings import Settings

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.processes import stop
+from service.server.app import create_app
+from service.server.processes import stop
 from workers.settings import Settings
 
 from .conftest import Stack, embedded_settings, start_worker, wait_for_workers

@@ -19,9 +19,9 @@ from pydantic import ValidationError
 from schemas import over_budget
 from schemas.paths import assign, resolve
 from schemas.sweep import CHILDREN_MAX, SweepSpec
-from service.app import create_app
-from service.processes import stop
 from service.reports import csv_table, write_csv
+from service.server.app import create_app
+from service.server.processes import stop
 from workers.settings import Settings
 from workers.sweeps import kendall_tau
 
