@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from schemas import JobStatus, KernelResult
-from service import client as client_module
 from service.client import ApiError, AsyncClient, Client, Retry, Unreachable, WaitTimeout
+from service.client import client as client_module
 from service.server.app import create_app
 from workers.settings import Settings
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from schemas import over_budget
 from schemas.paths import assign, resolve
 from schemas.sweep import CHILDREN_MAX, SweepSpec
-from service.reports import csv_table, write_csv
+from service.client.reports import csv_table, write_csv
 from service.server.app import create_app
 from service.server.processes import stop
 from workers.settings import Settings
