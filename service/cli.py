@@ -18,7 +18,7 @@ from .client.cli import app as client_app
 from .client.cli import fail, problems
 
 if TYPE_CHECKING:
-    from workers.settings import Settings
+    from .server.settings import ServerSettings
 
 app = typer.Typer(help="ntkdyn: optimization dynamics of over-parameterized networks, as a service.")
 
@@ -37,10 +37,10 @@ def load_settings(read: Callable[[], S]) -> S:
         raise fail([f"bad setting {line}" for line in problems(error)], code=2) from None
 
 
-def settings_with(host: str | None, port: int | None) -> "Settings":
-    from workers.settings import get_settings
+def settings_with(host: str | None, port: int | None) -> "ServerSettings":
+    from .server.settings import get_server_settings
 
-    settings = load_settings(get_settings)
+    settings = load_settings(get_server_settings)
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
     return settings.model_copy(update=overrides)
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from schemas import JobRequest, KernelResult, TrainResult
 from service.server.app import create_app
 from service.server.embedded import EmbeddedRedis
-from workers.settings import Settings
+from service.server.settings import ServerSettings
 
 from .conftest import Stack
 
@@ -287,7 +287,9 @@ def test_docs_show_a_runnable_example(stack: Stack) -> None:
 
 def test_not_ready_without_broker_or_workers(tmp_path) -> None:  # type: ignore[no-untyped-def]
     database = f"sqlite:///{tmp_path / 'store.db'}"
-    dead = Settings(data_dir=tmp_path, redis_url=f"unix://{tmp_path / 'nothing.sock'}", database_url=database)
+    dead = ServerSettings(
+        data_dir=tmp_path, redis_url=f"unix://{tmp_path / 'nothing.sock'}", database_url=database
+    )
     with TestClient(create_app(dead), raise_server_exceptions=False) as client:
         response = client.get("/readyz")
         assert response.status_code == 503 and "broker unreachable" in response.json()["reason"]
@@ -297,7 +299,7 @@ def test_not_ready_without_broker_or_workers(tmp_path) -> None:  # type: ignore[
     server = EmbeddedRedis(tmp_path / "idle")
     server.start()
     try:
-        idle = Settings(data_dir=tmp_path, redis_url=server.url, database_url=database)
+        idle = ServerSettings(data_dir=tmp_path, redis_url=server.url, database_url=database)
         with TestClient(create_app(idle)) as client:
             response = client.get("/readyz")
             assert response.status_code == 503 and "no worker" in response.json()["reason"]

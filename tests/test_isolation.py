@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from service.server.app import create_app
 from service.cli import app
 from service.server.launcher import run_stack
-from workers.settings import Settings
+from service.server.settings import ServerSettings
 
 folder = tempfile.mkdtemp()
-settings = Settings(data_dir=folder, redis_url=sys.argv[1], database_url=f"sqlite:///{folder}/s.db")
+settings = ServerSettings(data_dir=folder, redis_url=sys.argv[1], database_url=f"sqlite:///{folder}/s.db")
 with TestClient(create_app(settings)) as client:
     submitted = client.post("/v1/jobs", json={"spec": {"kind": "kernel"}})
     assert submitted.status_code == 202, submitted.text

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from service.server.app import create_app
 from service.server.processes import stop
-from workers.settings import Settings
+from service.server.settings import ServerSettings
 
 from .conftest import Stack, embedded_settings, start_worker, wait_for_workers
 from .processes import descendants
@@ -23,7 +23,7 @@ SLOW = {
 
 
 @pytest.fixture
-def fragile(tmp_path) -> Iterator[tuple[Settings, TestClient]]:  # type: ignore[no-untyped-def]
+def fragile(tmp_path) -> Iterator[tuple[ServerSettings, TestClient]]:  # type: ignore[no-untyped-def]
     """A stack whose jobs may run 10 s (whatever their budget) and whose broker redelivers
     unacknowledged work after 20 s, swept every second."""
     with (

@@ -22,13 +22,13 @@ from workers import sweeps
 from workers.celery_app import SWEEP_QUEUE, queue_for, send_job
 from workers.events import EventLog
 from workers.heartbeat import live_workers
-from workers.settings import Settings
 from workers.store import JobRow, JobStore
 from workers.store.jobs import RACE_TRIES, new_job
 from workers.version import ENGINE_VERSION
 
 from ..deps import CeleryDep, CurrentUser, JobDep, RedisDep, SettingsDep, StoreDep
 from ..errors import field_error
+from ..settings import ServerSettings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -101,7 +101,9 @@ def gpu_served(redis: Any) -> Callable[[], bool]:
     return functools.cache(lambda: any("gpu" in worker["queues"] for worker in live_workers(redis)))
 
 
-def check_budget(spec: Any, settings: Settings, served: Callable[[], bool], where: list[str | int]) -> None:
+def check_budget(
+    spec: Any, settings: ServerSettings, served: Callable[[], bool], where: list[str | int]
+) -> None:
     """422 when the spec is over the job budget, or wants a GPU no worker serves."""
     reason = over_budget(spec.cost(), settings.max_flops, settings.max_memory_bytes)
     if reason is not None:
@@ -137,7 +139,7 @@ def submit_sweep(
     reuse: bool,
     response: Response,
     store: JobStore,
-    settings: Settings,
+    settings: ServerSettings,
     celery: Any,
     redis: Any,
     owner: str,
