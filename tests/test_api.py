@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from fastapi.testclient import TestClient
 
-from schemas import JobRequest, KernelResult, TrainResult
+from schemas import ConvexResult, JobRequest, KernelResult, LandscapeResult, OdeResult, TrainResult
+from schemas.sweep import SweepResult
 from service.server.app import create_app
 from service.server.embedded import EmbeddedRedis
 from service.server.settings import ServerSettings
@@ -283,6 +284,15 @@ def test_docs_show_a_runnable_example(stack: Stack) -> None:
     example = schema["components"]["schemas"]["JobRequest"]["examples"][0]
     assert JobRequest.model_validate(example).spec.kind == "kernel"
     assert stack.client.get("/docs").status_code == 200
+
+
+def test_docs_show_the_result_model_of_every_kind(stack: Stack) -> None:
+    document = stack.client.get("/openapi.json").json()
+    succeeded = document["paths"]["/v1/jobs/{job_id}/result"]["get"]["responses"]["200"]
+    result = succeeded["content"]["application/json"]["schema"]
+    models = (KernelResult, TrainResult, LandscapeResult, OdeResult, ConvexResult, SweepResult)
+    assert {ref["$ref"] for ref in result["oneOf"]} == {f"#/components/schemas/{m.__name__}" for m in models}
+    assert result["discriminator"]["propertyName"] == "kind"
 
 
 def test_not_ready_without_broker_or_workers(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from pydantic import BeforeValidator, Field
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
+from schemas.jobs import JobResult
 from schemas.sweep import SweepSpec
 from workers import sweeps
 from workers.celery_app import SWEEP_QUEUE, queue_for, send_job
@@ -257,7 +258,13 @@ async def get_job(
     return view(job)
 
 
-@router.get("/{job_id}/result", responses={409: {"description": "the job has not succeeded"}})
+@router.get(
+    "/{job_id}/result",
+    responses={  # documented, not validated again: the worker wrote the document from its model
+        200: {"model": JobResult, "description": "the result model of the job's kind"},
+        409: {"description": "the job has not succeeded"},
+    },
+)
 def get_result(job: JobDep) -> Any:
     """The result document of a succeeded job (its model depends on the job's kind)."""
     if job.status != JobStatus.succeeded.value:
