@@ -8,10 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.common import SpecModel
 from schemas.experiments import KERNEL_EXAMPLE, ExperimentSpec
-from schemas.sweep import SweepSpec
+from schemas.results import ExperimentResult
+from schemas.sweep import SweepResult, SweepSpec
 
 SubmittedSpec = Annotated[ExperimentSpec | SweepSpec, Field(discriminator="kind")]
 """What a client may submit: an experiment of one kind, or a sweep of them."""
+
+JobResult = Annotated[ExperimentResult | SweepResult, Field(discriminator="kind")]
+"""What a succeeded job answers: the result of its experiment's kind, or its sweep's table."""
 
 
 class JobStatus(StrEnum):

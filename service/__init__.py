@@ -1,1 +1,2 @@
-"""The HTTP face of ntkdyn: FastAPI app, embedded launcher and CLI. Never imports torch."""
+"""The HTTP face of ntkdyn: the API server (`service.server`), the Python client
+(`service.client`) and the `ntkdyn` command over both (`service.cli`). Never imports torch."""

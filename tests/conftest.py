@@ -23,11 +23,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from service.app import create_app
-from service.embedded import EmbeddedRedis
-from service.processes import spawn, stop
+from service.server.app import create_app
+from service.server.embedded import EmbeddedRedis
+from service.server.processes import spawn, stop
+from service.server.settings import ServerSettings
 from workers.heartbeat import live_workers
-from workers.settings import Settings
 from workers.store import JobStore, make_engine, migrate
 
 POSTGRES_ENV = "NTKDYN_TEST_DATABASE_URL"
@@ -46,7 +46,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh database on the server of NTKDYN_TEST_DATABASE_URL, dropped afterwards."""
-    server = Settings(database_url=os.environ[POSTGRES_ENV]).database_url
+    server = ServerSettings(database_url=os.environ[POSTGRES_ENV]).database_url
     assert server is not None
     name = f"ntkdyn_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
@@ -75,7 +75,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     engine.dispose()
 
 
-def start_worker(settings: Settings, log: Path, **env: str) -> subprocess.Popen:
+def start_worker(settings: ServerSettings, log: Path, **env: str) -> subprocess.Popen:
     """A real `ntkdyn worker` subprocess on the settings' Redis and store."""
     environment = settings.environment()
     environment.update(
@@ -89,7 +89,7 @@ def start_worker(settings: Settings, log: Path, **env: str) -> subprocess.Popen:
     return spawn([sys.executable, "-m", "service.cli", "worker"], env=environment, log_file=log)
 
 
-def wait_for_workers(settings: Settings, count: int = 1, timeout: float = 60) -> None:
+def wait_for_workers(settings: ServerSettings, count: int = 1, timeout: float = 60) -> None:
     client = redis.Redis.from_url(settings.effective_redis_url)
     deadline = time.monotonic() + timeout
     while len(live_workers(client)) < count:
@@ -99,13 +99,13 @@ def wait_for_workers(settings: Settings, count: int = 1, timeout: float = 60) ->
 
 
 @contextmanager
-def embedded_settings(folder: Path, **overrides: object) -> Iterator[Settings]:
+def embedded_settings(folder: Path, **overrides: object) -> Iterator[ServerSettings]:
     """Settings of a stack kept in `folder`: its own started redis-server and a SQLite store."""
     server = EmbeddedRedis(folder)
     server.start()
     try:
         database_url = f"sqlite:///{folder / 'store.db'}"
-        yield Settings(data_dir=folder, redis_url=server.url, database_url=database_url, **overrides)  # type: ignore[arg-type]
+        yield ServerSettings(data_dir=folder, redis_url=server.url, database_url=database_url, **overrides)  # type: ignore[arg-type]
     finally:
         server.stop()
 
@@ -114,7 +114,7 @@ def embedded_settings(folder: Path, **overrides: object) -> Iterator[Settings]:
 class Stack:
     """A running stack: Redis, store, one worker, and a client of the in-process API."""
 
-    settings: Settings
+    settings: ServerSettings
     client: TestClient
     store: JobStore
     worker: subprocess.Popen
@@ -147,7 +147,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     folder = tmp_path_factory.mktemp(f"stack-{request.param}")
     server = EmbeddedRedis(folder)
     server.start()
-    settings = Settings(
+    settings = ServerSettings(
         data_dir=folder,
         redis_url=server.url,
         database_url=database_url_for(request.param, folder, request),

@@ -9,10 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from fastapi.testclient import TestClient
 
-from schemas import JobRequest, KernelResult, TrainResult
-from service.app import create_app
-from service.embedded import EmbeddedRedis
-from workers.settings import Settings
+from schemas import ConvexResult, JobRequest, KernelResult, LandscapeResult, OdeResult, TrainResult
+from schemas.sweep import SweepResult
+from service.server.app import create_app
+from service.server.embedded import EmbeddedRedis
+from service.server.settings import ServerSettings
 
 from .conftest import Stack
 
@@ -285,9 +286,20 @@ def test_docs_show_a_runnable_example(stack: Stack) -> None:
     assert stack.client.get("/docs").status_code == 200
 
 
+def test_docs_show_the_result_model_of_every_kind(stack: Stack) -> None:
+    document = stack.client.get("/openapi.json").json()
+    succeeded = document["paths"]["/v1/jobs/{job_id}/result"]["get"]["responses"]["200"]
+    result = succeeded["content"]["application/json"]["schema"]
+    models = (KernelResult, TrainResult, LandscapeResult, OdeResult, ConvexResult, SweepResult)
+    assert {ref["$ref"] for ref in result["oneOf"]} == {f"#/components/schemas/{m.__name__}" for m in models}
+    assert result["discriminator"]["propertyName"] == "kind"
+
+
 def test_not_ready_without_broker_or_workers(tmp_path) -> None:  # type: ignore[no-untyped-def]
     database = f"sqlite:///{tmp_path / 'store.db'}"
-    dead = Settings(data_dir=tmp_path, redis_url=f"unix://{tmp_path / 'nothing.sock'}", database_url=database)
+    dead = ServerSettings(
+        data_dir=tmp_path, redis_url=f"unix://{tmp_path / 'nothing.sock'}", database_url=database
+    )
     with TestClient(create_app(dead), raise_server_exceptions=False) as client:
         response = client.get("/readyz")
         assert response.status_code == 503 and "broker unreachable" in response.json()["reason"]
@@ -297,7 +309,7 @@ def test_not_ready_without_broker_or_workers(tmp_path) -> None:  # type: ignore[
     server = EmbeddedRedis(tmp_path / "idle")
     server.start()
     try:
-        idle = Settings(data_dir=tmp_path, redis_url=server.url, database_url=database)
+        idle = ServerSettings(data_dir=tmp_path, redis_url=server.url, database_url=database)
         with TestClient(create_app(idle)) as client:
             response = client.get("/readyz")
             assert response.status_code == 503 and "no worker" in response.json()["reason"]

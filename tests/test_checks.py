@@ -9,8 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.paths import PathError, parse_path, resolve
-from service.checks import Case, Expectation, evaluate, load_suite
-from service.reports import junit
+from service.client.checks import Case, Expectation, evaluate, load_suite
+from service.client.reports import junit
 
 RESULT = {
     "kind": "train",

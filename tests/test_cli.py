@@ -13,7 +13,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from service.cli import app
-from service.reports import TIDY_COLUMNS
+from service.client.reports import TIDY_COLUMNS
 
 from .conftest import Stack
 from .test_api import sphere

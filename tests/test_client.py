@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from schemas import JobStatus, KernelResult
-from service import client as client_module
-from service.app import create_app
 from service.client import ApiError, AsyncClient, Client, Retry, Unreachable, WaitTimeout
-from workers.settings import Settings
+from service.client import client as client_module
+from service.server.app import create_app
+from service.server.settings import ServerSettings
 
 from .conftest import Stack, serving
 from .test_api import slow, sphere
@@ -143,7 +143,7 @@ def test_connection_errors_are_retried_until_the_service_answers(stack: Stack) -
 
 def test_unavailable_and_unreachable_services(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'store.db'}"
-    no_broker = Settings(
+    no_broker = ServerSettings(
         data_dir=tmp_path, redis_url=f"unix://{tmp_path / 'nothing.sock'}", database_url=database
     )
     with serving(create_app(no_broker)) as url, Client(url, retry=QUICK) as client:

@@ -3,12 +3,12 @@
 import redis
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.embedded import EmbeddedRedis
-from service.processes import stop
+from service.server.app import create_app
+from service.server.embedded import EmbeddedRedis
+from service.server.processes import stop
+from service.server.settings import ServerSettings
 from workers.events import EventLog
 from workers.reconciler import Reconciler, broker_task_ids
-from workers.settings import Settings
 
 from .conftest import Stack, start_worker, wait_for_workers
 
@@ -18,7 +18,7 @@ SPEC = {"kind": "kernel", "dataset": {"name": "sphere", "n": 16, "d": 3, "seed":
 def test_lost_queued_job_is_sent_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
     server = EmbeddedRedis(tmp_path)
     server.start()
-    settings = Settings(
+    settings = ServerSettings(
         data_dir=tmp_path, redis_url=server.url, database_url=f"sqlite:///{tmp_path / 's.db'}"
     )
     client = redis.Redis.from_url(server.url)
@@ -55,7 +55,7 @@ def test_lost_queued_job_is_sent_again(tmp_path) -> None:  # type: ignore[no-unt
 
 def test_job_submitted_while_the_broker_is_down_is_kept_and_sent_later(tmp_path) -> None:  # type: ignore[no-untyped-def]
     server = EmbeddedRedis(tmp_path)  # not started yet: its socket does not exist
-    settings = Settings(
+    settings = ServerSettings(
         data_dir=tmp_path, redis_url=server.url, database_url=f"sqlite:///{tmp_path / 's.db'}"
     )
     with TestClient(create_app(settings)) as api:

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.processes import stop
-from workers.settings import Settings
+from service.server.app import create_app
+from service.server.processes import stop
+from service.server.settings import ServerSettings
 
 from .conftest import Stack, embedded_settings, start_worker, wait_for_workers
 from .processes import descendants
@@ -27,7 +27,7 @@ neurons took 5-8 s there, and one run under a second test suite hit the limit)."
 
 
 @pytest.fixture
-def fragile(tmp_path) -> Iterator[tuple[Settings, TestClient]]:  # type: ignore[no-untyped-def]
+def fragile(tmp_path) -> Iterator[tuple[ServerSettings, TestClient]]:  # type: ignore[no-untyped-def]
     """A stack whose jobs may run 10 s (whatever their budget) and whose broker redelivers
     unacknowledged work after 20 s, swept every second."""
     with (

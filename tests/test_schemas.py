@@ -11,7 +11,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from schemas import ExperimentSpec, JobRequest, KernelSpec, over_budget, spec_hash
 from schemas.jobs import SubmittedSpec
 from schemas.sweep import SweepSpec
-from workers.settings import Settings
+from service.server.settings import ServerSettings
 from workers.version import ENGINE_VERSION
 
 from .spec_strategies import documents
@@ -105,7 +105,7 @@ def test_budget_names_the_limit_and_the_excess() -> None:
 )
 def test_every_example_is_a_request_within_the_default_budget(path: Path) -> None:
     request = JobRequest.model_validate_json(path.read_text())
-    settings = Settings()
+    settings = ServerSettings()
     assert over_budget(request.spec.cost(), settings.max_flops, settings.max_memory_bytes) is None
     children = request.spec.children if isinstance(request.spec, SweepSpec) else []
     for spec in [request.spec, *children]:

@@ -19,10 +19,10 @@ from pydantic import ValidationError
 from schemas import over_budget
 from schemas.paths import assign, resolve
 from schemas.sweep import CHILDREN_MAX, SweepSpec
-from service.app import create_app
-from service.processes import stop
-from service.reports import csv_table, write_csv
-from workers.settings import Settings
+from service.client.reports import csv_table, write_csv
+from service.server.app import create_app
+from service.server.processes import stop
+from service.server.settings import ServerSettings
 from workers.sweeps import kendall_tau
 
 from .conftest import Stack, embedded_settings, start_worker, wait_for_workers
@@ -222,7 +222,7 @@ GENERALIZATION = json.loads(EXAMPLE.read_text())["spec"]
 
 def test_the_generalization_example_fits_the_default_budgets() -> None:
     spec = SweepSpec.model_validate(GENERALIZATION)
-    settings = Settings()
+    settings = ServerSettings()
     assert max(spec.axes[1].values) / min(spec.axes[1].values) >= 100, "widths span two orders of magnitude"
     for child in spec.children:
         assert over_budget(child.cost(), settings.max_flops, settings.max_memory_bytes) is None, child

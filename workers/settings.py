@@ -1,18 +1,17 @@
-"""Service settings from the environment (NTKDYN_ prefix; REDIS_URL and DATABASE_URL as usual).
+"""Settings the API and the workers share, from the environment (NTKDYN_ prefix; REDIS_URL and
+DATABASE_URL as usual): where Redis and the store are, and the limits and pace of jobs. What only
+the API and its launcher read is in `service.server.settings`, which extends these.
 
 Without REDIS_URL / DATABASE_URL the embedded stack is used: a redis-server on a unix socket and
 a SQLite file, both in the data folder.
 """
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from schemas.costs import GIB, MIB
 
 
 class Settings(BaseSettings):
@@ -27,12 +26,6 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "NTKDYN_DATABASE_URL"),
         description="external store (postgresql://...)",
     )
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    max_body_bytes: int = Field(8 * MIB, gt=0, description="larger request bodies get a 413")
-    max_flops: float = Field(5e12, gt=0, description="compute budget of one job, in flop")
-    max_memory_bytes: float = Field(4 * GIB, gt=0, description="memory budget of one job, in bytes")
-    max_sweep_flops: float = Field(5e13, gt=0, description="compute budget of a sweep's children together")
     max_job_seconds: float = Field(3600, gt=0, description="a job running longer fails")
     visibility_timeout: float | None = Field(
         None, gt=0, description="seconds before an unacknowledged task is redelivered (2x max job)"
@@ -40,14 +33,8 @@ class Settings(BaseSettings):
     unacked_restore_interval: float = Field(10, gt=0, description="seconds between redelivery sweeps")
     max_attempts: int = Field(3, ge=1, le=20, description="a job delivered this often and not done fails")
     progress_interval: float = Field(0.5, gt=0, description="least seconds between progress writes")
-    reconcile_seconds: float = Field(
-        60, gt=0, description="how often the API re-sends active jobs the broker has lost"
-    )
     worker_concurrency: int = Field(1, ge=1, le=256)
     worker_heartbeat_seconds: float = Field(5, gt=0)
-    events_keepalive_seconds: float = Field(
-        15, gt=0, le=300, description="seconds between keep-alive comments on a quiet event stream"
-    )
     events_ttl_seconds: float = Field(
         86400, gt=0, description="a job's event stream expires this long after its last event"
     )
@@ -83,10 +70,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def embedded_redis(self) -> bool:
-        return self.redis_url is None
-
-    @property
     def redis_socket(self) -> Path:
         return self.data_dir.resolve() / "redis.sock"
 
@@ -104,14 +87,6 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'ntkdyn.db'}"
-
-    def environment(self) -> dict[str, str]:
-        """Environment that gives a child process these same endpoints."""
-        env = dict(os.environ)
-        env["REDIS_URL"] = self.effective_redis_url
-        env["DATABASE_URL"] = self.effective_database_url
-        env["NTKDYN_DATA_DIR"] = str(self.data_dir.resolve())
-        return env
 
 
 @lru_cache

@@ -6,9 +6,9 @@
         result = job.result()
 
 Both clients share one sans-I/O core: requests are built, answers decoded (into `JobView`s or an
-`ApiError` carrying the server's `detail`), retries scheduled (`service.retry`), and the job's
-Server-Sent Events parsed and resumed (`service.sse`) by the same code; each client only sends,
-sleeps and reads lines. Connection errors and 503s are tried again with exponential backoff.
+`ApiError` carrying the server's `detail`), retries scheduled (`service.client.retry`), and the
+job's Server-Sent Events parsed and resumed (`service.client.events`) by the same code; each
+client only sends, sleeps and reads lines. Connection errors and 503s are tried again with exponential backoff.
 """
 
 import asyncio
@@ -22,21 +22,9 @@ from pydantic import BaseModel
 
 from schemas import JobStatus, JobView
 
-from .retry import DEFAULT_RETRY, ApiError, Attempts, ClientError, Retry, Unreachable, WaitTimeout
-from .sse import Event, Follow
+from .events import Event, Follow
+from .retry import DEFAULT_RETRY, Attempts, Retry
 
-__all__ = [
-    "ApiError",
-    "AsyncClient",
-    "AsyncJob",
-    "Client",
-    "ClientError",
-    "Event",
-    "Job",
-    "Retry",
-    "Unreachable",
-    "WaitTimeout",
-]
 DEFAULT_URL = "http://127.0.0.1:8000"
 PAGE_MAX = 200
 Spec = Mapping[str, Any] | BaseModel

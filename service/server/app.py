@@ -15,11 +15,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from workers.celery_app import make_celery
 from workers.events import EventLog
 from workers.reconciler import Reconciler
-from workers.settings import Settings, get_settings
 from workers.store import JobStore, make_engine, migrate
 
 from .errors import BodySizeLimit, install_error_handlers
 from .routes import events, health, jobs
+from .settings import ServerSettings, get_server_settings
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ async def reconcile_forever(reconciler: Reconciler, every: float) -> None:
         await asyncio.sleep(every)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
+def create_app(settings: ServerSettings | None = None) -> FastAPI:
+    settings = settings or get_server_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

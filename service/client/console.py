@@ -22,7 +22,7 @@ from rich.table import Column, Table
 from schemas import JobStatus, JobView
 
 from .checks import Outcome
-from .client import Event
+from .events import Event
 
 STATUS_STYLE = {
     JobStatus.queued: "yellow",

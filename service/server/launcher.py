@@ -10,12 +10,12 @@ from collections.abc import Callable
 
 import uvicorn
 
-from workers.settings import Settings
 from workers.store import make_engine, migrate
 
 from .app import create_app
 from .embedded import EmbeddedRedis
 from .processes import spawn, stop
+from .settings import ServerSettings
 
 log = logging.getLogger(__name__)
 WORKER_GRACE_SECONDS = 10.0
@@ -25,7 +25,7 @@ RESPAWN_BACKOFF_MAX = 30.0
 class SupervisedWorker:
     """A `ntkdyn worker` subprocess, restarted if it dies while the stack runs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.stopping = threading.Event()
         self.process = self._spawn()
@@ -53,7 +53,7 @@ class SupervisedWorker:
         stop(self.process, grace=WORKER_GRACE_SECONDS)
 
 
-def serve(settings: Settings, announce: Callable[[str], None]) -> None:
+def serve(settings: ServerSettings, announce: Callable[[str], None]) -> None:
     """Run uvicorn until SIGINT/SIGTERM; announce the URL once it listens."""
     config = uvicorn.Config(
         create_app(settings), host=settings.host, port=settings.port, timeout_graceful_shutdown=5
@@ -71,7 +71,7 @@ def serve(settings: Settings, announce: Callable[[str], None]) -> None:
     server.run()
 
 
-def run_stack(settings: Settings, announce: Callable[[str], None]) -> None:
+def run_stack(settings: ServerSettings, announce: Callable[[str], None]) -> None:
     """Start what the settings do not point elsewhere, serve, and stop it all on the way out."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded = EmbeddedRedis(settings.data_dir) if settings.embedded_redis else None

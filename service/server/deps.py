@@ -7,15 +7,16 @@ import redis.asyncio
 from celery import Celery
 from fastapi import Depends, HTTPException, Path, Request
 
-from workers.settings import Settings
 from workers.store import JobRow, JobStore
+
+from .settings import ServerSettings
 
 
 def _store(request: Request) -> JobStore:
     return request.app.state.store
 
 
-def _settings(request: Request) -> Settings:
+def _settings(request: Request) -> ServerSettings:
     return request.app.state.settings
 
 
@@ -37,7 +38,7 @@ def _current_user() -> str:
 
 
 StoreDep = Annotated[JobStore, Depends(_store)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
+SettingsDep = Annotated[ServerSettings, Depends(_settings)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
 AsyncRedisDep = Annotated[redis.asyncio.Redis, Depends(_async_redis)]

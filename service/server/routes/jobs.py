@@ -17,18 +17,19 @@ from pydantic import BeforeValidator, Field
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
+from schemas.jobs import JobResult
 from schemas.sweep import SweepSpec
 from workers import sweeps
 from workers.celery_app import SWEEP_QUEUE, queue_for, send_job
 from workers.events import EventLog
 from workers.heartbeat import live_workers
-from workers.settings import Settings
 from workers.store import JobRow, JobStore
 from workers.store.jobs import RACE_TRIES, new_job
 from workers.version import ENGINE_VERSION
 
 from ..deps import CeleryDep, CurrentUser, JobDep, RedisDep, SettingsDep, StoreDep
 from ..errors import field_error
+from ..settings import ServerSettings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -101,7 +102,9 @@ def gpu_served(redis: Any) -> Callable[[], bool]:
     return functools.cache(lambda: any("gpu" in worker["queues"] for worker in live_workers(redis)))
 
 
-def check_budget(spec: Any, settings: Settings, served: Callable[[], bool], where: list[str | int]) -> None:
+def check_budget(
+    spec: Any, settings: ServerSettings, served: Callable[[], bool], where: list[str | int]
+) -> None:
     """422 when the spec is over the job budget, or wants a GPU no worker serves."""
     reason = over_budget(spec.cost(), settings.max_flops, settings.max_memory_bytes)
     if reason is not None:
@@ -137,7 +140,7 @@ def submit_sweep(
     reuse: bool,
     response: Response,
     store: JobStore,
-    settings: Settings,
+    settings: ServerSettings,
     celery: Any,
     redis: Any,
     owner: str,
@@ -255,7 +258,13 @@ async def get_job(
     return view(job)
 
 
-@router.get("/{job_id}/result", responses={409: {"description": "the job has not succeeded"}})
+@router.get(
+    "/{job_id}/result",
+    responses={  # documented, not validated again: the worker wrote the document from its model
+        200: {"model": JobResult, "description": "the result model of the job's kind"},
+        409: {"description": "the job has not succeeded"},
+    },
+)
 def get_result(job: JobDep) -> Any:
     """The result document of a succeeded job (its model depends on the job's kind)."""
     if job.status != JobStatus.succeeded.value:

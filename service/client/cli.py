@@ -1,0 +1,211 @@
+"""The client side of the `ntkdyn` command: `submit`, `status`, `result`, `cancel`, `jobs` and
+`check`, through the Python client. Nothing here needs the server or the workers installed."""
+
+import asyncio
+import contextlib
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from schemas import JobStatus
+
+from .checks import Case, Outcome, evaluate, load_suite, read_spec
+from .client import DEFAULT_URL, AsyncClient, Client
+from .console import JobProgress, check_table, job_table, jobs_table, styled
+from .reports import csv_table, junit, write_csv
+from .retry import ClientError
+
+app = typer.Typer()
+"""The client commands; `service.cli` serves them beside the server's."""
+
+Url = Annotated[str, typer.Option(envvar="NTKDYN_URL", help="address of the ntkdyn API")]
+Token = Annotated[str | None, typer.Option(envvar="NTKDYN_TOKEN", help="bearer token", show_default=False)]
+JobId = Annotated[str, typer.Argument(help="the job's id")]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def problems(error: ValidationError) -> list[str]:
+    """One `where: what` line per problem of a validation error."""
+    return [
+        f"{'.'.join(str(part) for part in problem['loc']) or 'value'}: {problem['msg']}"
+        for problem in error.errors()
+    ]
+
+
+def fail(lines: list[str], code: int = 1) -> typer.Exit:
+    """Print the error lines in red on stderr; the exit to raise."""
+    for line in lines:
+        typer.secho(f"error: {line}", fg="red", err=True)
+    return typer.Exit(code)
+
+
+def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """A client command whose expected failures (the service's answer, an unreachable service,
+    an unreadable file) end it with one clear line and exit status 1, never a traceback."""
+
+    @functools.wraps(command)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except ValidationError as error:
+            raise fail(problems(error)) from None
+        except (ClientError, ValueError, OSError) as error:
+            raise fail([str(error)]) from None
+
+    return guarded
+
+
+def stdout() -> Console:
+    return Console()
+
+
+def stderr() -> Console:
+    return Console(stderr=True)
+
+
+@app.command()
+@reports_errors
+def submit(
+    spec_file: Annotated[Path, typer.Argument(help="the spec, JSON or YAML (or a request body holding it)")],
+    wait: Annotated[bool, typer.Option(help="follow the job to its end with a progress bar")] = False,
+    reuse: Annotated[bool, typer.Option(help="let an identical finished job answer")] = True,
+    timeout: Annotated[
+        float | None, typer.Option(help="with --wait: give up after this many seconds")
+    ] = None,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+) -> None:
+    """Submit a job. Prints its id; with --wait, shows its progress and ends with its status
+    (exit status 1 unless it succeeded)."""
+    spec = read_spec(spec_file)
+    with Client(url, token) as client:
+        job = client.submit(spec, reuse=reuse)
+        if not wait:
+            typer.echo(job.id)
+            typer.echo(f"{job.status.value}{' (cached)' if job.view.cached else ''}", err=True)
+            return
+        with JobProgress(stderr(), job.id) as bar:
+            view = job.wait(timeout, on_progress=bar)
+    stdout().print(f"job {view.id} {styled(view.status)}")
+    if view.status is not JobStatus.succeeded:
+        raise fail([view.error or view.message])
+
+
+@app.command()
+@reports_errors
+def status(job_id: JobId, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """Show a job: status, progress, times and error."""
+    with Client(url, token) as client:
+        stdout().print(job_table(client.view(job_id)))
+
+
+class Format(StrEnum):
+    json = "json"
+    csv = "csv"
+
+
+@app.command()
+@reports_errors
+def result(
+    job_id: JobId,
+    shape: Annotated[
+        Format,
+        typer.Option(
+            "--format", help="json: the document; csv: trajectories as tidy rows, or a sweep's table"
+        ),
+    ] = Format.json,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
+    ] = None,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+) -> None:
+    """Write a succeeded job's result: the JSON document, or as CSV a train job's trajectories
+    (tidy rows: run, replicate, step, metric, value) or a sweep's table (a row per grid point)."""
+    with Client(url, token) as client:
+        document = client.job(job_id).result()
+    table = csv_table(document) if shape is Format.csv else None  # before the file opens
+    with open(output, "w", newline="") if output else contextlib.nullcontext(sys.stdout) as stream:
+        if table is not None:
+            write_csv(*table, stream)
+        else:
+            json.dump(document, stream, indent=2)
+            stream.write("\n")
+
+
+@app.command()
+@reports_errors
+def cancel(job_id: JobId, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """Cancel a job: a queued one ends at once, a running one at its next progress check."""
+    with Client(url, token) as client:
+        view = client.job(job_id).cancel()
+    stdout().print(f"job {view.id} {styled(view.status)}: {view.message}")
+
+
+@app.command()
+@reports_errors
+def jobs(
+    status: Annotated[JobStatus | None, typer.Option(help="only jobs with this status")] = None,
+    kind: Annotated[str | None, typer.Option(help="only jobs of this kind")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 20,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+) -> None:
+    """List jobs, newest first."""
+    with Client(url, token) as client:
+        found = client.jobs(status=status.value if status else None, kind=kind, limit=limit)
+    stdout().print(jobs_table(job.view for job in found))
+
+
+async def run_case(client: AsyncClient, case: Case, timeout: float) -> list[Outcome]:
+    """Submit the case's spec, wait for its job and check its result."""
+    try:
+        job = await client.submit(case.spec)
+        view = await job.wait(timeout)
+        if view.status is not JobStatus.succeeded:
+            return evaluate(case, None, f"job {view.id} {view.status.value}: {view.error or view.message}")
+        return evaluate(case, await job.result())
+    except ClientError as error:
+        return evaluate(case, None, str(error))
+
+
+async def run_cases(cases: list[Case], url: str, token: str | None, timeout: float) -> list[Outcome]:
+    """All cases at once; the outcomes in the order of the cases."""
+    async with AsyncClient(url, token) as client:
+        per_case = await asyncio.gather(*(run_case(client, case, timeout) for case in cases))
+    return [outcome for outcomes in per_case for outcome in outcomes]
+
+
+@app.command()
+@reports_errors
+def check(
+    suite_file: Annotated[Path, typer.Argument(help="the check suite (YAML)")],
+    junit_file: Annotated[Path | None, typer.Option("--junit", help="write JUnit XML here")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds the whole suite may take")] = 1800,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+) -> None:
+    """Run a check suite: submit every case, wait, compare each expected field of the results
+    and print a table. Exit status 1 when any expectation fails or any job does not succeed."""
+    suite = load_suite(suite_file)
+    started = time.monotonic()
+    with stderr().status(f"{len(suite.cases)} cases of {suite.name} running on {url}"):
+        outcomes = asyncio.run(run_cases(suite.cases, url, token, timeout))
+    seconds = time.monotonic() - started
+    stdout().print(check_table(outcomes))
+    if junit_file is not None:
+        junit(suite.name, outcomes, seconds).write(junit_file, encoding="utf-8", xml_declaration=True)
+    failed = sum(not outcome.passed for outcome in outcomes)
+    stdout().print(f"{len(outcomes) - failed} passed, {failed} failed in {seconds:.1f} s")
+    if failed:
+        raise typer.Exit(1)
