@@ -3,14 +3,21 @@ Server-Sent Events over HTTP, a client reads them, resumes with Last-Event-ID, a
 ends with the job."""
 
 import json
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import redis
 
+from service.server.app import create_app
+from service.server.embedded import EmbeddedRedis
+from service.server.settings import ServerSettings
 from workers.events import stream_key
+from workers.store import JobStore, make_engine
+from workers.store.jobs import new_job
 
-from .conftest import Stack
+from .conftest import Stack, serving
 from .test_api import sphere
 
 
@@ -141,3 +148,37 @@ def test_unknown_job_is_404_and_a_bad_event_id_is_422(stack: Stack, served: str)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["header", "Last-Event-ID"]
     stack.wait(job["id"])
+
+
+def test_a_quiet_stream_outlasts_the_redis_clients_default_timeout(
+    redis_server: EmbeddedRedis, tmp_path: Path
+) -> None:
+    """A queued job with no worker says nothing for longer than redis-py's default socket
+    timeout (5 s): with a keep-alive of 6 s the stream must send its keep-alive comment and stay
+    open, not break at the fifth second (sweeps and queued jobs broke every client this way)."""
+    settings = ServerSettings(
+        data_dir=tmp_path,
+        redis_url=redis_server.url,
+        database_url=f"sqlite:///{tmp_path / 'store.db'}",
+        events_keepalive_seconds=6,
+    )
+    with serving(create_app(settings)) as url:
+        store = JobStore(make_engine(settings.effective_database_url))
+        job = store.create(
+            new_job(
+                kind="kernel", spec={}, spec_hash="quiet", queue="cpu", owner="a", message="", shared=False
+            )
+        )
+        reading = Reading()
+        started = time.monotonic()
+        with (
+            httpx.Client(timeout=30) as client,
+            client.stream("GET", f"{url}/v1/jobs/{job.id}/events") as response,
+        ):
+            for line in response.iter_lines():
+                reading.feed(line)
+                if reading.comments:
+                    break
+        assert reading.comments == [": keep-alive"] and 6 <= time.monotonic() - started < 15
+        assert [event["status"] for event in reading.events] == ["queued"]
+        store.engine.dispose()

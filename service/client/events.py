@@ -117,7 +117,8 @@ class Follow:
         self._check_deadline()
         self.breaks += 1
         if self.breaks >= self.retry.attempts:
-            raise Unreachable(f"the event stream {self.path} broke {self.breaks} times: {error}") from error
+            why = error if error is not None else "it ended before the job did"
+            raise Unreachable(f"the event stream {self.path} broke {self.breaks} times: {why}") from error
 
     def _remaining(self) -> float:
         return float("inf") if self.deadline is None else self.deadline - time.monotonic()

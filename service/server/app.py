@@ -22,6 +22,9 @@ from .routes import events, health, jobs
 from .settings import ServerSettings, get_server_settings
 
 log = logging.getLogger(__name__)
+STREAM_READ_MARGIN = 10.0
+"""Seconds an event stream's blocking read may take beyond the keep-alive period before the
+socket counts as dead."""
 
 
 async def reconcile_forever(reconciler: Reconciler, every: float) -> None:
@@ -48,7 +51,12 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         app.state.celery = make_celery(settings)
         url = settings.effective_redis_url
         app.state.redis = redis.Redis.from_url(url, socket_timeout=5)
-        app.state.async_redis = redis.asyncio.Redis.from_url(url, decode_responses=True)
+        # event streams block on XREAD for up to the keep-alive period: the socket must outwait
+        # it (redis-py's default socket timeout of 5 s broke every quieter stream)
+        read_timeout = settings.events_keepalive_seconds + STREAM_READ_MARGIN
+        app.state.async_redis = redis.asyncio.Redis.from_url(
+            url, decode_responses=True, socket_timeout=read_timeout
+        )
         every = settings.reconcile_seconds
         events = EventLog(app.state.redis, settings.events_ttl_seconds)
         reconciler = Reconciler(app.state.store, app.state.redis, app.state.celery, every, events)
