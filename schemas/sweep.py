@@ -184,7 +184,9 @@ class SweepRow(ResultModel):
     baseline: str | None = Field(None, description="the baseline's name; null for a grid point")
     job: str = Field(description="the child job's id")
     status: str
-    cached: bool = Field(description="an identical finished job answered this point")
+    cached: bool = Field(
+        description="an identical job (finished, or queued or running at submit) answered this point"
+    )
     metrics: dict[str, Any] = Field(description="metric name -> value (null when absent)")
     error: str | None = None
 

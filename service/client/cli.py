@@ -78,7 +78,9 @@ def stderr() -> Console:
 def submit(
     spec_file: Annotated[Path, typer.Argument(help="the spec, JSON or YAML (or a request body holding it)")],
     wait: Annotated[bool, typer.Option(help="follow the job to its end with a progress bar")] = False,
-    reuse: Annotated[bool, typer.Option(help="let an identical finished job answer")] = True,
+    reuse: Annotated[
+        bool, typer.Option(help="let an identical succeeded, queued or running job answer")
+    ] = True,
     timeout: Annotated[
         float | None, typer.Option(help="with --wait: give up after this many seconds")
     ] = None,

@@ -166,7 +166,7 @@ class Client(ClientBase):
         return JobView.model_validate(self.call("GET", f"/v1/jobs/{job_id}"))
 
     def submit(self, spec: Spec, reuse: bool = True) -> Job:
-        """Submit an experiment spec; with `reuse`, an identical finished job may answer.
+        """Submit an experiment spec; with `reuse`, an identical succeeded, queued or running job may answer.
         A bad spec raises ApiError 422 whose detail names each bad field."""
         return Job(
             self, JobView.model_validate(self.call("POST", "/v1/jobs", json=request_body(spec, reuse)))
