@@ -161,15 +161,19 @@ class StochasticGradient(Optimizer):
         return fraction, f", times batch/n = {fraction:.4g} (the batch loss is scaled by n/b)"
 
 
-class HeavyBallMethod(Optimizer):
-    """theta_{k+1} = theta_k - lr g_k + momentum (theta_k - theta_{k-1}) (Polyak 1964)."""
-
-    name = "heavy_ball"
+class MomentumMethod(Optimizer):
+    """A method that remembers the previous iterate theta_{k-1} (None before the first step)."""
 
     def __init__(self, hyper: dict[str, Any], context: Context) -> None:
         super().__init__(hyper, context)
         self.lr, self.momentum = hyper["lr"], hyper["momentum"]
         self.previous: Params | None = None
+
+
+class HeavyBallMethod(MomentumMethod):
+    """theta_{k+1} = theta_k - lr g_k + momentum (theta_k - theta_{k-1}) (Polyak 1964)."""
+
+    name = "heavy_ball"
 
     @classmethod
     def choose(cls, _hyper: dict[str, Any], eigenvalues: ArrayLike) -> AutoHyper:
@@ -188,16 +192,11 @@ class HeavyBallMethod(Optimizer):
         return moved
 
 
-class NesterovMethod(Optimizer):
+class NesterovMethod(MomentumMethod):
     """y_k = theta_k + b_k (theta_k - theta_{k-1}), theta_{k+1} = y_k - lr grad L(y_k), with
     b_k constant or (k - 1) / (k + 2) for k = 1, 2, ... (Nesterov 1983; Su, Boyd, Candes 2016)."""
 
     name = "nesterov"
-
-    def __init__(self, hyper: dict[str, Any], context: Context) -> None:
-        super().__init__(hyper, context)
-        self.lr, self.momentum = hyper["lr"], hyper["momentum"]
-        self.previous: Params | None = None
 
     @classmethod
     def choose(cls, hyper: dict[str, Any], eigenvalues: ArrayLike) -> AutoHyper:
