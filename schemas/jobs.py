@@ -2,7 +2,7 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,9 @@ SubmittedSpec = Annotated[ExperimentSpec | SweepSpec, Field(discriminator="kind"
 
 JobResult = Annotated[ExperimentResult | SweepResult, Field(discriminator="kind")]
 """What a succeeded job answers: the result of its experiment's kind, or its sweep's table."""
+
+
+Visibility = Literal["private", "lab"]
 
 
 class JobStatus(StrEnum):
@@ -49,6 +52,11 @@ class JobRequest(SpecModel):
         description="answer with an identical job that has succeeded or is still queued or running "
         "instead of running the spec again; false: a new run, which identical submits do not join",
     )
+    visibility: Visibility = Field(
+        "private",
+        description="private: you and the admins see the job; lab: every user may read it, and an "
+        "identical submit of another user reuses its result (as their own copy)",
+    )
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"spec": KERNEL_EXAMPLE, "reuse": True}]})
 
@@ -69,6 +77,10 @@ class JobView(BaseModel):
     spec_hash: str
     queue: str
     owner: str
+    visibility: Visibility
+    source_id: str | None = Field(
+        None, description="the lab-visible job of another user whose result this one reuses"
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from pydantic import ValidationError
 
+from .client import access_cli  # noqa: F401  (registers `token` and `audit` on the client app)
 from .client.cli import app as client_app
 from .client.cli import fail, problems
 
@@ -42,7 +43,7 @@ def settings_with(host: str | None, port: int | None) -> "ServerSettings":
 
     settings = load_settings(get_server_settings)
     overrides = {key: value for key, value in (("host", host), ("port", port)) if value is not None}
-    return settings.model_copy(update=overrides)
+    return load_settings(lambda: type(settings)(**{**settings.model_dump(), **overrides}))  # validated
 
 
 @app.command()
@@ -57,6 +58,8 @@ def run(host: Host = None, port: Port = None) -> None:
     def announce(url: str) -> None:
         typer.secho(f"ntkdyn is up at {url}  (API docs: {url}/docs)", fg="green", bold=True)
         typer.echo(f"data folder: {settings.data_dir.resolve()}   logs: worker.log, redis.log")
+        if settings.auth and settings.token_file.exists():
+            typer.echo(f"admin token: {settings.token_file} (mode 0600; the CLI and client read it)")
 
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
         run_stack(settings, announce)
@@ -69,8 +72,10 @@ def api(host: Host = None, port: Port = None) -> None:
     import uvicorn
 
     from .server.app import create_app
+    from .server.private import PRIVATE_UMASK
 
     settings = settings_with(host, port)
+    os.umask(PRIVATE_UMASK)  # its SQLite store and the first admin token: owner-only
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
 
 
@@ -86,6 +91,7 @@ def worker(
     from workers.settings import get_settings
     from workers.store import make_engine, migrate
 
+    os.umask(0o077)  # what the worker writes (a SQLite store's journal) is owner-only, as the API's
     unknown = set(queues.split(",")) - set(QUEUES)
     if unknown:
         raise typer.BadParameter(f"unknown queues {sorted(unknown)}; choose from {QUEUES}")

@@ -21,7 +21,7 @@ import redis
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from service.server.app import create_app
 from service.server.embedded import EmbeddedRedis
@@ -69,8 +69,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     """A migrated, empty store on each backend."""
     engine = make_engine(database_url_for(request.param, tmp_path, request))
     migrate(engine)
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM jobs"))
+    empty(engine)
     yield JobStore(engine)
     engine.dispose()
 
@@ -156,13 +155,13 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     )
     engine = make_engine(settings.effective_database_url)
     migrate(engine)
-    with engine.begin() as connection:
-        connection.execute(text("DELETE FROM jobs"))
+    empty(engine)
     log = folder / "worker.log"
     worker = start_worker(settings, log)
     try:
         wait_for_workers(settings)
         with TestClient(create_app(settings)) as client:
+            authorize(client, settings)
             yield Stack(settings, client, JobStore(engine), worker, log)
     finally:
         stop(worker, grace=10)
@@ -202,7 +201,36 @@ def serving(app: FastAPI, port: int = 0) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def served(stack: Stack) -> Iterator[str]:
     """The stack's API on a real port, for HTTP clients and event streams (keep-alive comments
-    every 0.3 s); its URL."""
+    every 0.3 s); its URL. Clients and the CLI find the admin token in NTKDYN_TOKEN meanwhile."""
     settings = stack.settings.model_copy(update={"events_keepalive_seconds": 0.3})
-    with serving(create_app(settings)) as url:
+    with serving(create_app(settings)) as url, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NTKDYN_TOKEN", admin_token(settings))
         yield url
+
+
+def admin_token(settings: ServerSettings) -> str:
+    """The first admin's token, which the app wrote into the data folder when it started."""
+    return settings.token_file.read_text().strip()
+
+
+def authorize(client: TestClient, settings: ServerSettings) -> TestClient:
+    """Send the first admin's token with every request of a started TestClient."""
+    client.headers["Authorization"] = f"Bearer {admin_token(settings)}"
+    return client
+
+
+def empty(engine: Engine) -> None:
+    """Delete every job, user, token and audit entry (a PostgreSQL database is shared by the
+    session's stacks; each starts as on a first start)."""
+    with engine.begin() as connection:
+        for table in ("jobs", "tokens", "users", "audit"):
+            connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_local_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Clients never pick up a developer's ./.ntkdyn token: the default data folder is empty."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("NTKDYN_TOKEN", raising=False)
+        patch.setenv("NTKDYN_DATA_DIR", str(tmp_path_factory.mktemp("no-token")))
+        yield

@@ -15,7 +15,7 @@ from service.server.app import create_app
 from service.server.embedded import EmbeddedRedis
 from service.server.settings import ServerSettings
 
-from .conftest import Stack
+from .conftest import Stack, authorize
 
 
 def sphere(n: int = 32, seed: int = 0, empirical_width: int | None = None) -> dict:
@@ -76,7 +76,8 @@ def test_identical_submits_at_once_share_one_job_and_one_run(stack: Stack, serve
     barrier = threading.Barrier(submits)
 
     def post(_: int) -> httpx.Response:
-        with httpx.Client(base_url=served, timeout=60) as client:
+        headers = {"Authorization": stack.client.headers["Authorization"]}
+        with httpx.Client(base_url=served, timeout=60, headers=headers) as client:
             barrier.wait()
             return client.post("/v1/jobs", json=body)
 
@@ -301,6 +302,7 @@ def test_not_ready_without_broker_or_workers(tmp_path) -> None:  # type: ignore[
         data_dir=tmp_path, redis_url=f"unix://{tmp_path / 'nothing.sock'}", database_url=database
     )
     with TestClient(create_app(dead), raise_server_exceptions=False) as client:
+        authorize(client, dead)
         response = client.get("/readyz")
         assert response.status_code == 503 and "broker unreachable" in response.json()["reason"]
         assert client.get("/healthz").status_code == 200

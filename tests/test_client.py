@@ -15,7 +15,7 @@ from service.client import client as client_module
 from service.server.app import create_app
 from service.server.settings import ServerSettings
 
-from .conftest import Stack, serving
+from .conftest import Stack, admin_token, serving
 from .test_api import slow, sphere
 from .test_events import steady
 
@@ -146,14 +146,17 @@ def test_unavailable_and_unreachable_services(tmp_path: Path) -> None:
     no_broker = ServerSettings(
         data_dir=tmp_path, redis_url=f"unix://{tmp_path / 'nothing.sock'}", database_url=database
     )
-    with serving(create_app(no_broker)) as url, Client(url, retry=QUICK) as client:
+    with serving(create_app(no_broker)) as url, Client(url, admin_token(no_broker), retry=QUICK) as client:
         started = time.monotonic()
         with pytest.raises(ApiError) as unavailable:
             client.submit({"kind": "kernel", "device": "cuda"})
         assert unavailable.value.status_code == 503 and "broker" in str(unavailable.value)
         assert time.monotonic() - started >= 0.2 + 0.4
     # a 404 is an answer, not a failure to retry: one try, far sooner than the 5 s a retry waits
-    with serving(create_app(no_broker)) as url, Client(url, retry=Retry(attempts=2, backoff=5.0)) as client:
+    with (
+        serving(create_app(no_broker)) as url,
+        Client(url, admin_token(no_broker), retry=Retry(attempts=2, backoff=5.0)) as client,
+    ):
         started = time.monotonic()
         with pytest.raises(ApiError) as unknown:
             client.job("0123456789abcdef")

@@ -3,6 +3,7 @@ Server-Sent Events over HTTP, a client reads them, resumes with Last-Event-ID, a
 ends with the job."""
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from workers.events import stream_key
 from workers.store import JobStore, make_engine
 from workers.store.jobs import new_job
 
-from .conftest import Stack, serving
+from .conftest import Stack, admin_token, serving
 from .test_api import sphere
 
 
@@ -54,7 +55,8 @@ def steady(seed: int) -> dict:
 
 
 def connect(url: str, job_id: str, last_id: str | None = None) -> httpx.Response:
-    headers = {"Last-Event-ID": last_id} if last_id else {}
+    headers = {"Authorization": f"Bearer {os.environ['NTKDYN_TOKEN']}"}  # set by `served`
+    headers.update({"Last-Event-ID": last_id} if last_id else {})
     request = httpx.Request("GET", f"{url}/v1/jobs/{job_id}/events", headers=headers)
     return httpx.Client(timeout=60).send(request, stream=True)
 
@@ -172,7 +174,7 @@ def test_a_quiet_stream_outlasts_the_redis_clients_default_timeout(
         reading = Reading()
         started = time.monotonic()
         with (
-            httpx.Client(timeout=30) as client,
+            httpx.Client(timeout=30, headers={"Authorization": f"Bearer {admin_token(settings)}"}) as client,
             client.stream("GET", f"{url}/v1/jobs/{job.id}/events") as response,
         ):
             for line in response.iter_lines():

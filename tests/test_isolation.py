@@ -19,6 +19,7 @@ from service.server.settings import ServerSettings
 folder = tempfile.mkdtemp()
 settings = ServerSettings(data_dir=folder, redis_url=sys.argv[1], database_url=f"sqlite:///{folder}/s.db")
 with TestClient(create_app(settings)) as client:
+    client.headers["Authorization"] = "Bearer " + settings.token_file.read_text().strip()
     submitted = client.post("/v1/jobs", json={"spec": {"kind": "kernel"}})
     assert submitted.status_code == 202, submitted.text
     assert client.get(submitted.headers["location"]).status_code == 200

@@ -10,7 +10,7 @@ from service.server.settings import ServerSettings
 from workers.events import EventLog
 from workers.reconciler import Reconciler, broker_task_ids
 
-from .conftest import Stack, start_worker, wait_for_workers
+from .conftest import Stack, authorize, start_worker, wait_for_workers
 
 SPEC = {"kind": "kernel", "dataset": {"name": "sphere", "n": 16, "d": 3, "seed": 11}}
 
@@ -24,6 +24,7 @@ def test_lost_queued_job_is_sent_again(tmp_path) -> None:  # type: ignore[no-unt
     client = redis.Redis.from_url(server.url)
     try:
         with TestClient(create_app(settings)) as api:
+            authorize(api, settings)
             state = api.app.state
             stack = Stack(settings, api, state.store, None, tmp_path / "worker.log")  # type: ignore[arg-type]
             job = stack.submit(SPEC)
@@ -59,6 +60,7 @@ def test_job_submitted_while_the_broker_is_down_is_kept_and_sent_later(tmp_path)
         data_dir=tmp_path, redis_url=server.url, database_url=f"sqlite:///{tmp_path / 's.db'}"
     )
     with TestClient(create_app(settings)) as api:
+        authorize(api, settings)
         response = api.post("/v1/jobs", json={"spec": SPEC})
         assert response.status_code == 202 and response.json()["status"] == "queued"
         server.start()

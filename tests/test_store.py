@@ -4,23 +4,31 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from schemas.jobs import JobStatus
 from workers.store import JobRow, JobStore, migrate
+from workers.store.access import AccessStore, User
 from workers.store.jobs import new_job as make_job
 
 
-def unsaved(spec_hash: str = "h", kind: str = "kernel", shared: bool = False) -> JobRow:
+def unsaved(
+    spec_hash: str = "h",
+    kind: str = "kernel",
+    shared: bool = False,
+    owner: str = "anonymous",
+    visibility: str = "private",
+) -> JobRow:
     return make_job(
         kind=kind,
         spec={"kind": kind},
         spec_hash=spec_hash,
         queue="cpu",
-        owner="anonymous",
+        owner=owner,
         message="",
         shared=shared,
+        visibility=visibility,
     )
 
 
@@ -81,14 +89,14 @@ def test_reuse_finds_succeeded_then_active_jobs_never_failed_ones(store: JobStor
     store.start(failed, 3)
     store.finish(failed, JobStatus.failed, error="boom")
     store.cancel(cancelled)
-    assert store.find_reusable("same") is None
+    assert store.find_reusable("same", "anonymous") is None
     queued, running = new_job(store, spec_hash="same"), new_job(store, spec_hash="same")
     store.start(running, 3)
-    assert store.find_reusable("same").id == queued  # the oldest active one
+    assert store.find_reusable("same", "anonymous").id == queued  # the oldest active one
     store.start(queued, 3)
     store.finish(queued, JobStatus.succeeded, result={})
-    assert store.find_reusable("same").id == queued  # a success beats a run in progress
-    assert store.find_reusable("other") is None
+    assert store.find_reusable("same", "anonymous").id == queued  # a success beats a run in progress
+    assert store.find_reusable("other", "anonymous") is None
 
 
 def test_reuse_of_many_identities_takes_the_newest_success_of_each(store: JobStore) -> None:
@@ -97,7 +105,7 @@ def test_reuse_of_many_identities_takes_the_newest_success_of_each(store: JobSto
         store.start(job_id, 3)
         store.finish(job_id, JobStatus.succeeded, result={})
     new_job(store, spec_hash="a")  # queued after them: the successes still answer
-    hits = store.find_reusable_many(["a", "b", "c"])
+    hits = store.find_reusable_many(["a", "b", "c"], "anonymous")
     assert {identity: row.id for identity, row in hits.items()} == {"a": newer, "b": other}
 
 
@@ -197,3 +205,58 @@ def test_racing_finishes_write_exactly_one_outcome(store: JobStore) -> None:
             ("succeeded", {"ok": 1}, None),
             ("failed", None, "duplicate"),
         )
+
+
+def finish(store: JobStore, row: JobRow, result: dict) -> None:
+    store.start(row.id, 3)
+    store.finish(row.id, JobStatus.succeeded, result=result)
+
+
+def test_reuse_crosses_users_only_for_lab_results_and_gives_a_copy_of_ones_own(store: JobStore) -> None:
+    """A private result answers its owner only; a lab-visible success answers everyone, as a
+    succeeded row of their own carrying the result and naming its source; active jobs of others
+    are never joined, so two users' identical runs may be active at once."""
+    private = store.create(unsaved("x", shared=True, owner="alice"))
+    finish(store, private, {"v": 1})
+    assert store.find_reusable("x", "bob") is None
+    assert store.find_reusable("x", "alice").id == private.id
+    running = store.create(unsaved("y", shared=True, owner="alice", visibility="lab"))
+    store.start(running.id, 3)
+    mine, created = store.find_or_create(unsaved("y", shared=True, owner="bob"))
+    assert created and mine.id != running.id  # the index is per owner: no clash
+    shared = store.create(unsaved("z", shared=True, owner="alice", visibility="lab"))
+    finish(store, shared, {"v": 2})
+    copy, created = store.find_or_create(unsaved("z", shared=True, owner="bob"))
+    assert not created and copy.owner == "bob" and copy.source_id == shared.id
+    assert (copy.status, copy.result) == ("succeeded", {"v": 2})
+    assert store.find_reusable("z", "bob").id == copy.id  # bob's own success answers him now
+
+
+def test_tokens_are_hashed_checked_in_constant_time_and_revocable(store: JobStore) -> None:
+    access = AccessStore(store.engine)
+    with store.engine.begin() as connection:
+        for table in ("tokens", "users", "audit"):
+            connection.execute(text(f"DELETE FROM {table}"))
+    first = access.bootstrap_admin()
+    assert first is not None and access.bootstrap_admin() is None  # once per store
+    assert access.authenticate(first) == User("admin", "admin")
+    row, token = access.create_token("alice", None, "laptop")
+    assert access.authenticate(token) == User("alice", "member")
+    assert token.split("_", 2)[2] not in {r.digest for r, _ in access.tokens()}  # only hashes stored
+    with store.engine.connect() as connection:
+        stored = " ".join(str(value) for value in connection.execute(text("SELECT * FROM tokens")).all())
+    assert token.split("_", 2)[2] not in stored and first.split("_", 2)[2] not in stored
+    for forged in ("", "ntk_", f"ntk_{row.id}_wrong", f"xyz_{row.id}_{token.split('_')[2]}", token + "x"):
+        assert access.authenticate(forged) is None
+    assert access.revoke(row.id).revoked_at is not None
+    assert access.authenticate(token) is None and access.revoke(row.id).revoked_at is not None
+    assert access.revoke("missing") is None
+
+
+def test_two_api_processes_starting_together_make_one_first_admin(store: JobStore) -> None:
+    with store.engine.begin() as connection:
+        for table in ("tokens", "users", "audit"):
+            connection.execute(text(f"DELETE FROM {table}"))
+    access = AccessStore(store.engine)
+    made = [token for token in race(access.bootstrap_admin, access.bootstrap_admin) if token]
+    assert len(made) == 1 and [row.user for row, _ in access.tokens()] == ["admin"]

@@ -25,7 +25,7 @@ from service.server.processes import stop
 from service.server.settings import ServerSettings
 from workers.sweeps import kendall_tau
 
-from .conftest import Stack, embedded_settings, start_worker, wait_for_workers
+from .conftest import Stack, authorize, embedded_settings, start_worker, wait_for_workers
 from .processes import descendants
 
 KERNEL = {"kind": "kernel", "dataset": {"name": "sphere", "n": 128, "d": 6, "seed": 0}}
@@ -125,6 +125,7 @@ def workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         second = start_worker(settings, folder / "second.log")
         try:
             with TestClient(create_app(settings)) as client:
+                authorize(client, settings)
                 wait_for_workers(settings, count=2)
                 store = client.app.state.store  # type: ignore[attr-defined]
                 yield Pair(settings, client, store, first, folder / "first.log", second)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from schemas import JobStatus
+from schemas.jobs import Visibility
 
 from .checks import Case, Outcome, evaluate, load_suite, read_spec
 from .client import DEFAULT_URL, AsyncClient, Client
@@ -81,6 +82,9 @@ def submit(
     reuse: Annotated[
         bool, typer.Option(help="let an identical succeeded, queued or running job answer")
     ] = True,
+    visibility: Annotated[
+        Visibility, typer.Option(help="private: you and admins see it; lab: every user may read it")
+    ] = "private",
     timeout: Annotated[
         float | None, typer.Option(help="with --wait: give up after this many seconds")
     ] = None,
@@ -91,7 +95,7 @@ def submit(
     (exit status 1 unless it succeeded)."""
     spec = read_spec(spec_file)
     with Client(url, token) as client:
-        job = client.submit(spec, reuse=reuse)
+        job = client.submit(spec, reuse=reuse, visibility=visibility)
         if not wait:
             typer.echo(job.id)
             typer.echo(f"{job.status.value}{' (cached)' if job.view.cached else ''}", err=True)

@@ -21,7 +21,10 @@ import httpx
 from pydantic import BaseModel
 
 from schemas import JobStatus, JobView
+from schemas.access import AuditPage, Role, TokenCreated, TokenRequest, TokenView, UserView
+from schemas.jobs import Visibility
 
+from .credentials import default_token
 from .events import Event, Follow
 from .retry import DEFAULT_RETRY, Attempts, Retry
 
@@ -51,15 +54,16 @@ class Pages:
         self.done = self.cursor is None or len(self.views) >= self.limit
 
 
-def request_body(spec: Spec, reuse: bool) -> dict[str, Any]:
+def request_body(spec: Spec, reuse: bool, visibility: Visibility) -> dict[str, Any]:
     """The POST /v1/jobs body of a spec (a mapping or a schemas model)."""
     document = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else dict(spec)
-    return {"spec": document, "reuse": reuse}
+    return {"spec": document, "reuse": reuse, "visibility": visibility}
 
 
 class ClientBase:
     """What both clients hold: the service's address and token (as an httpx client of the
-    `http_class`) and the retry policy."""
+    `http_class`) and the retry policy. Without a token: NTKDYN_TOKEN, or the admin token in the
+    local data folder (`credentials.default_token`)."""
 
     http_class: type[httpx.Client] | type[httpx.AsyncClient]
 
@@ -72,6 +76,7 @@ class ClientBase:
         retry: Retry = DEFAULT_RETRY,
     ) -> None:
         headers = {"User-Agent": "ntkdyn-client"}
+        token = token or default_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.retry = retry
@@ -165,12 +170,34 @@ class Client(ClientBase):
     def view(self, job_id: str) -> JobView:
         return JobView.model_validate(self.call("GET", f"/v1/jobs/{job_id}"))
 
-    def submit(self, spec: Spec, reuse: bool = True) -> Job:
-        """Submit an experiment spec; with `reuse`, an identical succeeded, queued or running job may answer.
-        A bad spec raises ApiError 422 whose detail names each bad field."""
-        return Job(
-            self, JobView.model_validate(self.call("POST", "/v1/jobs", json=request_body(spec, reuse)))
-        )
+    def submit(self, spec: Spec, reuse: bool = True, visibility: Visibility = "private") -> Job:
+        """Submit an experiment spec; with `reuse`, an identical succeeded, queued or running job
+        may answer; `visibility` lab shares it read-only with every user. A bad spec raises
+        ApiError 422 whose detail names each bad field."""
+        body = request_body(spec, reuse, visibility)
+        return Job(self, JobView.model_validate(self.call("POST", "/v1/jobs", json=body)))
+
+    def me(self) -> UserView:
+        """Who this client's token acts as."""
+        return UserView.model_validate(self.call("GET", "/v1/me"))
+
+    def create_token(self, user: str, role: Role | None = None, label: str = "") -> TokenCreated:
+        """(Admins) a new token for `user`; its secret is in this answer only."""
+        body = TokenRequest(user=user, role=role, label=label).model_dump()
+        return TokenCreated.model_validate(self.call("POST", "/v1/tokens", json=body))
+
+    def tokens(self) -> list[TokenView]:
+        """(Admins) every token, without its secret."""
+        return [TokenView.model_validate(item) for item in self.call("GET", "/v1/tokens")]
+
+    def revoke_token(self, token_id: str) -> TokenView:
+        """(Admins) revoke a token."""
+        return TokenView.model_validate(self.call("DELETE", f"/v1/tokens/{token_id}"))
+
+    def audit(self, actor: str | None = None, action: str | None = None, limit: int = 100) -> AuditPage:
+        """(Admins) the newest audit entries, filtered by actor and action."""
+        params = {key: value for key, value in (("actor", actor), ("action", action)) if value}
+        return AuditPage.model_validate(self.call("GET", "/v1/audit", params={**params, "limit": limit}))
 
     def job(self, job_id: str) -> Job:
         """A handle on an existing job (ApiError 404 if there is none)."""
@@ -253,9 +280,9 @@ class AsyncClient(ClientBase):
     async def view(self, job_id: str) -> JobView:
         return JobView.model_validate(await self.call("GET", f"/v1/jobs/{job_id}"))
 
-    async def submit(self, spec: Spec, reuse: bool = True) -> AsyncJob:
-        view = JobView.model_validate(await self.call("POST", "/v1/jobs", json=request_body(spec, reuse)))
-        return AsyncJob(self, view)
+    async def submit(self, spec: Spec, reuse: bool = True, visibility: Visibility = "private") -> AsyncJob:
+        body = request_body(spec, reuse, visibility)
+        return AsyncJob(self, JobView.model_validate(await self.call("POST", "/v1/jobs", json=body)))
 
     async def job(self, job_id: str) -> AsyncJob:
         return AsyncJob(self, await self.view(job_id))

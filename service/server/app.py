@@ -16,15 +16,26 @@ from workers.celery_app import make_celery
 from workers.events import EventLog
 from workers.reconciler import Reconciler
 from workers.store import JobStore, make_engine, migrate
+from workers.store.access import AccessStore
 
 from .errors import BodySizeLimit, install_error_handlers
-from .routes import events, health, jobs
+from .private import write_private
+from .routes import access, events, health, jobs
 from .settings import ServerSettings, get_server_settings
 
 log = logging.getLogger(__name__)
 STREAM_READ_MARGIN = 10.0
 """Seconds an event stream's blocking read may take beyond the keep-alive period before the
 socket counts as dead."""
+
+
+def bootstrap_admin(access: AccessStore, settings: ServerSettings) -> None:
+    """On the first start of a store without an admin: create one and write their token, 0600,
+    to the data folder (the CLI and the Python client read it from there)."""
+    token = access.bootstrap_admin()
+    if token is not None:
+        write_private(settings.token_file, token + "\n")
+        log.warning("created the first admin token; it is in %s (mode 0600)", settings.token_file)
 
 
 async def reconcile_forever(reconciler: Reconciler, every: float) -> None:
@@ -48,6 +59,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         migrate(engine)
         app.state.settings = settings
         app.state.store = JobStore(engine)
+        app.state.access = AccessStore(engine)
+        if settings.auth:
+            bootstrap_admin(app.state.access, settings)
         app.state.celery = make_celery(settings)
         url = settings.effective_redis_url
         app.state.redis = redis.Redis.from_url(url, socket_timeout=5)
@@ -79,5 +93,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.include_router(jobs.router)
     app.include_router(events.router)
+    app.include_router(access.router)
     app.include_router(health.router)
     return app

@@ -5,9 +5,11 @@ from typing import Annotated
 import redis
 import redis.asyncio
 from celery import Celery
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, HTTPException, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from workers.store import JobRow, JobStore
+from workers.store.access import AccessStore, User
 
 from .settings import ServerSettings
 
@@ -32,9 +34,30 @@ def _async_redis(request: Request) -> redis.asyncio.Redis:
     return request.app.state.async_redis
 
 
-def _current_user() -> str:
-    """Everyone is `anonymous` until access control lands."""
-    return "anonymous"
+def _access(request: Request) -> AccessStore:
+    return request.app.state.access
+
+
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="an API token (`ntkdyn token create`; the first admin's is in the data folder)",
+)
+LOCAL = User("local", "admin")
+"""Who acts when auth is off (loopback only, one user)."""
+
+
+def _current_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+) -> User:
+    """The user of the request's bearer token: 401 without a valid, unrevoked one."""
+    settings: ServerSettings = request.app.state.settings
+    if not settings.auth:
+        return LOCAL
+    user = None if credentials is None else _access(request).authenticate(credentials.credentials)
+    if user is None:
+        reason = "a bearer token is required" if credentials is None else "the token is not valid"
+        raise HTTPException(status_code=401, detail=reason, headers={"WWW-Authenticate": "Bearer"})
+    return user
 
 
 StoreDep = Annotated[JobStore, Depends(_store)]
@@ -42,14 +65,41 @@ SettingsDep = Annotated[ServerSettings, Depends(_settings)]
 CeleryDep = Annotated[Celery, Depends(_celery)]
 RedisDep = Annotated[redis.Redis, Depends(_redis)]
 AsyncRedisDep = Annotated[redis.asyncio.Redis, Depends(_async_redis)]
-CurrentUser = Annotated[str, Depends(_current_user)]
+AccessDep = Annotated[AccessStore, Depends(_access)]
+CurrentUser = Annotated[User, Depends(_current_user)]
 
 
-def _job(store: StoreDep, job_id: Annotated[str, Path(max_length=64)]) -> JobRow:
+def _admin(user: CurrentUser) -> User:
+    if not user.admin:
+        raise HTTPException(status_code=403, detail="only an admin may do this")
+    return user
+
+
+AdminUser = Annotated[User, Depends(_admin)]
+
+
+def _job(store: StoreDep, job_id: Annotated[str, Path(max_length=64)], _user: CurrentUser) -> JobRow:
+    """The job (404 if none), looked up only for an authenticated user: without a token nobody
+    learns which ids exist."""
     row = store.get(job_id)
     if row is None:
         raise HTTPException(status_code=404, detail=f"no job with id {job_id!r}")
     return row
 
 
-JobDep = Annotated[JobRow, Depends(_job)]
+def _readable(job: Annotated[JobRow, Depends(_job)], user: CurrentUser) -> JobRow:
+    """A job the user may read: their own, a lab-visible one, or any for an admin (else 403)."""
+    if not (user.admin or job.owner == user.name or job.visibility == "lab"):
+        raise HTTPException(status_code=403, detail=f"job {job.id} belongs to another user")
+    return job
+
+
+def _own(job: Annotated[JobRow, Depends(_job)], user: CurrentUser) -> JobRow:
+    """A job the user may change (cancel): their own, or any for an admin (else 403)."""
+    if not (user.admin or job.owner == user.name):
+        raise HTTPException(status_code=403, detail=f"job {job.id} belongs to another user")
+    return job
+
+
+JobDep = Annotated[JobRow, Depends(_readable)]
+OwnJobDep = Annotated[JobRow, Depends(_own)]

@@ -2,6 +2,7 @@
 DATABASE_URL point elsewhere, one supervised Celery worker subprocess, and uvicorn."""
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ from workers.store import make_engine, migrate
 
 from .app import create_app
 from .embedded import EmbeddedRedis
+from .private import PRIVATE_UMASK, tighten
 from .processes import spawn, stop
 from .settings import ServerSettings
 
@@ -72,8 +74,10 @@ def serve(settings: ServerSettings, announce: Callable[[str], None]) -> None:
 
 
 def run_stack(settings: ServerSettings, announce: Callable[[str], None]) -> None:
-    """Start what the settings do not point elsewhere, serve, and stop it all on the way out."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    """Start what the settings do not point elsewhere, serve, and stop it all on the way out.
+    Everything it and its children write is owner-only (umask 077, the data folder tightened)."""
+    os.umask(PRIVATE_UMASK)
+    tighten(settings.data_dir)
     embedded = EmbeddedRedis(settings.data_dir) if settings.embedded_redis else None
     worker: SupervisedWorker | None = None
     try:

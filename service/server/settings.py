@@ -5,14 +5,21 @@ The workers never see these."""
 
 import os
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from schemas.costs import GIB, MIB
 from workers.settings import Settings
 
+LOOPBACK = ("127.", "::1", "localhost")
+
 
 class ServerSettings(Settings):
+    auth: bool = Field(
+        True,
+        description="require a bearer token on every /v1 route; off only on loopback, for one user",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_body_bytes: int = Field(8 * MIB, gt=0, description="larger request bodies get a 413")
@@ -25,6 +32,20 @@ class ServerSettings(Settings):
     events_keepalive_seconds: float = Field(
         15, gt=0, le=300, description="seconds between keep-alive comments on a quiet event stream"
     )
+
+    @model_validator(mode="after")
+    def _no_open_door(self) -> "ServerSettings":
+        if not self.auth and not self.host.startswith(LOOPBACK):
+            raise ValueError(
+                f"refusing to listen on {self.host} with NTKDYN_AUTH=false: anyone who reaches it "
+                "could run and cancel jobs; enable auth or bind to 127.0.0.1"
+            )
+        return self
+
+    @property
+    def token_file(self) -> Path:
+        """Where the first start writes the first admin token (mode 0600)."""
+        return self.data_dir.resolve() / "admin.token"
 
     @property
     def embedded_redis(self) -> bool:

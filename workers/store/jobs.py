@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, func, select, text, update
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -37,9 +37,18 @@ def finished(status: JobStatus, **values: Any) -> dict[str, Any]:
 
 
 def new_job(
-    *, kind: str, spec: dict[str, Any], spec_hash: str, queue: str, owner: str, message: str, shared: bool
+    *,
+    kind: str,
+    spec: dict[str, Any],
+    spec_hash: str,
+    queue: str,
+    owner: str,
+    message: str,
+    shared: bool,
+    visibility: str = "private",
 ) -> JobRow:
-    """A queued job, not yet stored; `shared`: identical submits may answer with it."""
+    """A queued job, not yet stored; `shared`: its owner's identical submits may answer with it;
+    `visibility` lab: every user may read it and reuse its result."""
     return JobRow(
         id=uuid.uuid4().hex,
         owner=owner,
@@ -53,7 +62,32 @@ def new_job(
         attempts=0,
         cancel_requested=False,
         shared=shared,
+        visibility=visibility,
     )
+
+
+def reused(row: JobRow, source: JobRow) -> JobRow:
+    """`row`'s owner's own succeeded job that carries another user's lab-visible result (a copy,
+    so every reader of a result finds it on the row) and names its source."""
+    now = utcnow()
+    copy = new_job(
+        kind=row.kind,
+        spec=row.spec,
+        spec_hash=row.spec_hash,
+        queue=row.queue,
+        owner=row.owner,
+        message=f"reused the lab's job {source.id}",
+        shared=False,
+        visibility=row.visibility,
+    )
+    copy.status, copy.progress, copy.result, copy.source_id = (
+        JobStatus.succeeded.value,
+        1.0,
+        source.result,
+        source.id,
+    )
+    copy.started_at = copy.finished_at = now
+    return copy
 
 
 class JobStore:
@@ -76,13 +110,14 @@ class JobStore:
         return row
 
     def find_or_create(self, row: JobRow) -> tuple[JobRow, bool]:
-        """The job that answers a submit: for a shared `row`, an identical job that has succeeded
-        (the newest) or is still queued or running; else `row`, stored. Two racing submits store
-        one row, because the loser's INSERT hits the unique index and it then finds the winner's.
-        Returns (the job, whether it is `row`)."""
+        """The job that answers a submit: for a shared `row`, its owner's identical job that has
+        succeeded or is still queued or running, or a copy of another user's lab-visible result
+        (`reused`, the owner's own row); else `row`, stored. Two racing submits of one owner
+        store one row: the loser's INSERT hits the unique index and it then finds the winner's.
+        Returns (the job, whether it is `row`, newly queued)."""
         for _ in range(RACE_TRIES):
-            if row.shared and (hit := self.find_reusable(row.spec_hash)) is not None:
-                return hit, False
+            if row.shared and (hit := self.find_reusable(row.spec_hash, row.owner)) is not None:
+                return (hit if hit.owner == row.owner else self.create(reused(row, hit))), False
             try:
                 return self.create(row), True
             except IntegrityError:  # an identical shared job was stored meanwhile: find it
@@ -130,31 +165,57 @@ class JobStore:
         with self._sessions() as session:
             return session.scalar(select(JobRow).where(JobRow.id == job_id))
 
-    def find_reusable(self, spec_hash: str) -> JobRow | None:
-        """The job that answers this identity, if any (`find_reusable_many`)."""
-        return self.find_reusable_many([spec_hash]).get(spec_hash)
+    def find_reusable(self, spec_hash: str, owner: str) -> JobRow | None:
+        """The job that answers this identity for `owner`, if any (`find_reusable_many`)."""
+        return self.find_reusable_many([spec_hash], owner).get(spec_hash)
 
-    def find_reusable_many(self, spec_hashes: list[str]) -> dict[str, JobRow]:
-        """identity -> the job that answers it: the newest succeeded job with it, else the oldest
-        one still queued or running, for those of `spec_hashes` that have one (one query)."""
+    def find_reusable_many(self, spec_hashes: list[str], owner: str) -> dict[str, JobRow]:
+        """identity -> the job that answers it for `owner`: their newest succeeded job with it,
+        else the newest lab-visible success of another user, else their oldest job still queued
+        or running; for those of `spec_hashes` that have one (one query)."""
+        succeeded = JobRow.status == JobStatus.succeeded.value
         query = (
             select(JobRow)
-            .where(JobRow.spec_hash.in_(spec_hashes), JobRow.status.in_(REUSABLE))
+            .where(
+                JobRow.spec_hash.in_(spec_hashes),
+                or_(
+                    and_(JobRow.owner == owner, JobRow.status.in_(REUSABLE)),
+                    and_(JobRow.visibility == "lab", succeeded),
+                ),
+            )
             .order_by(JobRow.seq.desc())
         )
+
+        def rank(row: JobRow) -> int:
+            if row.status != JobStatus.succeeded.value:
+                return 2
+            return 0 if row.owner == owner else 1
+
         found: dict[str, JobRow] = {}
         with self._sessions() as session:
-            for row in session.scalars(query):  # newest first: a success, or else the oldest active
+            for row in session.scalars(query):  # newest first; an older active job replaces a newer
                 held = found.get(row.spec_hash)
-                if held is None or held.status != JobStatus.succeeded.value:
+                if held is None or rank(row) < rank(held) or (rank(row) == rank(held) == 2):
                     found[row.spec_hash] = row
         return found
 
     def page(
-        self, *, status: str | None, kind: str | None, limit: int, before_seq: int | None
+        self,
+        *,
+        status: str | None,
+        kind: str | None,
+        limit: int,
+        before_seq: int | None,
+        owner: str | None = None,
+        visible_to: str | None = None,
     ) -> Sequence[JobRow]:
-        """Up to `limit` jobs, newest first, older than `before_seq` when given."""
+        """Up to `limit` jobs, newest first, older than `before_seq` when given; of `owner` when
+        given; and with `visible_to`, only that user's own jobs and the lab-visible ones."""
         query = select(JobRow).order_by(JobRow.seq.desc()).limit(limit)
+        if owner is not None:
+            query = query.where(JobRow.owner == owner)
+        if visible_to is not None:
+            query = query.where(or_(JobRow.owner == visible_to, JobRow.visibility == "lab"))
         if status is not None:
             query = query.where(JobRow.status == status)
         if kind is not None:

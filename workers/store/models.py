@@ -1,9 +1,22 @@
-"""The `jobs` table (a sweep is a parent job whose children are jobs of their own)."""
+"""The store's tables: `jobs` (a sweep is a parent job whose children are jobs of their own), and
+who may use the service: `users`, their API `tokens` (hashed), and the `audit` trail."""
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Float, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -60,7 +73,11 @@ class JobRow(Base):
     parent_id: Mapped[str | None] = mapped_column(String(32))
     children: Mapped[list[str] | None] = mapped_column(JSONDocument)
     shared: Mapped[bool] = mapped_column(default=False)
-    """While queued or running, identical submits that allow reuse answer with this job."""
+    """While queued or running, its owner's identical submits that allow reuse answer with it."""
+    visibility: Mapped[str] = mapped_column(String(8), default="private")
+    """private: its owner and admins see it; lab: every user may read it, and reuse its result."""
+    source_id: Mapped[str | None] = mapped_column(String(32))
+    """The other user's lab-visible job whose result this one reuses (a copy of it)."""
 
     __table_args__ = (
         Index("ix_jobs_spec_hash_status", "spec_hash", "status"),
@@ -69,9 +86,51 @@ class JobRow(Base):
         Index("ix_jobs_parent_id", "parent_id"),
         Index(
             "ux_jobs_active_identity",
+            "owner",
             "spec_hash",
             unique=True,
             sqlite_where=ACTIVE_SHARED,
             postgresql_where=ACTIVE_SHARED,
         ),
     )
+
+
+class UserRow(Base):
+    """A user of the service and what they may do: `admin` (every job, tokens, the audit) or
+    `member` (their own jobs and the lab's shared ones)."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TokenRow(Base):
+    """An API token of a user: its public id and the sha256 of its secret (never the secret)."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user: Mapped[str] = mapped_column(String(64), ForeignKey("users.name"))
+    digest: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (Index("ix_tokens_user", "user"),)
+
+
+class AuditRow(Base):
+    """Who did what to which object, and when (submits, cancels, tokens made and revoked)."""
+
+    __tablename__ = "audit"
+
+    seq: Mapped[int] = mapped_column(Seq, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    target: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_audit_actor", "actor"), Index("ix_audit_action", "action"))

@@ -1,8 +1,6 @@
 """/v1/jobs: submit, inspect, wait for, page through and cancel jobs."""
 
 import asyncio
-import base64
-import binascii
 import functools
 import logging
 import math
@@ -24,12 +22,14 @@ from workers.celery_app import SWEEP_QUEUE, queue_for, send_job
 from workers.events import EventLog
 from workers.heartbeat import live_workers
 from workers.store import JobRow, JobStore
-from workers.store.jobs import RACE_TRIES, new_job
+from workers.store.access import User
+from workers.store.jobs import RACE_TRIES, new_job, reused
 from workers.version import ENGINE_VERSION
 
-from ..deps import CeleryDep, CurrentUser, JobDep, RedisDep, SettingsDep, StoreDep
+from ..deps import AccessDep, CeleryDep, CurrentUser, JobDep, OwnJobDep, RedisDep, SettingsDep, StoreDep
 from ..errors import field_error
 from ..settings import ServerSettings
+from .paging import decode_cursor, empty_is_none, encode_cursor
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -51,6 +51,8 @@ def view(row: JobRow, cached: bool = False) -> JobView:
         spec_hash=row.spec_hash,
         queue=row.queue,
         owner=row.owner,
+        visibility=row.visibility,
+        source_id=row.source_id,
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
@@ -79,22 +81,27 @@ def submit(
     settings: SettingsDep,
     celery: CeleryDep,
     redis: RedisDep,
-    owner: CurrentUser,
+    access: AccessDep,
+    user: CurrentUser,
 ) -> Any:
     """Validate, check the budget, then answer with an identical job (succeeded: 200; queued or
     running: 202, the same job for every identical submit) or store and queue a new one. A sweep
     stores itself and one child job per distinct grid point, reusing identical jobs the same way."""
     spec = request.spec
     if isinstance(spec, SweepSpec):
-        return submit_sweep(spec, request.reuse, response, store, settings, celery, redis, owner)
-    check_budget(spec, settings, gpu_served(redis), ["body", "spec"])
-    row, created = store.find_or_create(new_job(**job_fields(spec, owner, request.reuse)))
-    response.headers["Location"] = f"/v1/jobs/{row.id}"
-    if not created:
-        response.status_code = 200 if JobStatus(row.status).finished else 202
-        return view(row, cached=True)
-    send(celery, row)
-    return view(row)
+        answer = submit_sweep(spec, request, user, response, store, settings, celery, redis)
+    else:
+        check_budget(spec, settings, gpu_served(redis), ["body", "spec"])
+        row, created = store.find_or_create(new_job(**job_fields(spec, user, request)))
+        response.headers["Location"] = f"/v1/jobs/{row.id}"
+        if created:
+            send(celery, row)
+        else:
+            response.status_code = 200 if JobStatus(row.status).finished else 202
+        answer = view(row, cached=not created)
+    detail = f"{answer.kind}, {answer.visibility}" + (", reused" if answer.cached else "")
+    access.record(user.name, "job.submit", answer.id, detail)
+    return answer
 
 
 def gpu_served(redis: Any) -> Callable[[], bool]:
@@ -114,7 +121,7 @@ def check_budget(
         raise field_error([*where, spec.kind, "device"], msg, "no_gpu_worker")
 
 
-def job_fields(spec: Any, owner: str, shared: bool) -> dict[str, Any]:
+def job_fields(spec: Any, user: User, request: JobRequest) -> dict[str, Any]:
     """A new job's columns; the stored spec is the dump that validates back to `spec`."""
     queue = queue_for(spec.device)
     return {
@@ -122,9 +129,10 @@ def job_fields(spec: Any, owner: str, shared: bool) -> dict[str, Any]:
         "spec": spec.model_dump(mode="json"),
         "spec_hash": spec_hash(spec, ENGINE_VERSION),
         "queue": queue,
-        "owner": owner,
+        "owner": user.name,
         "message": f"waiting for a worker on queue {queue!r}",
-        "shared": shared,
+        "shared": request.reuse,
+        "visibility": request.visibility,
     }
 
 
@@ -137,13 +145,13 @@ def send(celery: Any, row: JobRow) -> None:
 
 def submit_sweep(
     spec: SweepSpec,
-    reuse: bool,
+    request: JobRequest,
+    user: User,
     response: Response,
     store: JobStore,
     settings: ServerSettings,
     celery: Any,
     redis: Any,
-    owner: str,
 ) -> JobView:
     """Every grid point within the job budget, all of them within the sweep budget; then the
     parent and its new children in one transaction, and the new children to their queues. The
@@ -160,7 +168,7 @@ def submit_sweep(
             ["body", "spec", "sweep", "axes"], f"the sweep's children together: {total}", "budget_exceeded"
         )
     for _ in range(RACE_TRIES):
-        parent, grid = sweep_rows(spec, store, owner, reuse)
+        parent, grid = sweep_rows(spec, store, user, request)
         try:
             created = store.create_sweep(parent, grid)
             break
@@ -169,7 +177,8 @@ def submit_sweep(
     else:
         raise HTTPException(status_code=503, detail="identical submits kept racing; submit again")
     for row in created:
-        send(celery, row)
+        if row.status == JobStatus.queued.value:  # not a copy of a lab result
+            send(celery, row)
     response.headers["Location"] = f"/v1/jobs/{parent.id}"
     try:  # stored and sent: from here on a store error must not make the client submit again
         sweeps.advance(store, parent, EventLog(redis, settings.events_ttl_seconds))  # all reused: done
@@ -180,61 +189,49 @@ def submit_sweep(
 
 
 def sweep_rows(
-    spec: SweepSpec, store: JobStore, owner: str, reuse: bool
+    spec: SweepSpec, store: JobStore, user: User, request: JobRequest
 ) -> tuple[JobRow, list[JobRow | str]]:
     """The sweep's parent and its grid: per point the id of the job that answers it (with
-    `reuse`: an identical succeeded, queued or running job) or a new child; identical points
-    share one child."""
-    fields = [job_fields(child, owner, reuse) for child in spec.children]
-    hits = store.find_reusable_many([f["spec_hash"] for f in fields]) if reuse else {}
-    planned: dict[str, JobRow | str] = {identity: row.id for identity, row in hits.items()}
+    `reuse`: the user's identical succeeded, queued or running job), a copy of another user's
+    lab-visible result, or a new child; identical points share one child."""
+    fields = [job_fields(child, user, request) for child in spec.children]
+    hits = store.find_reusable_many([f["spec_hash"] for f in fields], user.name) if request.reuse else {}
+    planned: dict[str, JobRow | str] = {}
+    for f in fields:
+        hit = hits.get(f["spec_hash"])
+        if hit is not None and f["spec_hash"] not in planned:
+            planned[f["spec_hash"]] = hit.id if hit.owner == user.name else reused(new_job(**f), hit)
     grid = [planned.setdefault(f["spec_hash"], new_job(**f)) for f in fields]
     parent = new_job(
         kind="sweep",
         spec=spec.model_dump(mode="json"),
         spec_hash=spec_hash(spec, ENGINE_VERSION),
         queue=SWEEP_QUEUE,
-        owner=owner,
+        owner=user.name,
         message=f"{len(fields)} children",
         shared=False,
+        visibility=request.visibility,
     )
     return parent, grid
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(str(seq).encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> int | None:
-    """The job sequence number a cursor from `encode_cursor` stands for."""
-    if not cursor:
-        return None
-    try:
-        seq = int(base64.urlsafe_b64decode(cursor.encode()).decode())
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        seq = 0
-    if not 0 < seq < 2**63:
-        raise field_error(["query", "cursor"], "not a cursor from this API", "value_error")
-    return seq
-
-
-def empty_is_none(value: str | None) -> str | None:
-    """`?status=&kind=` means no filter."""
-    return value or None
 
 
 @router.get("", response_model=JobPage)
 def list_jobs(
     store: StoreDep,
+    user: CurrentUser,
     status: Annotated[JobStatus | None, BeforeValidator(empty_is_none)] = None,
     kind: Annotated[Annotated[str, Field(max_length=32)] | None, BeforeValidator(empty_is_none)] = None,
+    owner: Annotated[Annotated[str, Field(max_length=64)] | None, BeforeValidator(empty_is_none)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JobPage:
-    """Jobs newest first, filtered by status and kind."""
+    """Jobs newest first, filtered by status, kind and owner: an admin's are everyone's, a
+    member's their own and the lab-visible ones."""
     rows = store.page(
         status=status.value if status else None,
         kind=kind,
+        owner=owner,
+        visible_to=None if user.admin else user.name,
         limit=limit + 1,
         before_seq=decode_cursor(cursor),
     )
@@ -273,15 +270,29 @@ def get_result(job: JobDep) -> Any:
     return job.result
 
 
-@router.delete("/{job_id}", response_model=JobView, responses={409: {"description": "already finished"}})
+@router.delete(
+    "/{job_id}",
+    response_model=JobView,
+    responses={
+        403: {"description": "another user's job"},
+        409: {"description": "already finished"},
+    },
+)
 def cancel_job(
-    job: JobDep, store: StoreDep, redis: RedisDep, settings: SettingsDep, response: Response
+    job: OwnJobDep,
+    store: StoreDep,
+    redis: RedisDep,
+    settings: SettingsDep,
+    access: AccessDep,
+    user: CurrentUser,
+    response: Response,
 ) -> JobView:
-    """Cancel: a queued job ends `cancelled` at once (200); a running one stops at its next
-    progress check (202); a sweep ends `cancelled` at once, its unfinished children each
-    cancelled as above (200); a finished job cannot be cancelled (409)."""
+    """Cancel your job (an admin: any job): a queued job ends `cancelled` at once (200); a running
+    one stops at its next progress check (202); a sweep ends `cancelled` at once, its unfinished
+    children each cancelled as above (200); a finished job cannot be cancelled (409)."""
     if JobStatus(job.status).finished:
         raise HTTPException(status_code=409, detail=f"job already finished ({job.status})")
+    access.record(user.name, "job.cancel", job.id, f"{job.kind} of {job.owner}")
     events = EventLog(redis, settings.events_ttl_seconds)
     if job.kind == "sweep":
         cancelled = sweeps.cancel(store, job, events)

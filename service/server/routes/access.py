@@ -1,0 +1,87 @@
+"""/v1/me, /v1/tokens and /v1/audit: who a token acts as; tokens made, listed and revoked by
+admins; the audit trail, for admins."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+from pydantic import BeforeValidator, Field
+
+from schemas.access import AuditEntry, AuditPage, TokenCreated, TokenRequest, TokenView, UserView
+from workers.store.models import TokenRow
+
+from ..deps import AccessDep, AdminUser, CurrentUser
+from .paging import decode_cursor, empty_is_none, encode_cursor
+
+router = APIRouter(prefix="/v1", tags=["access"])
+ADMIN_ONLY = {401: {"description": "no valid token"}, 403: {"description": "not an admin"}}
+Filter = Annotated[Annotated[str, Field(max_length=64)] | None, BeforeValidator(empty_is_none)]
+
+
+def token_view(row: TokenRow, role: str) -> TokenView:
+    return TokenView(
+        id=row.id,
+        user=row.user,
+        role=role,  # type: ignore[arg-type]
+        label=row.label,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+@router.get("/me", response_model=UserView, responses={401: {"description": "no valid token"}})
+def me(user: CurrentUser) -> UserView:
+    """The user the request's token acts as."""
+    return UserView(name=user.name, role=user.role)  # type: ignore[arg-type]
+
+
+@router.post("/tokens", status_code=201, response_model=TokenCreated, responses=ADMIN_ONLY)
+def create_token(body: TokenRequest, access: AccessDep, admin: AdminUser) -> TokenCreated:
+    """A new token for a user (the user is created, as a member unless `role` says otherwise).
+    The token is in this answer only: the store keeps its hash."""
+    row, token = access.create_token(body.user, body.role, body.label)
+    role = next(role for listed, role in access.tokens() if listed.id == row.id)
+    access.record(admin.name, "token.create", row.id, f"for {body.user} ({role}) {body.label}".strip())
+    return TokenCreated(**token_view(row, role).model_dump(), token=token)
+
+
+@router.get("/tokens", response_model=list[TokenView], responses=ADMIN_ONLY)
+def list_tokens(access: AccessDep, _admin: AdminUser) -> list[TokenView]:
+    """Every token, oldest first, revoked ones included (never their secrets)."""
+    return [token_view(row, role) for row, role in access.tokens()]
+
+
+@router.delete(
+    "/tokens/{token_id}",
+    response_model=TokenView,
+    responses={**ADMIN_ONLY, 404: {"description": "no such token"}},
+)
+def revoke_token(
+    token_id: Annotated[str, Path(max_length=16)], access: AccessDep, admin: AdminUser
+) -> TokenView:
+    """Revoke a token: every later request with it is a 401 (revoking twice changes nothing)."""
+    row = access.revoke(token_id)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no token with id {token_id!r}")
+    access.record(admin.name, "token.revoke", token_id, f"of {row.user}")
+    role = next(role for listed, role in access.tokens() if listed.id == row.id)
+    return token_view(row, role)
+
+
+@router.get("/audit", response_model=AuditPage, responses=ADMIN_ONLY)
+def audit(
+    access: AccessDep,
+    _admin: AdminUser,
+    actor: Filter = None,
+    action: Filter = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> AuditPage:
+    """Who submitted, cancelled, made or revoked what and when, newest first."""
+    rows = access.audit(actor=actor, action=action, limit=limit + 1, before_seq=decode_cursor(cursor))
+    items = [
+        AuditEntry(at=row.at, actor=row.actor, action=row.action, target=row.target, detail=row.detail)
+        for row in rows[:limit]
+    ]
+    return AuditPage(
+        items=items, next_cursor=encode_cursor(rows[limit - 1].seq) if len(rows) > limit else None
+    )
