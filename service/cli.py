@@ -79,6 +79,28 @@ def api(host: Host = None, port: Port = None) -> None:
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
 
 
+@app.command("admin-token")
+def admin_token(
+    label: Annotated[str, typer.Option(help="what the token is for")] = "made by ntkdyn admin-token",
+) -> None:
+    """Make a new token for the user `admin` directly in the store of the settings and print it:
+    the way in for a deployment whose first admin token is lost (run it where DATABASE_URL
+    reaches the store, e.g. `docker compose exec api ntkdyn admin-token`)."""
+    from workers.settings import get_settings
+    from workers.store import make_engine, migrate
+    from workers.store.access import ADMIN, AccessStore
+
+    settings = load_settings(get_settings)
+    engine = make_engine(settings.effective_database_url)
+    migrate(engine)
+    access = AccessStore(engine)
+    row, token = access.create_token(ADMIN, "admin", label)
+    access.record("cli", "token.create", row.id, f"for {ADMIN} (admin) {label}")
+    engine.dispose()
+    typer.echo(token)
+    typer.echo(f"token {row.id} for {ADMIN} (admin); it is shown this once", err=True)
+
+
 @app.command()
 def worker(
     queues: Annotated[str, typer.Option(help="comma-separated queues: cpu, gpu")] = "cpu",

@@ -13,6 +13,8 @@ from pydantic import ValidationError
 
 from service.client import Client
 from service.server.settings import ServerSettings
+from workers.store import make_engine
+from workers.store.access import AccessStore, User
 
 from .conftest import Stack
 from .test_api import sphere
@@ -145,3 +147,19 @@ def test_listening_beyond_loopback_without_auth_refuses_to_start() -> None:
     )
     assert refused.returncode == 2 and "refusing to listen on 0.0.0.0" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_an_admin_token_can_always_be_made_where_the_store_is_reached(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A deployment whose first token is lost: `ntkdyn admin-token` makes one in the store."""
+    environment = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+    made = subprocess.run(
+        [sys.executable, "-m", "service.cli", "admin-token"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    engine = make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    assert AccessStore(engine).authenticate(made.stdout.strip()) == User("admin", "admin")
+    engine.dispose()
