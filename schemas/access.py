@@ -61,3 +61,24 @@ class AuditPage(BaseModel):
 
     items: list[AuditEntry]
     next_cursor: str | None
+
+
+class LimitsRequest(SpecModel):
+    """PUT /v1/users/{name}/limits (admins only): a user's quotas; null: the service's default."""
+
+    max_active_jobs: int | None = Field(None, ge=1, le=100_000, description="queued and running jobs at once")
+    max_daily_flops: float | None = Field(
+        None, gt=0, le=1e21, description="estimated flop their new runs may add in any 24 hours"
+    )
+
+
+class UserSummary(BaseModel):
+    """A user, the quotas that apply to them (their own or the defaults) and their usage."""
+
+    name: str
+    role: Role
+    max_active_jobs: int
+    max_daily_flops: float
+    own_limits: bool = Field(description="true when either limit is set for this user")
+    active_jobs: int = Field(description="queued and running now")
+    flops_24h: float = Field(description="estimated flop of their runs made in the last 24 hours")

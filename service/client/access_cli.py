@@ -1,5 +1,6 @@
-"""`ntkdyn token create|list|revoke` and `ntkdyn audit`: an admin's commands, through the Python
-client (the admin token of `make run` is picked up from the data folder)."""
+"""`ntkdyn token create|list|revoke`, `ntkdyn user list|set` and `ntkdyn audit`: an admin's
+commands, through the Python client (the admin token of `make run` is picked up from the data
+folder)."""
 
 from typing import Annotated
 
@@ -15,6 +16,8 @@ from .console import when
 
 tokens = typer.Typer(help="API tokens (admins): create, list and revoke them.")
 app.add_typer(tokens, name="token")
+users = typer.Typer(help="Users (admins): their quotas and usage.")
+app.add_typer(users, name="user")
 
 
 @tokens.command("create")
@@ -57,6 +60,47 @@ def revoke(
     with Client(url, token) as client:
         row = client.revoke_token(token_id)
     typer.echo(f"token {row.id} of {row.user} revoked")
+
+
+@users.command("list")
+@reports_errors
+def list_users(url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """Every user: role, quotas (* set for them, else the defaults) and what they use now."""
+    with Client(url, token) as client:
+        listed = client.users()
+    table = Table("user", "role", "active jobs", "max active", "flop (24 h)", "max flop (24 h)")
+    for row in listed:
+        own = "*" if row.own_limits else ""
+        table.add_row(
+            row.name,
+            row.role,
+            str(row.active_jobs),
+            f"{row.max_active_jobs}{own}",
+            f"{row.flops_24h:.3g}",
+            f"{row.max_daily_flops:.3g}{own}",
+        )
+    Console().print(table)
+
+
+@users.command("set")
+@reports_errors
+def set_limits(
+    user: Annotated[str, typer.Argument(help="the user")],
+    max_active_jobs: Annotated[
+        int | None, typer.Option(min=1, help="queued and running jobs at once")
+    ] = None,
+    max_daily_flops: Annotated[
+        float | None, typer.Option(min=0, help="estimated flop in any 24 hours")
+    ] = None,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+) -> None:
+    """Set a user's quotas; a limit left out goes back to the service's default."""
+    with Client(url, token) as client:
+        row = client.set_limits(user, max_active_jobs, max_daily_flops)
+    typer.echo(
+        f"{row.name}: at most {row.max_active_jobs} active jobs, {row.max_daily_flops:.3g} flop in 24 h"
+    )
 
 
 @app.command()

@@ -21,7 +21,16 @@ import httpx
 from pydantic import BaseModel
 
 from schemas import JobStatus, JobView
-from schemas.access import AuditPage, Role, TokenCreated, TokenRequest, TokenView, UserView
+from schemas.access import (
+    AuditPage,
+    LimitsRequest,
+    Role,
+    TokenCreated,
+    TokenRequest,
+    TokenView,
+    UserSummary,
+    UserView,
+)
 from schemas.jobs import Visibility
 
 from .credentials import default_token
@@ -193,6 +202,17 @@ class Client(ClientBase):
     def revoke_token(self, token_id: str) -> TokenView:
         """(Admins) revoke a token."""
         return TokenView.model_validate(self.call("DELETE", f"/v1/tokens/{token_id}"))
+
+    def users(self) -> list[UserSummary]:
+        """(Admins) every user with their quotas and usage."""
+        return [UserSummary.model_validate(item) for item in self.call("GET", "/v1/users")]
+
+    def set_limits(
+        self, user: str, max_active_jobs: int | None = None, max_daily_flops: float | None = None
+    ) -> UserSummary:
+        """(Admins) a user's quotas; None: the service's default."""
+        body = LimitsRequest(max_active_jobs=max_active_jobs, max_daily_flops=max_daily_flops).model_dump()
+        return UserSummary.model_validate(self.call("PUT", f"/v1/users/{user}/limits", json=body))
 
     def audit(self, actor: str | None = None, action: str | None = None, limit: int = 100) -> AuditPage:
         """(Admins) the newest audit entries, filtered by actor and action."""

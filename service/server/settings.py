@@ -26,6 +26,13 @@ class ServerSettings(Settings):
     max_flops: float = Field(5e12, gt=0, description="compute budget of one job, in flop")
     max_memory_bytes: float = Field(4 * GIB, gt=0, description="memory budget of one job, in bytes")
     max_sweep_flops: float = Field(5e13, gt=0, description="compute budget of a sweep's children together")
+    max_active_jobs_per_user: int = Field(
+        100, ge=1, description="queued and running jobs one user may hold (per-user: ntkdyn user set)"
+    )
+    max_daily_flops_per_user: float = Field(
+        5e15, gt=0, description="estimated flop one user's new runs may add in 24 hours (per-user too)"
+    )
+    submit_rate_per_minute: int = Field(120, ge=1, description="submits a minute per token")
     reconcile_seconds: float = Field(
         60, gt=0, description="how often the API re-sends active jobs the broker has lost"
     )

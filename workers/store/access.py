@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from sqlalchemy import Engine, select, update
@@ -30,6 +30,8 @@ class User:
 
     name: str
     role: str
+    token: str | None = field(default=None, compare=False)
+    """The id of the token the request came with (rate limits count per token)."""
 
     @property
     def admin(self) -> bool:
@@ -85,7 +87,7 @@ class AccessStore:
         row, role = found
         if not hmac.compare_digest(digest(secret), row.digest) or row.revoked_at is not None:
             return None
-        return User(row.user, role)
+        return User(row.user, role, row.id)
 
     def revoke(self, token_id: str) -> TokenRow | None:
         """Revoke a token (once); the row as it is afterwards, None if there is no such token."""
@@ -104,6 +106,25 @@ class AccessStore:
         query = select(TokenRow, UserRow.role).join(UserRow, UserRow.name == TokenRow.user)
         with self._sessions() as session:
             return [(row, role) for row, role in session.execute(query.order_by(TokenRow.created_at))]
+
+    def users(self) -> Sequence[UserRow]:
+        """Every user, by name."""
+        with self._sessions() as session:
+            return session.scalars(select(UserRow).order_by(UserRow.name)).all()
+
+    def user(self, name: str) -> UserRow | None:
+        with self._sessions() as session:
+            return session.get(UserRow, name)
+
+    def set_limits(
+        self, name: str, max_active_jobs: int | None, max_daily_flops: float | None
+    ) -> UserRow | None:
+        """Set a user's quotas (None: the service's default); the row afterwards, None if no such user."""
+        with self._sessions.begin() as session:
+            row = session.get(UserRow, name)
+            if row is not None:
+                row.max_active_jobs, row.max_daily_flops = max_active_jobs, max_daily_flops
+            return row
 
     def bootstrap_admin(self) -> str | None:
         """On a store without an admin: the user `admin` and its first token (returned once);

@@ -3,7 +3,7 @@ SQLite and PostgreSQL alike, so concurrent or redelivered tasks and cancels cann
 into a wrong state, and a result is written once."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,9 +46,11 @@ def new_job(
     message: str,
     shared: bool,
     visibility: str = "private",
+    flops: float = 0.0,
 ) -> JobRow:
     """A queued job, not yet stored; `shared`: its owner's identical submits may answer with it;
-    `visibility` lab: every user may read it and reuse its result."""
+    `visibility` lab: every user may read it and reuse its result; `flops`: its estimated
+    compute, counted against its owner's daily quota."""
     return JobRow(
         id=uuid.uuid4().hex,
         owner=owner,
@@ -63,6 +65,7 @@ def new_job(
         cancel_requested=False,
         shared=shared,
         visibility=visibility,
+        flops=flops,
     )
 
 
@@ -109,15 +112,17 @@ class JobStore:
             session.add(row)
         return row
 
-    def find_or_create(self, row: JobRow) -> tuple[JobRow, bool]:
+    def find_or_create(self, row: JobRow, admit: Callable[[], None] = lambda: None) -> tuple[JobRow, bool]:
         """The job that answers a submit: for a shared `row`, its owner's identical job that has
         succeeded or is still queued or running, or a copy of another user's lab-visible result
         (`reused`, the owner's own row); else `row`, stored. Two racing submits of one owner
         store one row: the loser's INSERT hits the unique index and it then finds the winner's.
+        `admit()` runs just before `row` is stored, and may raise to refuse it (a quota).
         Returns (the job, whether it is `row`, newly queued)."""
         for _ in range(RACE_TRIES):
             if row.shared and (hit := self.find_reusable(row.spec_hash, row.owner)) is not None:
                 return (hit if hit.owner == row.owner else self.create(reused(row, hit))), False
+            admit()
             try:
                 return self.create(row), True
             except IntegrityError:  # an identical shared job was stored meanwhile: find it
@@ -144,6 +149,21 @@ class JobStore:
         with self._sessions() as session:
             rows = {row.id: row for row in session.scalars(select(JobRow).where(JobRow.id.in_(job_ids)))}
         return [rows[job_id] for job_id in job_ids if job_id in rows]
+
+    def usage(self, owner: str, since: datetime) -> tuple[int, list[tuple[datetime, float]]]:
+        """What counts against `owner`'s quotas: their queued and running jobs (a sweep's parent
+        aside: its children count), and the (creation time, estimated flop) of their jobs made
+        since `since`, oldest first (two queries)."""
+        active = select(func.count()).where(
+            JobRow.owner == owner, JobRow.status.in_(ACTIVE), JobRow.kind != "sweep"
+        )
+        recent = (
+            select(JobRow.created_at, JobRow.flops)
+            .where(JobRow.owner == owner, JobRow.created_at >= since, JobRow.flops > 0)
+            .order_by(JobRow.created_at)
+        )
+        with self._sessions() as session:
+            return session.scalar(active) or 0, [(at, flops) for at, flops in session.execute(recent)]
 
     def count_finished(self, job_ids: list[str]) -> int:
         """How many of the jobs with these ids have ended (one COUNT, no rows loaded)."""

@@ -78,12 +78,16 @@ class JobRow(Base):
     """private: its owner and admins see it; lab: every user may read it, and reuse its result."""
     source_id: Mapped[str | None] = mapped_column(String(32))
     """The other user's lab-visible job whose result this one reuses (a copy of it)."""
+    flops: Mapped[float] = mapped_column(Float, default=0.0)
+    """The estimated compute of the run (0 for a sweep's parent and a reused result): what
+    counts against its owner's daily compute quota."""
 
     __table_args__ = (
         Index("ix_jobs_spec_hash_status", "spec_hash", "status"),
         Index("ix_jobs_status", "status"),
         Index("ix_jobs_kind", "kind"),
         Index("ix_jobs_parent_id", "parent_id"),
+        Index("ix_jobs_owner_created", "owner", "created_at"),
         Index(
             "ux_jobs_active_identity",
             "owner",
@@ -104,6 +108,10 @@ class UserRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    max_active_jobs: Mapped[int | None] = mapped_column(Integer)
+    """Queued and running jobs this user may hold at once (None: the service's default)."""
+    max_daily_flops: Mapped[float | None] = mapped_column(Float)
+    """Estimated flop this user's new runs may add up to in any 24 hours (None: the default)."""
 
 
 class TokenRow(Base):

@@ -1,15 +1,28 @@
-"""/v1/me, /v1/tokens and /v1/audit: who a token acts as; tokens made, listed and revoked by
-admins; the audit trail, for admins."""
+"""/v1/me, /v1/tokens, /v1/users and /v1/audit: who a token acts as; for admins, tokens made,
+listed and revoked, users' quotas and usage, and the audit trail."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BeforeValidator, Field
 
-from schemas.access import AuditEntry, AuditPage, TokenCreated, TokenRequest, TokenView, UserView
-from workers.store.models import TokenRow
+from schemas.access import (
+    AuditEntry,
+    AuditPage,
+    LimitsRequest,
+    TokenCreated,
+    TokenRequest,
+    TokenView,
+    UserSummary,
+    UserView,
+)
+from workers.store import JobStore
+from workers.store.access import AccessStore, User
+from workers.store.models import TokenRow, utcnow
 
-from ..deps import AccessDep, AdminUser, CurrentUser
+from ..deps import AccessDep, AdminUser, CurrentUser, SettingsDep, StoreDep
+from ..quotas import DAY, limits_of
+from ..settings import ServerSettings
 from .paging import decode_cursor, empty_is_none, encode_cursor
 
 router = APIRouter(prefix="/v1", tags=["access"])
@@ -65,6 +78,52 @@ def revoke_token(
     access.record(admin.name, "token.revoke", token_id, f"of {row.user}")
     role = next(role for listed, role in access.tokens() if listed.id == row.id)
     return token_view(row, role)
+
+
+def summary(name: str, store: JobStore, access: AccessStore, settings: ServerSettings) -> UserSummary:
+    row = access.user(name)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no user {name!r}")
+    limits = limits_of(access, settings, User(row.name, row.role))
+    active, recent = store.usage(name, utcnow() - DAY)
+    return UserSummary(
+        name=row.name,
+        role=row.role,  # type: ignore[arg-type]
+        max_active_jobs=limits.max_active_jobs,
+        max_daily_flops=limits.max_daily_flops,
+        own_limits=row.max_active_jobs is not None or row.max_daily_flops is not None,
+        active_jobs=active,
+        flops_24h=sum(flops for _, flops in recent),
+    )
+
+
+@router.get("/users", response_model=list[UserSummary], responses=ADMIN_ONLY)
+def list_users(
+    store: StoreDep, access: AccessDep, settings: SettingsDep, _admin: AdminUser
+) -> list[UserSummary]:
+    """Every user with their quotas and what they use of them now."""
+    return [summary(row.name, store, access, settings) for row in access.users()]
+
+
+@router.put(
+    "/users/{name}/limits",
+    response_model=UserSummary,
+    responses={**ADMIN_ONLY, 404: {"description": "no such user"}},
+)
+def set_limits(
+    name: Annotated[str, Path(max_length=64)],
+    body: LimitsRequest,
+    store: StoreDep,
+    access: AccessDep,
+    settings: SettingsDep,
+    admin: AdminUser,
+) -> UserSummary:
+    """Set a user's quotas (null: back to the service's default)."""
+    if access.set_limits(name, body.max_active_jobs, body.max_daily_flops) is None:
+        raise HTTPException(status_code=404, detail=f"no user {name!r}")
+    detail = f"max_active_jobs={body.max_active_jobs}, max_daily_flops={body.max_daily_flops}"
+    access.record(admin.name, "user.limits", name, detail)
+    return summary(name, store, access, settings)
 
 
 @router.get("/audit", response_model=AuditPage, responses=ADMIN_ONLY)

@@ -28,6 +28,7 @@ from workers.version import ENGINE_VERSION
 
 from ..deps import AccessDep, CeleryDep, CurrentUser, JobDep, OwnJobDep, RedisDep, SettingsDep, StoreDep
 from ..errors import field_error
+from ..quotas import Limits, admission, admit, limits_of, rate_limit
 from ..settings import ServerSettings
 from .paging import decode_cursor, empty_is_none, encode_cursor
 
@@ -69,6 +70,8 @@ def view(row: JobRow, cached: bool = False) -> JobView:
     response_model=JobView,
     responses={
         200: {"description": "an identical succeeded job answers (`cached: true`)"},
+        401: {"description": "no valid token"},
+        429: {"description": "over a quota or the submit rate (Retry-After says when to try again)"},
         202: {"description": "queued: a new job, or an identical queued or running one (`cached: true`)"},
         413: {"description": "request body too large"},
         422: {"description": "invalid spec, or over the compute/memory budget"},
@@ -88,11 +91,15 @@ def submit(
     running: 202, the same job for every identical submit) or store and queue a new one. A sweep
     stores itself and one child job per distinct grid point, reusing identical jobs the same way."""
     spec = request.spec
+    rate_limit(redis, user, settings.submit_rate_per_minute)
+    limits = limits_of(access, settings, user)
     if isinstance(spec, SweepSpec):
-        answer = submit_sweep(spec, request, user, response, store, settings, celery, redis)
+        answer = submit_sweep(spec, request, user, limits, response, store, settings, celery, redis)
     else:
         check_budget(spec, settings, gpu_served(redis), ["body", "spec"])
-        row, created = store.find_or_create(new_job(**job_fields(spec, user, request)))
+        row = new_job(**job_fields(spec, user, request))
+        with admission(redis, user.name):
+            row, created = store.find_or_create(row, lambda: admit(store, limits, user.name, [row.flops]))
         response.headers["Location"] = f"/v1/jobs/{row.id}"
         if created:
             send(celery, row)
@@ -133,6 +140,7 @@ def job_fields(spec: Any, user: User, request: JobRequest) -> dict[str, Any]:
         "message": f"waiting for a worker on queue {queue!r}",
         "shared": request.reuse,
         "visibility": request.visibility,
+        "flops": spec.cost().flops,
     }
 
 
@@ -147,6 +155,7 @@ def submit_sweep(
     spec: SweepSpec,
     request: JobRequest,
     user: User,
+    limits: Limits,
     response: Response,
     store: JobStore,
     settings: ServerSettings,
@@ -167,15 +176,18 @@ def submit_sweep(
         raise field_error(
             ["body", "spec", "sweep", "axes"], f"the sweep's children together: {total}", "budget_exceeded"
         )
-    for _ in range(RACE_TRIES):
-        parent, grid = sweep_rows(spec, store, user, request)
-        try:
-            created = store.create_sweep(parent, grid)
-            break
-        except IntegrityError:  # an identical child was stored meanwhile: plan the grid again
-            continue
-    else:
-        raise HTTPException(status_code=503, detail="identical submits kept racing; submit again")
+    with admission(redis, user.name):
+        for _ in range(RACE_TRIES):
+            parent, grid = sweep_rows(spec, store, user, request)
+            runs = {id(child): child.flops for child in grid if isinstance(child, JobRow) and child.flops > 0}
+            admit(store, limits, user.name, list(runs.values()))
+            try:
+                created = store.create_sweep(parent, grid)
+                break
+            except IntegrityError:  # an identical child was stored meanwhile: plan the grid again
+                continue
+        else:
+            raise HTTPException(status_code=503, detail="identical submits kept racing; submit again")
     for row in created:
         if row.status == JobStatus.queued.value:  # not a copy of a lab result
             send(celery, row)
