@@ -186,7 +186,9 @@ def test_trends_along_numeric_axes(workers: Pair) -> None:
 
 
 def test_cancelling_a_sweep_cancels_its_children(workers: Pair) -> None:
-    parent = workers.submit(sweep([2**17], seeds=[11, 12, 13, 14, 15]))
+    # 2^20 neurons: seconds of work checking for a cancel all along, so the running children are
+    # stopped mid-way even on a loaded machine (2^17 sometimes finished first under load)
+    parent = workers.submit(sweep([2**20], seeds=[11, 12, 13, 14, 15]))
     workers.wait_running(parent["children"][0])
     response = workers.client.delete(f"/v1/jobs/{parent['id']}")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
