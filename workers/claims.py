@@ -7,7 +7,8 @@ heartbeat has expired. A claim is the JSON of {worker, at}: the worker's name an
 of the claim on the worker's clock, the clock that also stamped the delivery in the broker.
 
 Claims never fail a job: a claim that Redis refuses leaves the job to the broker's visibility
-timeout, and a release that Redis refuses leaves a claim the watch drops once its worker is gone.
+timeout. A claim left behind (Redis refused its release, or the pool killed the task's process)
+is dropped by the watch once its worker is gone.
 """
 
 import json
