@@ -15,6 +15,12 @@ import pytest
 from .processes import alive, descendants
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "kernel_sphere.json"
+SLOW = {
+    "kind": "kernel",
+    "dataset": {"name": "sphere", "n": 256, "d": 6, "seed": 1},
+    "empirical": {"widths": [2**19]},
+}
+"""A job of a few seconds, to be running or queued when Redis dies."""
 
 
 def launch(data_dir: Path, **env: str) -> tuple[subprocess.Popen, str]:
@@ -38,23 +44,34 @@ def launch(data_dir: Path, **env: str) -> tuple[subprocess.Popen, str]:
     raise AssertionError("".join(lines))
 
 
+def wait_ready(client: httpx.Client, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while client.get("/readyz").status_code != 200:
+        assert time.monotonic() < deadline, client.get("/readyz").json()
+        time.sleep(0.2)
+
+
+def submit(client: httpx.Client, spec: dict) -> str:
+    """A new job of `spec` (never an identical earlier one); its id."""
+    response = client.post("/v1/jobs", json={"spec": spec, "reuse": False})
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def wait_done(client: httpx.Client, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while (job := client.get(f"/v1/jobs/{job_id}", params={"wait": 10}).json())["status"] in (
+        "queued",
+        "running",
+    ):
+        assert time.monotonic() < deadline, job
+    return job
+
+
 def run_example(url: str) -> dict:
     with httpx.Client(base_url=url, timeout=30) as client:
-        deadline = time.monotonic() + 60
-        while client.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, client.get("/readyz").json()
-            time.sleep(0.2)
-        body = json.loads(EXAMPLE.read_text())
-        body["reuse"] = False
-        response = client.post("/v1/jobs", json=body)
-        assert response.status_code == 202, response.text
-        job_id = response.json()["id"]
-        while (job := client.get(f"/v1/jobs/{job_id}", params={"wait": 10}).json())["status"] in (
-            "queued",
-            "running",
-        ):
-            assert time.monotonic() < deadline
-        return job
+        wait_ready(client)
+        return wait_done(client, submit(client, json.loads(EXAMPLE.read_text())["spec"]))
 
 
 @pytest.fixture
@@ -109,3 +126,41 @@ def test_external_redis_and_store_start_nothing_embedded(
     finally:
         process.kill()
     assert alive(redis_server.process.pid), "the external Redis must outlive the stack"
+
+
+def redis_server_pid(launcher: subprocess.Popen) -> int | None:
+    """The pid of the launcher's redis-server, if one runs."""
+    pids = [pid for pid, command in descendants(launcher.pid).items() if "redis-server" in command]
+    return pids[0] if pids else None
+
+
+def test_a_killed_redis_server_is_started_again_and_no_work_is_lost(data_dir: Path) -> None:
+    process, url = launch(data_dir, NTKDYN_RECONCILE_SECONDS="2")
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            wait_ready(client)
+            running = submit(client, SLOW)
+            while client.get(f"/v1/jobs/{running}").json()["status"] == "queued":
+                time.sleep(0.05)
+            queued = submit(client, {**SLOW, "dataset": {**SLOW["dataset"], "seed": 2}})  # behind it
+            aof = data_dir / "redis.aof"
+            while queued.encode() not in aof.read_bytes():  # written through to the append-only file
+                time.sleep(0.05)
+            killed = redis_server_pid(process)
+            assert killed is not None
+            os.kill(killed, signal.SIGKILL)
+            # stored, and sent at once or, if the broker is still down, by the reconciler later
+            during = submit(client, {**SLOW, "dataset": {**SLOW["dataset"], "seed": 3}})
+            deadline = time.monotonic() + 30
+            while redis_server_pid(process) in (None, killed):
+                assert time.monotonic() < deadline, "redis-server was not started again"
+                time.sleep(0.05)
+            wait_ready(client, timeout=30)
+            for job_id in (running, queued, during):
+                assert wait_done(client, job_id, timeout=120)["status"] == "succeeded"
+        children = descendants(process.pid)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+        assert wait_gone(children) == []
+    finally:
+        process.kill()

@@ -13,7 +13,7 @@ import uvicorn
 from workers.store import make_engine, migrate
 
 from .app import create_app
-from .embedded import EmbeddedRedis
+from .embedded import supervised_redis
 from .processes import spawn, stop
 from .settings import ServerSettings
 
@@ -74,11 +74,9 @@ def serve(settings: ServerSettings, announce: Callable[[str], None]) -> None:
 def run_stack(settings: ServerSettings, announce: Callable[[str], None]) -> None:
     """Start what the settings do not point elsewhere, serve, and stop it all on the way out."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    embedded = EmbeddedRedis(settings.data_dir) if settings.embedded_redis else None
+    embedded = supervised_redis(settings.data_dir) if settings.embedded_redis else None
     worker: SupervisedWorker | None = None
     try:
-        if embedded is not None:
-            embedded.start()
         engine = make_engine(settings.effective_database_url)
         migrate(engine)
         engine.dispose()
