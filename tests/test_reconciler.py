@@ -1,4 +1,8 @@
-"""A job the broker forgot (Redis lost its data) is sent again from the store, exactly once."""
+"""A job the broker forgot (Redis lost its data, or was down at submit) is sent again from the
+store, exactly once."""
+
+import os
+import signal
 
 import redis
 from fastapi.testclient import TestClient
@@ -70,3 +74,36 @@ def test_job_submitted_while_the_broker_is_down_is_kept_and_sent_later(tmp_path)
             assert broker_task_ids(state.redis) == {response.json()["id"]}
         finally:
             server.stop()
+
+
+def test_a_job_submitted_while_the_broker_is_down_runs_once_it_is_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Redis dies under a running API and worker and comes back from its append-only file: the
+    API's clients, its reconciler and the worker reconnect on their own, and the job the API could
+    only store is sent and run."""
+    server = EmbeddedRedis(tmp_path)
+    server.start()
+    settings = ServerSettings(
+        data_dir=tmp_path,
+        redis_url=server.url,
+        database_url=f"sqlite:///{tmp_path / 's.db'}",
+        reconcile_seconds=1,
+    )
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        with TestClient(create_app(settings)) as api:
+            wait_for_workers(settings)
+            stack = Stack(settings, api, api.app.state.store, worker, tmp_path / "worker.log")
+            assert stack.wait(stack.submit(SPEC)["id"])["status"] == "succeeded"  # every client connected
+
+            os.kill(server.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+            server.process.wait()  # type: ignore[union-attr]
+            response = api.post(
+                "/v1/jobs", json={"spec": {**SPEC, "dataset": {**SPEC["dataset"], "seed": 12}}}
+            )
+            assert response.status_code == 202 and response.json()["status"] == "queued"
+            server.start()
+            done = stack.wait(response.json()["id"])
+            assert (done["status"], done["attempts"]) == ("succeeded", 1), done
+    finally:
+        stop(worker, grace=10)
+        server.stop()
