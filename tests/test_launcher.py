@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .conftest import POSTGRES_ENV, database_url_for
 from .processes import alive, descendants
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "kernel_sphere.json"
@@ -112,9 +113,12 @@ def test_children_die_with_a_killed_launcher(data_dir: Path) -> None:
 
 
 def test_external_redis_and_store_start_nothing_embedded(
-    data_dir: Path, redis_server, tmp_path: Path
+    data_dir: Path, redis_server, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:  # type: ignore[no-untyped-def]
-    database = os.environ.get("NTKDYN_TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'external.db'}"
+    # the session's own PostgreSQL database when there is one: the server's database itself may
+    # hold another branch's migrations
+    backend = "postgresql" if os.environ.get(POSTGRES_ENV) else "sqlite"
+    database = database_url_for(backend, tmp_path, request)
     process, url = launch(data_dir, REDIS_URL=redis_server.url, DATABASE_URL=database)
     try:
         assert run_example(url)["status"] == "succeeded"
