@@ -8,6 +8,7 @@ The server commands import the server and the workers inside themselves, so the 
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -124,7 +125,8 @@ def worker(
     migrate(engine)
     engine.dispose()
     argv = ["worker", "-Q", queues, "-P", pool, "-c", str(settings.worker_concurrency)]
-    argv += ["-n", f"ntkdyn-{os.getpid()}@%h", "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
+    name = f"ntkdyn-{os.getpid()}-{secrets.token_hex(3)}@%h"  # never a dead worker's name, even as PID 1
+    argv += ["-n", name, "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
     celery_app.worker_main(argv)
 
 

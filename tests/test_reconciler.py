@@ -1,4 +1,8 @@
-"""A job the broker forgot (Redis lost its data) is sent again from the store, exactly once."""
+"""A job the broker forgot (Redis lost its data, or was down at submit) is sent again from the
+store, exactly once."""
+
+import os
+import signal
 
 import redis
 from fastapi.testclient import TestClient
@@ -73,3 +77,37 @@ def test_a_submit_while_the_broker_is_down_is_a_503_and_nothing_is_stranded(tmp_
             assert broker_task_ids(api.app.state.redis) == {response.json()["id"]}
         finally:
             server.stop()
+
+
+def test_after_redis_dies_and_returns_the_api_and_the_worker_carry_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Redis dies under a running API and worker and comes back from its append-only file: a
+    submit meanwhile is a 503; afterwards the API's clients and the worker have reconnected on
+    their own and the same submit runs."""
+    server = EmbeddedRedis(tmp_path)
+    server.start()
+    settings = ServerSettings(
+        data_dir=tmp_path,
+        redis_url=server.url,
+        database_url=f"sqlite:///{tmp_path / 's.db'}",
+        reconcile_seconds=1,
+    )
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        with TestClient(create_app(settings)) as api:
+            authorize(api, settings)
+            wait_for_workers(settings)
+            stack = Stack(settings, api, api.app.state.store, worker, tmp_path / "worker.log")
+            assert stack.wait(stack.submit(SPEC)["id"])["status"] == "succeeded"  # every client connected
+
+            os.kill(server.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+            server.process.wait()  # type: ignore[union-attr]
+            body = {"spec": {**SPEC, "dataset": {**SPEC["dataset"], "seed": 12}}}
+            assert api.post("/v1/jobs", json=body).status_code == 503
+            server.start()
+            response = api.post("/v1/jobs", json=body)
+            assert response.status_code == 202 and response.json()["status"] == "queued"
+            done = stack.wait(response.json()["id"])
+            assert (done["status"], done["attempts"]) == ("succeeded", 1), done
+    finally:
+        stop(worker, grace=10)
+        server.stop()

@@ -1,4 +1,5 @@
-"""Worker liveness in Redis: each worker refreshes a key with a time-to-live; /readyz reads them."""
+"""Worker liveness in Redis: each worker refreshes a key with a time-to-live; /readyz and the API's
+worker watch read them."""
 
 import json
 import logging
@@ -11,12 +12,17 @@ log = logging.getLogger(__name__)
 PREFIX = "ntkdyn:worker:"
 
 
+def ttl(every: float) -> int:
+    """Seconds a heartbeat lives: three beats of `every` seconds (at least 1)."""
+    return max(1, round(3 * every))
+
+
 def beat(client: redis.Redis, name: str, queues: list[str], every: float) -> None:
     """Refresh `ntkdyn:worker:<name>` every `every` seconds (expires after 3 missed beats)."""
     payload = json.dumps({"name": name, "queues": queues})
     while True:
         try:
-            client.set(PREFIX + name, payload, ex=max(1, round(3 * every)))
+            client.set(PREFIX + name, payload, ex=ttl(every))
         except redis.RedisError as error:
             log.warning("heartbeat failed: %s", error)
         time.sleep(every)

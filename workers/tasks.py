@@ -12,8 +12,10 @@ from functools import cache
 import redis
 import torch
 from billiard.exceptions import TimeLimitExceeded
+from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import task_failure, worker_process_init, worker_ready
+from celery.signals import celeryd_after_setup, task_failure, worker_process_init
+from celery.worker import WorkController
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -22,6 +24,7 @@ from schemas.experiments import ExperimentSpec
 from schemas.jobs import JobStatus
 from workers import sweeps
 from workers.celery_app import RUN_JOB, make_celery
+from workers.claims import claimed
 from workers.compute import run_experiment
 from workers.events import EventLog
 from workers.heartbeat import start_heartbeat
@@ -68,11 +71,15 @@ def store() -> JobStore:
 
 
 @cache
+def broker() -> redis.Redis:
+    """One Redis client per worker (redis-py renews its connections in a forked child)."""
+    return redis.Redis.from_url(get_settings().effective_redis_url, socket_timeout=5)
+
+
+@cache
 def events() -> EventLog:
-    """One event log per worker (redis-py renews its connections in a forked child)."""
-    settings = get_settings()
-    client = redis.Redis.from_url(settings.effective_redis_url, socket_timeout=5)
-    return EventLog(client, settings.events_ttl_seconds)
+    """One event log per worker."""
+    return EventLog(broker(), get_settings().events_ttl_seconds)
 
 
 @worker_process_init.connect
@@ -81,12 +88,16 @@ def _configure_torch(**_kwargs: object) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // get_settings().worker_concurrency))
 
 
-@worker_ready.connect
-def _announce(sender, **_kwargs) -> None:  # type: ignore[no-untyped-def]
-    settings = get_settings()
-    queues = [queue.name for queue in sender.app.amqp.queues.consume_from.values()]
-    client = redis.Redis.from_url(settings.effective_redis_url)
-    start_heartbeat(client, sender.hostname, queues, settings.worker_heartbeat_seconds)
+@celeryd_after_setup.connect
+def _announce(sender: str, instance: WorkController, **_kwargs: object) -> None:
+    """Beat from before the worker consumes, so that the API never reads a job's claim by a
+    worker it has not heard from. A beat that Redis does not answer within a period fails, once,
+    and is tried again a period later, rather than hanging past the heartbeat's lifetime."""
+    every = get_settings().worker_heartbeat_seconds
+    queues = [queue.name for queue in instance.app.amqp.queues.consume_from.values()]
+    url = get_settings().effective_redis_url
+    client = redis.Redis.from_url(url, socket_timeout=every, socket_connect_timeout=every, retry=None)
+    start_heartbeat(client, sender, queues, every)
 
 
 @task_failure.connect
@@ -138,9 +149,16 @@ def outcome(spec: dict, progress: ThrottledProgress) -> tuple[JobStatus, dict | 
     return JobStatus.succeeded, result.model_dump(mode="json"), None
 
 
-@celery_app.task(name=RUN_JOB)
-def run_job(job_id: str) -> None:
-    """Run job `job_id` if it is still to be done; a redelivered finished job is a no-op."""
+@celery_app.task(name=RUN_JOB, bind=True)
+def run_job(self: Task, job_id: str) -> None:
+    """Run job `job_id` if it is still to be done, claimed for this worker while it runs (so
+    that the job is sent again soon if the worker dies); a redelivered finished job is a no-op."""
+    with claimed(broker(), job_id, self.request.hostname):
+        run(job_id)
+
+
+def run(job_id: str) -> None:
+    """Claim a delivery of the job in the store, run it, and write its outcome once."""
     settings = get_settings()
     jobs = store()
     row = jobs.start(job_id, settings.max_attempts)

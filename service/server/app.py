@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 import redis
@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from workers.celery_app import make_celery
 from workers.events import EventLog
-from workers.reconciler import Reconciler
+from workers.reconciler import Reconciler, WorkerWatch
 from workers.store import JobStore, make_engine, migrate
 from workers.store.access import AccessStore
 
@@ -38,15 +38,16 @@ def bootstrap_admin(access: AccessStore, settings: ServerSettings) -> None:
         log.warning("created the first admin token; it is in %s (mode 0600)", settings.token_file)
 
 
-async def reconcile_forever(reconciler: Reconciler, every: float) -> None:
-    """Re-send lost jobs every `every` seconds; a broker outage only delays a pass."""
+async def every_pass(run_pass: Callable[[], object], every: float, what: str) -> None:
+    """Run a pass of the reconciler or of the worker watch every `every` seconds; a broker or
+    store outage only delays a pass."""
     while True:
         try:
-            await run_in_threadpool(reconciler.run_pass)
+            await run_in_threadpool(run_pass)
         except (redis.RedisError, OperationalError, SQLAlchemyError) as error:
-            log.warning("reconciliation pass skipped, will retry: %s", error)
+            log.warning("%s pass skipped, will retry: %s", what, error)
         except Exception:  # a bug must not end reconciliation for every user: log it, go on
-            log.exception("reconciliation pass failed, will retry")
+            log.exception("%s pass failed, will retry", what)
         await asyncio.sleep(every)
 
 
@@ -74,11 +75,17 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         every = settings.reconcile_seconds
         events = EventLog(app.state.redis, settings.events_ttl_seconds)
         reconciler = Reconciler(app.state.store, app.state.redis, app.state.celery, every, events)
-        reconciling = asyncio.create_task(reconcile_forever(reconciler, every))
+        beat = settings.worker_heartbeat_seconds  # the watch looks as often as workers beat
+        watch = WorkerWatch(app.state.redis, beat)
+        loops = [
+            asyncio.create_task(every_pass(reconciler.run_pass, every, "reconciliation")),
+            asyncio.create_task(every_pass(watch.run_pass, beat, "worker watch")),
+        ]
         yield
-        reconciling.cancel()
-        with suppress(asyncio.CancelledError):
-            await reconciling
+        for loop in loops:
+            loop.cancel()
+            with suppress(asyncio.CancelledError):
+                await loop
         app.state.redis.close()
         await app.state.async_redis.aclose()
         engine.dispose()

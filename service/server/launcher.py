@@ -14,7 +14,7 @@ import uvicorn
 from workers.store import make_engine, migrate
 
 from .app import create_app
-from .embedded import EmbeddedRedis
+from .embedded import supervised_redis
 from .private import PRIVATE_UMASK, tighten
 from .processes import spawn, stop
 from .settings import ServerSettings
@@ -78,11 +78,9 @@ def run_stack(settings: ServerSettings, announce: Callable[[str], None]) -> None
     Everything it and its children write is owner-only (umask 077, the data folder tightened)."""
     os.umask(PRIVATE_UMASK)
     tighten(settings.data_dir)
-    embedded = EmbeddedRedis(settings.data_dir) if settings.embedded_redis else None
+    embedded = supervised_redis(settings.data_dir) if settings.embedded_redis else None
     worker: SupervisedWorker | None = None
     try:
-        if embedded is not None:
-            embedded.start()
         engine = make_engine(settings.effective_database_url)
         migrate(engine)
         engine.dispose()
