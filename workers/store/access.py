@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from workers.store.models import AuditRow, TokenRow, UserRow, utcnow
+from workers.store.models import AuditRow, TokenRow, UserRow, newest_first, utcnow
 
 Role = Literal["admin", "member"]
 PREFIX = "ntk"
@@ -150,12 +150,6 @@ class AccessStore:
         self, *, actor: str | None, action: str | None, limit: int, before_seq: int | None
     ) -> Sequence[AuditRow]:
         """Up to `limit` audit entries, newest first, older than `before_seq` when given."""
-        query = select(AuditRow).order_by(AuditRow.seq.desc()).limit(limit)
-        if actor is not None:
-            query = query.where(AuditRow.actor == actor)
-        if action is not None:
-            query = query.where(AuditRow.action == action)
-        if before_seq is not None:
-            query = query.where(AuditRow.seq < before_seq)
+        query = newest_first(AuditRow, limit, before_seq, actor=actor, action=action)
         with self._sessions() as session:
             return session.scalars(query).all()

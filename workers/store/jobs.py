@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from schemas.jobs import JobStatus
-from workers.store.models import JobRow, utcnow
+from workers.store.models import JobRow, newest_first, utcnow
 
 ACTIVE = tuple(status.value for status in JobStatus if not status.finished)
 REUSABLE = (*ACTIVE, JobStatus.succeeded.value)
@@ -231,17 +231,9 @@ class JobStore:
     ) -> Sequence[JobRow]:
         """Up to `limit` jobs, newest first, older than `before_seq` when given; of `owner` when
         given; and with `visible_to`, only that user's own jobs and the lab-visible ones."""
-        query = select(JobRow).order_by(JobRow.seq.desc()).limit(limit)
-        if owner is not None:
-            query = query.where(JobRow.owner == owner)
+        query = newest_first(JobRow, limit, before_seq, owner=owner, status=status, kind=kind)
         if visible_to is not None:
             query = query.where(or_(JobRow.owner == visible_to, JobRow.visibility == "lab"))
-        if status is not None:
-            query = query.where(JobRow.status == status)
-        if kind is not None:
-            query = query.where(JobRow.kind == kind)
-        if before_seq is not None:
-            query = query.where(JobRow.seq < before_seq)
         with self._sessions() as session:
             return session.scalars(query).all()
 

@@ -13,8 +13,10 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Text,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -142,3 +144,17 @@ class AuditRow(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (Index("ix_audit_actor", "actor"), Index("ix_audit_action", "action"))
+
+
+def newest_first(
+    model: type[JobRow] | type[AuditRow], limit: int, before_seq: int | None, **equal: object
+) -> Select:
+    """Up to `limit` rows of `model` by descending `seq`, older than `before_seq` when given, with
+    each column of `equal` equal to its value where that value is not None (a page of a list)."""
+    query = select(model).order_by(model.seq.desc()).limit(limit)
+    if before_seq is not None:
+        query = query.where(model.seq < before_seq)
+    for column, value in equal.items():
+        if value is not None:
+            query = query.where(getattr(model, column) == value)
+    return query
