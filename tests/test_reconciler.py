@@ -1,6 +1,7 @@
 """A job the broker forgot (Redis lost its data, or was down at submit) is sent again from the
 store, exactly once."""
 
+import json
 import os
 import signal
 
@@ -11,12 +12,19 @@ from service.server.app import create_app
 from service.server.embedded import EmbeddedRedis
 from service.server.processes import stop
 from service.server.settings import ServerSettings
+from workers import heartbeat
 from workers.events import EventLog
 from workers.reconciler import Reconciler, broker_task_ids
 
 from .conftest import Stack, authorize, start_worker, wait_for_workers
 
 SPEC = {"kind": "kernel", "dataset": {"name": "sphere", "n": 16, "d": 3, "seed": 11}}
+
+
+def pretend_a_worker(client: redis.Redis) -> None:
+    """A heartbeat of a worker of one process on the cpu queue that takes no message."""
+    payload = json.dumps({"name": "pretend", "queues": ["cpu"], "concurrency": 1})
+    client.set(heartbeat.PREFIX + "pretend", payload, ex=600)
 
 
 def test_lost_queued_job_is_sent_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -31,6 +39,7 @@ def test_lost_queued_job_is_sent_again(tmp_path) -> None:  # type: ignore[no-unt
             authorize(api, settings)
             state = api.app.state
             stack = Stack(settings, api, state.store, None, tmp_path / "worker.log")  # type: ignore[arg-type]
+            pretend_a_worker(client)  # capacity for the dispatcher, and nobody takes the message
             job = stack.submit(SPEC)
             assert broker_task_ids(client) == {job["id"]}
             eager = Reconciler(state.store, client, state.celery, 0, EventLog(client, 60))
@@ -72,6 +81,7 @@ def test_a_submit_while_the_broker_is_down_is_a_503_and_nothing_is_stranded(tmp_
         assert api.get("/v1/jobs").json()["items"] == []
         server.start()
         try:
+            pretend_a_worker(api.app.state.redis)
             response = api.post("/v1/jobs", json={"spec": SPEC})
             assert response.status_code == 202 and response.json()["status"] == "queued"
             assert broker_task_ids(api.app.state.redis) == {response.json()["id"]}

@@ -2,6 +2,7 @@
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import inspect, text
@@ -10,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from schemas.jobs import JobStatus
 from workers.store import JobRow, JobStore, migrate
 from workers.store.access import AccessStore, User
+from workers.store.jobs import fair_order
 from workers.store.jobs import new_job as make_job
 
 
@@ -260,3 +262,32 @@ def test_two_api_processes_starting_together_make_one_first_admin(store: JobStor
     access = AccessStore(store.engine)
     made = [token for token in race(access.bootstrap_admin, access.bootstrap_admin) if token]
     assert len(made) == 1 and [row.user for row, _ in access.tokens()] == ["admin"]
+
+
+def test_fair_order_serves_the_least_busy_and_least_recently_served_first() -> None:
+    """Round robin by owner: fewest in flight first, then whoever was served longest ago (never
+    served: first), each owner's jobs oldest first."""
+    rows = [unsaved(owner=owner) for owner in ["a", "a", "a", "b", "c", "c"]]
+    for seq, row in enumerate(rows):
+        row.seq = seq
+    now = datetime.now(UTC)
+    last = {"a": now - timedelta(seconds=5), "b": None, "c": now - timedelta(seconds=60)}
+    picked = fair_order(rows, {"a": 0, "c": 0}, last, 5)
+    assert [row.owner for row in picked] == ["b", "c", "a", "c", "a"]
+    assert picked[2] is rows[0] and picked[4] is rows[1]  # a's oldest first
+    busy = fair_order(rows, {"a": 0, "b": 2, "c": 1}, last, 3)
+    assert [row.owner for row in busy] == ["a", "c", "a"]  # b has two in flight already
+
+
+def test_a_job_is_dispatched_once_and_only_while_it_waits(store: JobStore) -> None:
+    waiting, cancelled = new_job(store), new_job(store)
+    store.cancel(cancelled)
+    assert store.in_flight("cpu") == 0
+    assert (
+        race(lambda: store.mark_dispatched(waiting), lambda: store.mark_dispatched(waiting)).count(True) == 1
+    )
+    assert store.mark_dispatched(cancelled) is False
+    assert store.in_flight("cpu") == 1 and store.next_fair("cpu", 5) == []
+    store.start(waiting, 3)
+    store.finish(waiting, JobStatus.succeeded, result={})
+    assert store.in_flight("cpu") == 0

@@ -17,9 +17,10 @@ def ttl(every: float) -> int:
     return max(1, round(3 * every))
 
 
-def beat(client: redis.Redis, name: str, queues: list[str], every: float) -> None:
-    """Refresh `ntkdyn:worker:<name>` every `every` seconds (expires after 3 missed beats)."""
-    payload = json.dumps({"name": name, "queues": queues})
+def beat(client: redis.Redis, name: str, queues: list[str], concurrency: int, every: float) -> None:
+    """Refresh `ntkdyn:worker:<name>` every `every` seconds (expires after 3 missed beats): its
+    queues and how many jobs it runs at once (the dispatcher's capacity)."""
+    payload = json.dumps({"name": name, "queues": queues, "concurrency": concurrency})
     while True:
         try:
             client.set(PREFIX + name, payload, ex=ttl(every))
@@ -28,8 +29,10 @@ def beat(client: redis.Redis, name: str, queues: list[str], every: float) -> Non
         time.sleep(every)
 
 
-def start_heartbeat(client: redis.Redis, name: str, queues: list[str], every: float) -> None:
-    threading.Thread(target=beat, args=(client, name, queues, every), daemon=True).start()
+def start_heartbeat(
+    client: redis.Redis, name: str, queues: list[str], concurrency: int, every: float
+) -> None:
+    threading.Thread(target=beat, args=(client, name, queues, concurrency, every), daemon=True).start()
 
 
 def live_workers(client: redis.Redis) -> list[dict]:

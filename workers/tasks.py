@@ -14,9 +14,11 @@ import torch
 from billiard.exceptions import TimeLimitExceeded
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import celeryd_after_setup, task_failure, worker_process_init
+from celery.signals import celeryd_after_setup, task_failure, worker_process_init, worker_ready
 from celery.worker import WorkController
+from kombu.exceptions import OperationalError
 from pydantic import TypeAdapter, ValidationError
+from redis.exceptions import LockError
 from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.common import validation_summary
@@ -26,6 +28,7 @@ from workers import sweeps
 from workers.celery_app import RUN_JOB, make_celery
 from workers.claims import claimed
 from workers.compute import run_experiment
+from workers.dispatch import Dispatcher
 from workers.events import EventLog
 from workers.heartbeat import start_heartbeat
 from workers.settings import get_settings
@@ -97,7 +100,7 @@ def _announce(sender: str, instance: WorkController, **_kwargs: object) -> None:
     queues = [queue.name for queue in instance.app.amqp.queues.consume_from.values()]
     url = get_settings().effective_redis_url
     client = redis.Redis.from_url(url, socket_timeout=every, socket_connect_timeout=every, retry=None)
-    start_heartbeat(client, sender, queues, every)
+    start_heartbeat(client, sender, queues, instance.concurrency, every)
 
 
 @task_failure.connect
@@ -175,6 +178,22 @@ def run(job_id: str) -> None:
         log.exception("job %s: the store refused its outcome", job_id)
         jobs.finish(job_id, JobStatus.failed, error="the result could not be stored")
     announce(jobs, job_id)
+    dispatch()
+
+
+def dispatch() -> None:
+    """This worker's slot is free (or it just came up): send the next fair jobs. A broker or
+    store failure is the API's periodic pass to mend."""
+    try:
+        Dispatcher(store(), broker(), celery_app).run_pass()
+    except (redis.RedisError, OperationalError, SQLAlchemyError, LockError) as error:
+        log.warning("dispatch after a job skipped: %s", error)
+
+
+@worker_ready.connect
+def _first_dispatch(**_kwargs: object) -> None:
+    """A new worker is new capacity: fill it at once rather than at the API's next pass."""
+    dispatch()
 
 
 def announce(jobs: JobStore, job_id: str) -> None:

@@ -13,6 +13,7 @@ from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
 from workers.celery_app import make_celery
+from workers.dispatch import Dispatcher
 from workers.events import EventLog
 from workers.reconciler import Reconciler, WorkerWatch
 from workers.store import JobStore, make_engine, migrate
@@ -77,9 +78,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         reconciler = Reconciler(app.state.store, app.state.redis, app.state.celery, every, events)
         beat = settings.worker_heartbeat_seconds  # the watch looks as often as workers beat
         watch = WorkerWatch(app.state.redis, beat)
+        dispatcher = Dispatcher(app.state.store, app.state.redis, app.state.celery)
         loops = [
             asyncio.create_task(every_pass(reconciler.run_pass, every, "reconciliation")),
             asyncio.create_task(every_pass(watch.run_pass, beat, "worker watch")),
+            asyncio.create_task(every_pass(dispatcher.run_pass, beat, "dispatch")),
         ]
         yield
         for loop in loops:

@@ -4,7 +4,7 @@ into a wrong state, and a result is written once."""
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, text, update
@@ -91,6 +91,31 @@ def reused(row: JobRow, source: JobRow) -> JobRow:
     )
     copy.started_at = copy.finished_at = now
     return copy
+
+
+def fair_order(
+    waiting: Sequence[JobRow], in_flight: dict[str, int], last: dict[str, datetime | None], count: int
+) -> list[JobRow]:
+    """Pick `count` of the `waiting` jobs (oldest first per owner): each pick from the owner with
+    the fewest jobs in flight, ties to the owner served longest ago (never: first), who then
+    counts one more in flight and as served last."""
+    queues: dict[str, list[JobRow]] = {}
+    for row in waiting:
+        queues.setdefault(row.owner, []).append(row)
+    flying = {owner: in_flight.get(owner, 0) for owner in queues}
+    served = {owner: (0, last[owner]) if last.get(owner) else (-1, None) for owner in queues}
+    picked: list[JobRow] = []
+    turn = 0
+    while len(picked) < count and any(queues.values()):
+        owner = min(
+            (owner for owner, rows in queues.items() if rows),
+            key=lambda o: (flying[o], served[o][0], served[o][1] or datetime.min.replace(tzinfo=UTC)),
+        )
+        picked.append(queues[owner].pop(0))
+        flying[owner] += 1
+        turn += 1
+        served[owner] = (turn, None)
+    return picked
 
 
 class JobStore:
@@ -238,12 +263,60 @@ class JobStore:
             return session.scalars(query).all()
 
     def active_before(self, cutoff: datetime, queues: Sequence[str]) -> Sequence[JobRow]:
-        """Queued or running jobs of these queues last updated before `cutoff`."""
+        """Dispatched, queued or running jobs of these queues last updated before `cutoff`."""
         query = select(JobRow).where(
-            JobRow.status.in_(ACTIVE), JobRow.updated_at < cutoff, JobRow.queue.in_(queues)
+            JobRow.status.in_(ACTIVE),
+            JobRow.dispatched_at.is_not(None),
+            JobRow.updated_at < cutoff,
+            JobRow.queue.in_(queues),
         )
         with self._sessions() as session:
             return session.scalars(query.order_by(JobRow.seq)).all()
+
+    def in_flight(self, queue: str) -> int:
+        """Jobs of `queue` sent to it and not yet ended."""
+        query = select(func.count()).where(
+            JobRow.queue == queue, JobRow.status.in_(ACTIVE), JobRow.dispatched_at.is_not(None)
+        )
+        with self._sessions() as session:
+            return session.scalar(query) or 0
+
+    def next_fair(self, queue: str, count: int) -> list[JobRow]:
+        """Up to `count` waiting jobs of `queue`, fairly across owners: each pick goes to the
+        owner with the fewest jobs in flight on the queue, ties to the one whose last dispatch is
+        oldest (never dispatched: first), and takes that owner's oldest waiting job."""
+        waiting = JobRow.status == JobStatus.queued.value
+        flying = JobRow.status.in_(ACTIVE) & JobRow.dispatched_at.is_not(None)
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(JobRow)
+                .where(JobRow.queue == queue, waiting, JobRow.dispatched_at.is_(None))
+                .order_by(JobRow.seq)
+            ).all()
+            if not rows:
+                return []
+            owners = {row.owner for row in rows}
+            counts = dict(
+                session.execute(
+                    select(JobRow.owner, func.count())
+                    .where(JobRow.queue == queue, flying, JobRow.owner.in_(owners))
+                    .group_by(JobRow.owner)
+                ).all()
+            )
+            last = dict(
+                session.execute(
+                    select(JobRow.owner, func.max(JobRow.dispatched_at))
+                    .where(JobRow.owner.in_(owners))
+                    .group_by(JobRow.owner)
+                ).all()
+            )
+        return fair_order(rows, counts, last, count)
+
+    def mark_dispatched(self, job_id: str) -> bool:
+        """queued and waiting -> dispatched, once; False if it was taken, cancelled or sent."""
+        now = utcnow()
+        waiting = (JobRow.status == JobStatus.queued.value, JobRow.dispatched_at.is_(None))
+        return self._transition(job_id, *waiting, dispatched_at=now, updated_at=now) is not None
 
     def _transition(self, job_id: str, *conditions: ColumnElement[bool], **values: Any) -> JobRow | None:
         """UPDATE the job WHERE all conditions hold; the updated row, or None if none matched."""

@@ -80,6 +80,8 @@ class JobRow(Base):
     """private: its owner and admins see it; lab: every user may read it, and reuse its result."""
     source_id: Mapped[str | None] = mapped_column(String(32))
     """The other user's lab-visible job whose result this one reuses (a copy of it)."""
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When the fair dispatcher sent it to its queue (None: waiting in the store)."""
     flops: Mapped[float] = mapped_column(Float, default=0.0)
     """The estimated compute of the run (0 for a sweep's parent and a reused result): what
     counts against its owner's daily compute quota."""
@@ -90,6 +92,7 @@ class JobRow(Base):
         Index("ix_jobs_kind", "kind"),
         Index("ix_jobs_parent_id", "parent_id"),
         Index("ix_jobs_owner_created", "owner", "created_at"),
+        Index("ix_jobs_queue_status", "queue", "status"),
         Index(
             "ux_jobs_active_identity",
             "owner",

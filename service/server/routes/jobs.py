@@ -12,13 +12,15 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from kombu.exceptions import OperationalError
 from pydantic import BeforeValidator, Field
+from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
 from schemas.jobs import JobResult
 from schemas.sweep import SweepSpec
 from workers import sweeps
-from workers.celery_app import SWEEP_QUEUE, queue_for, send_job
+from workers.celery_app import SWEEP_QUEUE, queue_for
+from workers.dispatch import Dispatcher
 from workers.events import EventLog
 from workers.heartbeat import live_workers
 from workers.store import JobRow, JobStore
@@ -102,7 +104,7 @@ def submit(
             row, created = store.find_or_create(row, lambda: admit(store, limits, user.name, [row.flops]))
         response.headers["Location"] = f"/v1/jobs/{row.id}"
         if created:
-            send(celery, row)
+            dispatch(store, redis, celery)
         else:
             response.status_code = 200 if JobStatus(row.status).finished else 202
         answer = view(row, cached=not created)
@@ -144,11 +146,13 @@ def job_fields(spec: Any, user: User, request: JobRequest) -> dict[str, Any]:
     }
 
 
-def send(celery: Any, row: JobRow) -> None:
+def dispatch(store: JobStore, redis: Any, celery: Any) -> None:
+    """Send the next fair jobs to the free workers (`workers.dispatch`). The new job is stored
+    either way: a broker that fails now leaves it to the API's periodic pass."""
     try:
-        send_job(celery, row.id, row.queue)
-    except OperationalError as error:  # the job is safe in the store; the reconciler sends it
-        log.warning("broker unreachable, job %s waits for the reconciler: %s", row.id, error)
+        Dispatcher(store, redis, celery).run_pass()
+    except (OperationalError, RedisError, LockError) as error:
+        log.warning("dispatch after a submit skipped, the periodic pass will do it: %s", error)
 
 
 def submit_sweep(
@@ -188,9 +192,8 @@ def submit_sweep(
                 continue
         else:
             raise HTTPException(status_code=503, detail="identical submits kept racing; submit again")
-    for row in created:
-        if row.status == JobStatus.queued.value:  # not a copy of a lab result
-            send(celery, row)
+    if any(row.status == JobStatus.queued.value for row in created):  # not only lab copies
+        dispatch(store, redis, celery)
     response.headers["Location"] = f"/v1/jobs/{parent.id}"
     try:  # stored and sent: from here on a store error must not make the client submit again
         sweeps.advance(store, parent, EventLog(redis, settings.events_ttl_seconds))  # all reused: done

@@ -1,0 +1,58 @@
+"""Fair dispatch: a job waits in the store, queued, until a worker is free for it; then the user
+with the fewest jobs in flight on its queue goes first (ties: whoever was served longest ago),
+so that one user's two hundred queued jobs do not starve another's single one.
+
+A queue holds at most as many dispatched, unfinished jobs as its live workers have processes
+(their heartbeats say so): the broker's FIFO order then never decides who runs next. A pass runs
+after every submit, after every job a worker ends, when a worker comes up, and on the API's
+heartbeat period; one pass at a time (a Redis lock), each job dispatched once (a conditional
+UPDATE). A job marked but not sent (the broker failed) is sent again by the reconciler.
+"""
+
+import logging
+from collections import Counter
+
+import redis
+from celery import Celery
+
+from workers.celery_app import QUEUES, send_job
+from workers.heartbeat import live_workers
+from workers.store import JobStore
+
+log = logging.getLogger(__name__)
+LOCK = "ntkdyn:dispatch"
+
+
+def capacity(client: redis.Redis) -> Counter[str]:
+    """queue -> processes of the live workers that consume it."""
+    slots: Counter[str] = Counter()
+    for worker in live_workers(client):
+        for queue in worker["queues"]:
+            slots[queue] += int(worker.get("concurrency", 1))
+    return slots
+
+
+class Dispatcher:
+    """Sends waiting jobs to their queues as workers free up, fairly across users."""
+
+    def __init__(self, store: JobStore, client: redis.Redis, celery: Celery) -> None:
+        self.store, self.client, self.celery = store, client, celery
+
+    def run_pass(self) -> list[str]:
+        """Dispatch what the free slots allow; the ids sent, in order."""
+        with self.client.lock(LOCK, timeout=30, blocking_timeout=30):
+            slots = capacity(self.client)
+            sent = []
+            for queue in QUEUES:
+                free = slots[queue] - self.store.in_flight(queue)
+                if free > 0:
+                    sent += self.fill(queue, free)
+            return sent
+
+    def fill(self, queue: str, free: int) -> list[str]:
+        sent = []
+        for row in self.store.next_fair(queue, free):
+            if self.store.mark_dispatched(row.id):
+                send_job(self.celery, row.id, queue)
+                sent.append(row.id)
+        return sent
