@@ -53,6 +53,7 @@ def launch(data_dir: Path, **env: str) -> tuple[subprocess.Popen, str]:
 
 
 printed: list[str] = []
+SECRET = "not-for-the-logs"
 
 
 def api(url: str, token: str) -> httpx.Client:
@@ -150,6 +151,10 @@ def test_external_redis_and_store_start_nothing_embedded(
     # hold another branch's migrations
     backend = "postgresql" if os.environ.get(POSTGRES_ENV) else "sqlite"
     database = database_url_for(backend, tmp_path, request)
+    if backend == "postgresql":  # a password in the URL (trust auth ignores it) must not be logged
+        scheme, rest = database.split("://", 1)
+        user, host = rest.split("@", 1)
+        database = f"{scheme}://{user.split(':')[0]}:{SECRET}@{host}"
     process, url = launch(data_dir, REDIS_URL=redis_server.url, DATABASE_URL=database)
     try:  # an external store has its admin already: a token made for this test, as an admin would
         engine = make_engine(ServerSettings(database_url=database).effective_database_url)
@@ -164,6 +169,9 @@ def test_external_redis_and_store_start_nothing_embedded(
     finally:
         process.kill()
     assert alive(redis_server.process.pid), "the external Redis must outlive the stack"
+    output = "".join(printed) + (process.stdout.read() if process.stdout else "")  # type: ignore[union-attr]
+    logs = output + "".join(path.read_text(errors="replace") for path in data_dir.glob("*.log"))
+    assert SECRET not in logs and token not in logs
 
 
 def redis_server_pid(launcher: subprocess.Popen) -> int | None:
