@@ -141,7 +141,9 @@ def overlap(one: dict, other: dict) -> bool:
 
 
 def test_a_sweep_runs_its_children_in_parallel_and_tabulates_them(workers: Pair) -> None:
-    parent = workers.submit(sweep([256, 4096], seeds=[1, 2]))
+    # children of a few hundred ms: two workers, two slots, so two run at once (children of a
+    # few ms could each end before the other worker had taken its own)
+    parent = workers.submit(sweep([4096, 2**16], seeds=[1, 2]))
     assert parent["kind"] == "sweep" and len(parent["children"]) == 4
     done = workers.wait(parent["id"], timeout=120)
     assert (done["status"], done["progress"]) == ("succeeded", 1.0), done
