@@ -4,7 +4,7 @@ into a wrong state, and a result is written once."""
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, text, update
@@ -16,6 +16,8 @@ from workers.store.models import JobRow, newest_first, utcnow
 
 ACTIVE = tuple(status.value for status in JobStatus if not status.finished)
 REUSABLE = (*ACTIVE, JobStatus.succeeded.value)
+NEVER = datetime.min.replace(tzinfo=UTC)
+"""When a user who was never dispatched to was last served: before everyone else."""
 RACE_TRIES = 5
 """Rounds of find-then-insert a submit may lose to identical submits before giving up."""
 RUNNING = JobRow.status == JobStatus.running.value
@@ -103,18 +105,14 @@ def fair_order(
     for row in waiting:
         queues.setdefault(row.owner, []).append(row)
     flying = {owner: in_flight.get(owner, 0) for owner in queues}
-    served = {owner: (0, last[owner]) if last.get(owner) else (-1, None) for owner in queues}
+    served = {owner: last.get(owner) or NEVER for owner in queues}
+    now = max([*served.values(), utcnow()])
     picked: list[JobRow] = []
-    turn = 0
     while len(picked) < count and any(queues.values()):
-        owner = min(
-            (owner for owner, rows in queues.items() if rows),
-            key=lambda o: (flying[o], served[o][0], served[o][1] or datetime.min.replace(tzinfo=UTC)),
-        )
+        owner = min((o for o, rows in queues.items() if rows), key=lambda o: (flying[o], served[o]))
         picked.append(queues[owner].pop(0))
         flying[owner] += 1
-        turn += 1
-        served[owner] = (turn, None)
+        served[owner] = now + timedelta(microseconds=len(picked))  # served last, in pick order
     return picked
 
 
