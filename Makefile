@@ -10,7 +10,7 @@ TORCH ?= torch==2.13.0
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[worker,embedded,dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[worker,embedded,notebook,plot,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
