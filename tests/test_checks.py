@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from schemas.paths import PathError, parse_path, resolve
 from service.client.checks import Case, Expectation, evaluate, load_suite
-from service.client.reports import junit
+from service.client.junit import junit
 
 RESULT = {
     "kind": "train",

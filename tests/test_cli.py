@@ -1,5 +1,5 @@
 """The `ntkdyn` client commands through typer's runner, against a live stack over HTTP: exit
-statuses, what they print, result files (JSON, tidy CSV), and check suites with their JUnit
+statuses, what they print, result files (JSON, CSV, Parquet), and check suites with their JUnit
 report, the repository's regression suite included."""
 
 import csv
@@ -13,7 +13,6 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from service.cli import app
-from service.client.reports import TIDY_COLUMNS
 
 from .conftest import Stack
 from .test_api import sphere
@@ -31,9 +30,12 @@ TRAIN = {
 }
 
 
-def ntkdyn(url: str, *args: str) -> Result:
-    """Run `ntkdyn ARGS` against the service at `url` (given as NTKDYN_URL), wide enough for ids."""
-    return CliRunner().invoke(app, list(args), env={"NTKDYN_URL": url, "COLUMNS": "240", "NO_COLOR": "1"})
+def ntkdyn(url: str, *args: str, columns: int = 240) -> Result:
+    """Run `ntkdyn ARGS` against the service at `url` (given as NTKDYN_URL) in a terminal
+    `columns` wide."""
+    return CliRunner().invoke(
+        app, list(args), env={"NTKDYN_URL": url, "COLUMNS": str(columns), "NO_COLOR": "1"}
+    )
 
 
 def write(path: Path, document: object) -> Path:
@@ -58,10 +60,15 @@ def test_submit_wait_status_and_jobs(stack: Stack, served: str, tmp_path: Path) 
     new_id = queued.stdout.strip()
     assert len(new_id) == 32 and stack.wait(new_id)["status"] == "succeeded"
 
-    listed = ntkdyn(served, "jobs", "--kind", "kernel", "--limit", "2")
+    listed = ntkdyn(served, "jobs", "--kind", "kernel", "--limit", "2", columns=80)
     assert listed.exit_code == 0
-    rows = [line for line in listed.stdout.splitlines() if new_id in line or job_id in line]
-    assert len(rows) == 2 and new_id in rows[0] and "succeeded" in rows[1]
+    lines = listed.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and len(lines) == 3  # a header, a line per job
+    assert lines[0].split() == ["id", "kind", "status", "done", "created", "message"]
+    assert [line.split()[:4] for line in lines[1:]] == [
+        [new_id, "kernel", "succeeded", "100%"],
+        [job_id, "kernel", "succeeded", "100%"],
+    ]
 
 
 def test_a_failed_job_ends_submit_wait_with_its_error(served: str, tmp_path: Path) -> None:
@@ -84,7 +91,7 @@ def test_cancel(stack: Stack, served: str) -> None:
     assert again.exit_code == 1 and "409: job already finished (cancelled)" in again.stderr
 
 
-def test_result_as_json_and_as_tidy_csv(stack: Stack, served: str, tmp_path: Path) -> None:
+def test_result_as_json_and_as_tables(stack: Stack, served: str, tmp_path: Path) -> None:
     job = stack.wait(stack.submit(TRAIN)["id"])
     assert job["status"] == "succeeded", job
     document = stack.client.get(f"/v1/jobs/{job['id']}/result").json()
@@ -96,23 +103,34 @@ def test_result_as_json_and_as_tidy_csv(stack: Stack, served: str, tmp_path: Pat
     as_csv = ntkdyn(served, "result", job["id"], "--format", "csv")
     assert as_csv.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
-    assert tuple(rows[0]) == TIDY_COLUMNS
+    assert list(rows[0])[:5] == ["run", "optimizer", "replicate", "seed", "step"]
     assert {row["run"] for row in rows} == {"gd[0]", "heavy_ball", "gd[2]"}
-    assert {row["replicate"] for row in rows} == {"0", "1"}
     for run, index, replicate in (("heavy_ball", 1, 1), ("gd[2]", 2, 0)):
         record = document["optimizers"][index]["runs"][replicate]["record"]
-        wanted = (run, str(replicate), "train_loss")
-        loss = [row for row in rows if (row["run"], row["replicate"], row["metric"]) == wanted]
-        assert [(int(row["step"]), float(row["value"])) for row in loss] == list(
+        mine = [row for row in rows if (row["run"], row["replicate"]) == (run, str(replicate))]
+        assert [(int(row["step"]), float(row["train_loss"])) for row in mine] == list(
             zip(record["step"], record["train_loss"], strict=True)
         )
     runs = [run for optimizer in document["optimizers"] for run in optimizer["runs"]]
-    assert len(rows) == sum((len(run["record"]) - 1) * len(run["record"]["step"]) for run in runs)
+    assert len(rows) == sum(len(run["record"]["step"]) for run in runs)
+
+    runs_file = tmp_path / "runs.parquet"
+    as_parquet = ntkdyn(
+        served, "result", job["id"], "--format", "parquet", "--table", "runs", "-o", str(runs_file)
+    )
+    assert as_parquet.exit_code == 0, as_parquet.output
+    assert runs_file.read_bytes()[:4] == b"PAR1"
+    unknown = ntkdyn(served, "result", job["id"], "--format", "csv", "--table", "spectrum")
+    assert unknown.exit_code == 1
+    assert (
+        "a train result has no table 'spectrum'; its tables: trajectories, runs, predicted" in unknown.stderr
+    )
 
     kernel = stack.wait(stack.submit(sphere(seed=503))["id"])
-    no_rows = ntkdyn(served, "result", kernel["id"], "--format", "csv", "-o", str(tmp_path / "kernel.csv"))
-    assert no_rows.exit_code == 1 and "a kernel result has no trajectories" in no_rows.stderr
-    assert not (tmp_path / "kernel.csv").exists()
+    spectrum = ntkdyn(served, "result", kernel["id"], "--format", "csv", "-o", str(tmp_path / "kernel.csv"))
+    assert spectrum.exit_code == 0, spectrum.output
+    values = [float(row["eigenvalue"]) for row in csv.DictReader((tmp_path / "kernel.csv").open())]
+    assert values == stack.client.get(f"/v1/jobs/{kernel['id']}/result").json()["spectrum"]["eigenvalues"]
 
 
 def test_errors_are_one_line_and_no_traceback(served: str, tmp_path: Path) -> None:

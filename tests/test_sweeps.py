@@ -1,7 +1,6 @@
 """Sweeps: a grid over a base spec fans out as child jobs on real workers, in parallel, survives a
 killed worker, reuses finished children, cancels cleanly, and gathers a table with trends."""
 
-import io
 import json
 import os
 import re
@@ -19,10 +18,11 @@ from pydantic import ValidationError
 from schemas import over_budget
 from schemas.paths import assign, resolve
 from schemas.sweep import CHILDREN_MAX, SweepSpec
-from service.client.reports import csv_table, write_csv
 from service.server.app import create_app
+from service.server.formats import csv_bytes
 from service.server.processes import stop
 from service.server.settings import ServerSettings
+from service.tables import table
 from workers.sweeps import kendall_tau
 
 from .conftest import Stack, authorize, embedded_settings, start_worker, wait_for_workers
@@ -292,10 +292,9 @@ def test_a_sweep_table_as_csv() -> None:
             },
         ],
     }
-    header, rows = csv_table(result)
-    stream = io.StringIO()
-    write_csv(header, rows, stream)
-    assert stream.getvalue().splitlines() == [
+    name, points = table(result, None)
+    assert name == "points"
+    assert csv_bytes(points).decode().splitlines() == [
         "baseline,network.depth,width,job,status,cached,test_mse,losses",
         f',2,8,{"a" * 32},succeeded,False,0.5,"[1.0, 2.0]"',
         f"ntk regression,,,{'b' * 32},failed,True,,",

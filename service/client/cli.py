@@ -2,7 +2,6 @@
 `check`, through the Python client. Nothing here needs the server or the workers installed."""
 
 import asyncio
-import contextlib
 import functools
 import json
 import sys
@@ -22,7 +21,7 @@ from schemas.jobs import Visibility
 from .checks import Case, Outcome, evaluate, load_suite, read_spec
 from .client import DEFAULT_URL, AsyncClient, Client
 from .console import JobProgress, check_table, job_table, jobs_table, styled
-from .reports import csv_table, junit, write_csv
+from .junit import junit
 from .retry import ClientError
 
 app = typer.Typer()
@@ -118,6 +117,8 @@ def status(job_id: JobId, url: Url = DEFAULT_URL, token: Token = None) -> None:
 class Format(StrEnum):
     json = "json"
     csv = "csv"
+    parquet = "parquet"
+    npz = "npz"
 
 
 @app.command()
@@ -127,26 +128,36 @@ def result(
     shape: Annotated[
         Format,
         typer.Option(
-            "--format", help="json: the document; csv: trajectories as tidy rows, or a sweep's table"
+            "--format",
+            help="json: the document; csv, parquet: one tidy table; npz: every table's columns and "
+            "the result's arrays",
         ),
     ] = Format.json,
+    table: Annotated[
+        str | None, typer.Option(help="csv, parquet: which table (default: the kind's first)")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="write here instead of stdout")
     ] = None,
     url: Url = DEFAULT_URL,
     token: Token = None,
 ) -> None:
-    """Write a succeeded job's result: the JSON document, or as CSV a train job's trajectories
-    (tidy rows: run, replicate, step, metric, value) or a sweep's table (a row per grid point)."""
+    """Write a succeeded job's result: the JSON document, one of its tidy tables as CSV or Parquet
+    (a train job's `trajectories`: a row per run, replicate and recorded step; a kernel job's
+    `spectrum`; a sweep's `points`), or all of them as npz."""
+    if shape in (Format.parquet, Format.npz) and output is None and sys.stdout.isatty():
+        raise fail([f"{shape} is binary: write it to a file with -o FILE"])
     with Client(url, token) as client:
-        document = client.job(job_id).result()
-    table = csv_table(document) if shape is Format.csv else None  # before the file opens
-    with open(output, "w", newline="") if output else contextlib.nullcontext(sys.stdout) as stream:
-        if table is not None:
-            write_csv(*table, stream)
+        job = client.job(job_id)
+        if shape is Format.json:
+            content = (json.dumps(job.result(), indent=2) + "\n").encode()
         else:
-            json.dump(document, stream, indent=2)
-            stream.write("\n")
+            content = job.download(shape.value, table)
+    if output is None:
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+    else:
+        output.write_bytes(content)
 
 
 @app.command()

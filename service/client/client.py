@@ -33,6 +33,7 @@ from schemas.access import (
 )
 from schemas.jobs import Visibility
 
+from . import notebook
 from .credentials import default_token
 from .events import Event, Follow
 from .retry import DEFAULT_RETRY, Attempts, Retry
@@ -92,6 +93,14 @@ class ClientBase:
         self.http = self.http_class(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
 
 
+def result_file(
+    http: httpx.Client | httpx.AsyncClient, job_id: str, shape: str, table: str | None
+) -> httpx.Request:
+    """The request for a result file."""
+    query = {"format": shape} | ({} if table is None else {"table": table})
+    return http.build_request("GET", f"/v1/jobs/{job_id}/result", params=query)
+
+
 class JobHandle:
     """What every job handle knows: its client and the job's last view."""
 
@@ -137,6 +146,21 @@ class Job(JobHandle):
     def result(self) -> dict[str, Any]:
         """The result document; ApiError 409 unless the job succeeded."""
         return self.client.call("GET", f"/v1/jobs/{self.id}/result")
+
+    def download(self, shape: str, table: str | None = None) -> bytes:
+        """The result as a file: `csv` or `parquet` (one table: `table`, or the kind's first) or
+        `npz` (every table's columns as `TABLE.COLUMN`, and the kind's other arrays)."""
+        return self.client.send(result_file(self.client.http, self.id, shape, table)).content
+
+    def to_frame(self, table: str | None = None) -> Any:
+        """A result table as a pandas DataFrame (tidy: one row per observation), e.g. a train
+        job's `trajectories` (the default), `runs` or `predicted` (needs `ntkdyn[notebook]`)."""
+        return notebook.frame(self.download("parquet", table))
+
+    def arrays(self) -> dict[str, Any]:
+        """Every column of the result's tables (`trajectories.train_loss`, ...) and its other
+        arrays (a kernel job's `matrix`, n x n) as NumPy arrays (needs `ntkdyn[notebook]`)."""
+        return notebook.arrays(self.download("npz"))
 
     def cancel(self) -> JobView:
         """Cancel the job: a queued one ends at once, a running one at its next progress check."""
@@ -262,6 +286,15 @@ class AsyncJob(JobHandle):
 
     async def result(self) -> dict[str, Any]:
         return await self.client.call("GET", f"/v1/jobs/{self.id}/result")
+
+    async def download(self, shape: str, table: str | None = None) -> bytes:
+        return (await self.client.send(result_file(self.client.http, self.id, shape, table))).content
+
+    async def to_frame(self, table: str | None = None) -> Any:
+        return notebook.frame(await self.download("parquet", table))
+
+    async def arrays(self) -> dict[str, Any]:
+        return notebook.arrays(await self.download("npz"))
 
     async def cancel(self) -> JobView:
         self.view = JobView.model_validate(await self.client.call("DELETE", f"/v1/jobs/{self.id}"))

@@ -65,12 +65,23 @@ def job_table(view: JobView) -> Table:
 
 
 def jobs_table(views: Iterable[JobView]) -> Table:
-    """Jobs, a row each."""
-    table = Table(Column("id", no_wrap=True), "kind", "status", "progress", "message", "created")
+    """Jobs, a row each, readable at 80 columns: the whole id and status always, the message cut
+    to what width is left."""
+    table = Table(
+        Column("id", no_wrap=True, min_width=32),
+        Column("kind", no_wrap=True),
+        Column("status", no_wrap=True),
+        Column("done", no_wrap=True, justify="right"),
+        Column("created", no_wrap=True),
+        Column("message", no_wrap=True, overflow="ellipsis", ratio=1),
+        box=None,
+        padding=(0, 1, 0, 0),
+        header_style="bold",
+    )
     for view in views:
-        progress = f"{view.progress:.0%}"
+        created = "-" if view.created_at is None else view.created_at.astimezone().strftime("%m-%d %H:%M")
         table.add_row(
-            view.id, view.kind, styled(view.status), progress, escape(view.message), when(view.created_at)
+            view.id, view.kind, styled(view.status), f"{view.progress:.0%}", created, escape(view.message)
         )
     return table
 

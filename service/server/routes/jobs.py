@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
 from schemas.jobs import JobResult
 from schemas.sweep import SweepSpec
+from service import tables
 from workers import sweeps
 from workers.celery_app import SWEEP_QUEUE, queue_for
 from workers.dispatch import Dispatcher
@@ -30,6 +31,7 @@ from workers.version import ENGINE_VERSION
 
 from ..deps import AccessDep, CeleryDep, CurrentUser, JobDep, OwnJobDep, RedisDep, SettingsDep, StoreDep
 from ..errors import field_error
+from ..formats import MEDIA_TYPES, ResultFormat, csv_bytes, npz_bytes, parquet_bytes
 from ..quotas import Limits, admission, admit, limits_of, rate_limit
 from ..settings import ServerSettings
 from .paging import decode_cursor, empty_is_none, encode_cursor
@@ -273,16 +275,49 @@ async def get_job(
 @router.get(
     "/{job_id}/result",
     responses={  # documented, not validated again: the worker wrote the document from its model
-        200: {"model": JobResult, "description": "the result model of the job's kind"},
+        200: {
+            "model": JobResult,
+            "description": "json: the result model of the job's kind; csv, parquet: one of its tidy "
+            "tables; npz: every table's columns (`TABLE.COLUMN`) and its other arrays (`matrix`)",
+            "content": {MEDIA_TYPES[shape]: {} for shape in ResultFormat if shape is not ResultFormat.json},
+        },
         409: {"description": "the job has not succeeded"},
     },
 )
-def get_result(job: JobDep) -> Any:
-    """The result document of a succeeded job (its model depends on the job's kind)."""
+def get_result(
+    job: JobDep,
+    shape: Annotated[
+        ResultFormat, Query(alias="format", description="json, or the result as files for notebooks")
+    ] = ResultFormat.json,
+    table: Annotated[
+        str | None,
+        Query(max_length=32, description="csv, parquet: which table (default: the kind's first)"),
+    ] = None,
+) -> Any:
+    """The result of a succeeded job: the JSON document (its model depends on the job's kind), one
+    of its tidy tables as CSV or Parquet (one row per observation: per recorded step, optimizer and
+    replicate for trajectories), or all of them and its arrays as npz."""
     if job.status != JobStatus.succeeded.value:
         detail = {"msg": f"job is {job.status}, it has no result", "status": job.status, "error": job.error}
         raise HTTPException(status_code=409, detail=detail)
-    return job.result
+    if shape is ResultFormat.json or shape is ResultFormat.npz:
+        if table is not None:
+            raise field_error(
+                ["query", "table"], f"a table is chosen for csv or parquet, not {shape}", "value_error"
+            )
+        if shape is ResultFormat.json:
+            return job.result
+        content = npz_bytes(tables.arrays(job.result))
+        name = f"{job.id}.npz"
+    else:
+        try:
+            chosen, found = tables.table(job.result, table)
+        except ValueError as error:
+            raise field_error(["query", "table"], str(error), "value_error") from None
+        content = (csv_bytes if shape is ResultFormat.csv else parquet_bytes)(found)
+        name = f"{job.id}-{chosen}.{shape}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(content, media_type=shape.media_type, headers=headers)
 
 
 @router.delete(
