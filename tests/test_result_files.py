@@ -3,6 +3,8 @@ Python client's `job.to_frame()` and `job.arrays()`, against a live stack."""
 
 import csv
 import io
+import runpy
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +14,8 @@ from service.client import Client
 from .conftest import Stack
 from .results import SPECS
 from .test_api import slow
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +89,17 @@ def test_an_unfinished_job_has_no_file(stack: Stack) -> None:
     answer = stack.client.get(f"/v1/jobs/{job['id']}/result", params={"format": "csv"})
     assert answer.status_code == 409
     stack.client.delete(f"/v1/jobs/{job['id']}")
+
+
+def test_the_notebook_example_runs(served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NTKDYN_URL", served)
+    monkeypatch.setenv("NOTEBOOK_FIGURE", str(tmp_path / "loss.png"))
+    cells = runpy.run_path(str(EXAMPLES / "notebook.py"))
+    frame, runs = cells["frame"], cells["runs"]
+    assert set(frame["optimizer"]) == {"gd", "heavy_ball"} and set(frame["replicate"]) == {0, 1}
+    assert cells["arrays"]["trajectories.train_loss"].shape == (len(frame),)
+    linear = runs[runs["verdict"] == "linear"]
+    assert len(linear) >= 2  # both methods converge linearly on this wide net
+    # the rate refitted in the notebook on the last half agrees with the service's tail fit
+    assert np.allclose(linear["refitted"], linear["rate"], rtol=0.05)
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -22,6 +22,7 @@ from workers.store.access import AccessStore
 from .errors import BodySizeLimit, install_error_handlers
 from .private import write_private
 from .routes import access, events, health, jobs
+from .routes.pages import install_pages
 from .settings import ServerSettings, get_server_settings
 
 log = logging.getLogger(__name__)
@@ -105,4 +106,5 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(access.router)
     app.include_router(health.router)
+    install_pages(app)
     return app
