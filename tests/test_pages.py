@@ -7,9 +7,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from .browser import CHROMIUM_ARGS, chromium_path, visit
+from .browser import CHROMIUM_ARGS, Visit, chromium_path, visit
 from .conftest import Stack, admin_token
 from .results import SPECS
+from .test_api import slow
+from .test_sweeps import sweep
+
+pytestmark = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)  # pages know no backend
+DRAWN = """() => [...document.querySelectorAll('#figures figure')].map((box) => {
+  const plot = box.querySelector('.js-plotly-plot');
+  return {name: box.dataset.name, traces: plot.data.map((trace) => trace.name),
+          drawn: plot.querySelectorAll('.scatterlayer .trace').length};
+})"""
+"""Per figure on the page: its name, its traces' names, and how many traces its SVG holds."""
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +36,22 @@ def chromium() -> Iterator[object]:
 @pytest.fixture(scope="module")
 def token(stack: Stack) -> str:
     return admin_token(stack.settings)
+
+
+@pytest.fixture(scope="module")
+def finished(stack: Stack) -> dict[str, str]:
+    """A succeeded job of every kind (a small sweep of kernels among them), by kind."""
+    specs = {**SPECS, "sweep": sweep([64, 256], seeds=[1, 2])}
+    ids = {kind: stack.submit(spec)["id"] for kind, spec in specs.items()}
+    for job_id in ids.values():
+        assert stack.wait(job_id, timeout=180)["status"] == "succeeded"
+    return ids
+
+
+def job_page(chromium: object, served: str, token: str, job_id: str) -> Visit:
+    shown = visit(chromium, served, token)
+    shown.page.goto(f"{served}/ui/jobs/{job_id}")  # type: ignore[attr-defined]
+    return shown
 
 
 def test_the_job_list_filters_and_links_to_each_job(
@@ -58,6 +84,7 @@ def test_signing_in_with_a_token(stack: Stack, served: str, chromium: object, to
     page = shown.page
     page.goto(f"{served}/ui")
     page.wait_for_url("**/ui/login?next=*")
+    shown.screenshot("login")
     page.fill("input[name=token]", "not-a-token")
     page.click("#login button")
     page.wait_for_selector("#problem:not([hidden])")
@@ -82,4 +109,59 @@ def test_api_docs_work_offline(served: str, chromium: object, path: str) -> None
     page.wait_for_selector(selector, timeout=30_000)
     assert page.locator(selector).count() >= 10
     shown.screenshot(path.strip("/"))
+    shown.clean()
+
+
+@pytest.mark.parametrize("kind", [*SPECS, "sweep"])
+def test_each_kind_draws_its_figures(
+    stack: Stack, served: str, chromium: object, token: str, finished: dict[str, str], kind: str
+) -> None:
+    job_id = finished[kind]
+    served_figures = stack.client.get(f"/v1/jobs/{job_id}/figures").json()
+    expected = [
+        {"name": shown["name"], "traces": [trace["name"] for trace in shown["figure"]["data"]]}
+        for shown in served_figures["figures"]
+    ]
+    assert {figure["name"] for figure in expected} >= FIGURES[kind]
+    shown = job_page(chromium, served, token, job_id)
+    page = shown.page
+    page.wait_for_selector("body[data-drawn=true]")
+    drawn = page.evaluate(DRAWN)
+    assert [{"name": one["name"], "traces": one["traces"]} for one in drawn] == expected
+    assert all(one["drawn"] == len(one["traces"]) > 0 for one in drawn), drawn
+    tables = page.locator("#tables table").all()
+    assert [table.get_attribute("data-name") for table in tables] == [t["name"] for t in served_figures["tables"]]
+    if kind == "sweep":
+        rows = page.locator("#tables table[data-name=points] tbody tr").count()
+        assert rows == len(served_figures["tables"][0]["rows"]) == 4
+    shown.screenshot(f"job-{kind}")
+    shown.clean()
+
+
+def test_a_running_job_updates_live_then_draws(stack: Stack, served: str, chromium: object, token: str) -> None:
+    job_id = stack.submit(slow(seed=300))["id"]
+    shown = job_page(chromium, served, token, job_id)
+    page = shown.page
+    # the message comes from the event stream while the job runs: its progress reports neurons
+    page.wait_for_function("document.getElementById('message').textContent.includes('neurons')")
+    width = page.evaluate("document.getElementById('bar').style.width")
+    assert width not in ("", "0%", "100%")
+    shown.screenshot("job-running")
+    page.wait_for_selector("body[data-drawn=true]", timeout=60_000)
+    assert page.locator("#facts .status").inner_text() == "succeeded"
+    assert page.locator("#figures figure").count() >= 1
+    shown.clean()
+
+
+def test_a_failed_job_shows_its_error(stack: Stack, served: str, chromium: object, token: str) -> None:
+    tiny = {"name": "inline", "X": [[1e-200, 0.0], [0.0, 1e-200]], "y": [1.0, -1.0]}  # x.x underflows
+    job_id = stack.submit({"kind": "kernel", "dataset": tiny})["id"]
+    assert stack.wait(job_id)["status"] == "failed"
+    shown = job_page(chromium, served, token, job_id)
+    page = shown.page
+    page.wait_for_selector("body[data-ready=true]")
+    assert "the kernel is zero" in page.inner_text("#error")
+    assert page.locator("#facts .status").inner_text() == "failed"
+    assert page.locator("#figures figure").count() == 0 and page.locator("#downloads").is_hidden()
+    shown.screenshot("job-failed")
     shown.clean()
