@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from schemas.examples import SPEC_EXAMPLES
+
 from .browser import CHROMIUM_ARGS, chromium_path, visit
 from .conftest import Stack, admin_token
 from .results import SPECS
@@ -82,4 +84,14 @@ def test_api_docs_work_offline(served: str, chromium: object, path: str) -> None
     page.wait_for_selector(selector, timeout=30_000)
     assert page.locator(selector).count() >= 10
     shown.screenshot(path.strip("/"))
+    shown.clean()
+
+
+def test_swagger_offers_a_request_example_per_kind(served: str, chromium: object) -> None:
+    shown = visit(chromium, served, None)
+    page = shown.page
+    page.goto(f"{served}/docs#/jobs/submit_v1_jobs_post")
+    page.wait_for_selector(".examples-select select", timeout=30_000)
+    options = page.locator(".examples-select select option").all_inner_texts()
+    assert [option.split(":")[0] for option in options] == list(SPEC_EXAMPLES)
     shown.clean()
