@@ -4,10 +4,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from schemas.common import SpecModel
-from schemas.experiments import KERNEL_EXAMPLE, ExperimentSpec
+from schemas.experiments import ExperimentSpec
 from schemas.results import ExperimentResult
 from schemas.sweep import SweepResult, SweepSpec
 
@@ -57,8 +57,6 @@ class JobRequest(SpecModel):
         description="private: you and the admins see the job; lab: every user may read it, and an "
         "identical submit of another user reuses its result (as their own copy)",
     )
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"spec": KERNEL_EXAMPLE, "reuse": True}]})
 
 
 class JobView(BaseModel):

@@ -226,7 +226,7 @@ class ParameterSpaceSpec(SpecModel):
 
 ODE_EXAMPLE = {
     "kind": "ode",
-    "dataset": {"name": "sphere", "n": 64, "d": 8, "seed": 0},
+    "dataset": {"name": "sphere", "n": 32, "d": 8, "seed": 0},
     "network": {"name": "two_layer", "activation": "relu", "trained": "first"},
     "dynamics": [{"name": "gd_flow"}, {"name": "heavy_ball"}, {"name": "nesterov"}],
     "grid": {"t_max": 200.0, "points": 200, "spacing": "log"},

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from schemas.examples import SPEC_EXAMPLES
+
 from .browser import CHROMIUM_ARGS, Visit, chromium_path, visit
 from .conftest import Stack, admin_token
 from .results import SPECS
@@ -164,4 +166,14 @@ def test_a_failed_job_shows_its_error(stack: Stack, served: str, chromium: objec
     assert page.locator("#facts .status").inner_text() == "failed"
     assert page.locator("#figures figure").count() == 0 and page.locator("#downloads").is_hidden()
     shown.screenshot("job-failed")
+    shown.clean()
+
+
+def test_swagger_offers_a_request_example_per_kind(served: str, chromium: object) -> None:
+    shown = visit(chromium, served, None)
+    page = shown.page
+    page.goto(f"{served}/docs#/jobs/submit_v1_jobs_post")
+    page.wait_for_selector(".examples-select select", timeout=30_000)
+    options = page.locator(".examples-select select option").all_inner_texts()
+    assert [option.split(":")[0] for option in options] == list(SPEC_EXAMPLES)
     shown.clean()

@@ -19,6 +19,7 @@ from workers.reconciler import Reconciler, WorkerWatch
 from workers.store import JobStore, make_engine, migrate
 from workers.store.access import AccessStore
 
+from .docs import offline_app
 from .errors import BodySizeLimit, install_error_handlers
 from .private import write_private
 from .routes import access, events, health, jobs
@@ -94,7 +95,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         await app.state.async_redis.aclose()
         engine.dispose()
 
-    app = FastAPI(
+    app = offline_app(
         title="ntkdyn",
         summary="Optimization dynamics of over-parameterized neural networks, as a service.",
         version="0.1.0",

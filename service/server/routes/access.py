@@ -22,11 +22,11 @@ from workers.store.models import TokenRow, utcnow
 
 from ..deps import AccessDep, AdminUser, CurrentUser, SettingsDep, StoreDep
 from ..quotas import DAY, limits_of
+from ..responses import ADMIN, SIGNED_IN, Answer, answers
 from ..settings import ServerSettings
 from .paging import decode_cursor, empty_is_none, encode_cursor
 
 router = APIRouter(prefix="/v1", tags=["access"])
-ADMIN_ONLY = {401: {"description": "no valid token"}, 403: {"description": "not an admin"}}
 Filter = Annotated[Annotated[str, Field(max_length=64)] | None, BeforeValidator(empty_is_none)]
 
 
@@ -41,13 +41,13 @@ def token_view(row: TokenRow, role: str) -> TokenView:
     )
 
 
-@router.get("/me", response_model=UserView, responses={401: {"description": "no valid token"}})
+@router.get("/me", response_model=UserView, responses=answers(*SIGNED_IN))
 def me(user: CurrentUser) -> UserView:
     """The user the request's token acts as."""
     return UserView(name=user.name, role=user.role)  # type: ignore[arg-type]
 
 
-@router.post("/tokens", status_code=201, response_model=TokenCreated, responses=ADMIN_ONLY)
+@router.post("/tokens", status_code=201, response_model=TokenCreated, responses=answers(*ADMIN, 413, 422))
 def create_token(body: TokenRequest, access: AccessDep, admin: AdminUser) -> TokenCreated:
     """A new token for a user (the user is created, as a member unless `role` says otherwise).
     The token is in this answer only: the store keeps its hash."""
@@ -57,7 +57,7 @@ def create_token(body: TokenRequest, access: AccessDep, admin: AdminUser) -> Tok
     return TokenCreated(**token_view(row, role).model_dump(), token=token)
 
 
-@router.get("/tokens", response_model=list[TokenView], responses=ADMIN_ONLY)
+@router.get("/tokens", response_model=list[TokenView], responses=answers(*ADMIN))
 def list_tokens(access: AccessDep, _admin: AdminUser) -> list[TokenView]:
     """Every token, oldest first, revoked ones included (never their secrets)."""
     return [token_view(row, role) for row, role in access.tokens()]
@@ -66,7 +66,7 @@ def list_tokens(access: AccessDep, _admin: AdminUser) -> list[TokenView]:
 @router.delete(
     "/tokens/{token_id}",
     response_model=TokenView,
-    responses={**ADMIN_ONLY, 404: {"description": "no such token"}},
+    responses=answers(*ADMIN, Answer(404, "no token with this id"), 422),
 )
 def revoke_token(
     token_id: Annotated[str, Path(max_length=16)], access: AccessDep, admin: AdminUser
@@ -97,7 +97,7 @@ def summary(name: str, store: JobStore, access: AccessStore, settings: ServerSet
     )
 
 
-@router.get("/users", response_model=list[UserSummary], responses=ADMIN_ONLY)
+@router.get("/users", response_model=list[UserSummary], responses=answers(*ADMIN))
 def list_users(
     store: StoreDep, access: AccessDep, settings: SettingsDep, _admin: AdminUser
 ) -> list[UserSummary]:
@@ -108,7 +108,7 @@ def list_users(
 @router.put(
     "/users/{name}/limits",
     response_model=UserSummary,
-    responses={**ADMIN_ONLY, 404: {"description": "no such user"}},
+    responses=answers(*ADMIN, Answer(404, "no user of this name"), 413, 422),
 )
 def set_limits(
     name: Annotated[str, Path(max_length=64)],
@@ -126,7 +126,7 @@ def set_limits(
     return summary(name, store, access, settings)
 
 
-@router.get("/audit", response_model=AuditPage, responses=ADMIN_ONLY)
+@router.get("/audit", response_model=AuditPage, responses=answers(*ADMIN, 422))
 def audit(
     access: AccessDep,
     _admin: AdminUser,

@@ -23,6 +23,7 @@ from workers.events import ID_PATTERN, JobEvent, events_after, newest_id, row_da
 from workers.store import JobStore
 
 from ..deps import AsyncRedisDep, JobDep, SettingsDep, StoreDep
+from ..responses import A_JOB, answers
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -89,7 +90,7 @@ class JobStream:
     response_class=StreamingResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "the job's events until it ends"},
-        404: {"description": "no such job"},
+        **answers(*A_JOB),
     },
 )
 async def job_events(

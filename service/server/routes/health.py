@@ -1,18 +1,32 @@
 """Liveness and readiness."""
 
-from typing import Any
+from typing import Any, Literal
 
 import redis
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from workers.heartbeat import live_workers
 
 from ..deps import RedisDep, StoreDep
+from ..responses import Answer, answers
 
 router = APIRouter(tags=["health"])
+
+
+class Readiness(BaseModel):
+    """What /readyz found, checked in order: the store, the broker, the workers."""
+
+    status: Literal["ready", "not ready"]
+    reason: str | None = Field(None, description="why not ready")
+    store: Literal["ok"] | None = Field(None, description="ok: the job store answered")
+    broker: Literal["ok"] | None = Field(None, description="ok: Redis answered")
+    workers: list[dict[str, Any]] | None = Field(
+        None, description="the workers seen in the last heartbeats: name, queues, concurrency"
+    )
 
 
 @router.get("/healthz")
@@ -39,7 +53,10 @@ def readiness(store: StoreDep, client: RedisDep) -> tuple[dict[str, Any], str | 
     return checks, None
 
 
-@router.get("/readyz", responses={503: {"description": "not ready, with the reason"}})
+@router.get(
+    "/readyz",
+    responses=answers(Answer(200, "ready", Readiness), Answer(503, "not ready, with the reason", Readiness)),
+)
 async def readyz(store: StoreDep, client: RedisDep) -> JSONResponse:
     """Store and broker reachable and at least one worker seen recently."""
     checks, reason = await run_in_threadpool(readiness, store, client)

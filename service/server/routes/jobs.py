@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Body, HTTPException, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from kombu.exceptions import OperationalError
 from pydantic import BeforeValidator, Field
@@ -16,6 +16,7 @@ from redis.exceptions import LockError, RedisError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from schemas import JobPage, JobRequest, JobStatus, JobView, over_budget, spec_hash
+from schemas.examples import SPEC_EXAMPLES
 from schemas.jobs import JobResult
 from schemas.sweep import SweepSpec
 from service import tables
@@ -33,6 +34,7 @@ from ..deps import AccessDep, CeleryDep, CurrentUser, JobDep, OwnJobDep, RedisDe
 from ..errors import field_error
 from ..formats import MEDIA_TYPES, ResultFormat, csv_bytes, npz_bytes, parquet_bytes
 from ..quotas import Limits, admission, admit, limits_of, rate_limit
+from ..responses import A_JOB, SIGNED_IN, Answer, Invalid, NoResult, answers
 from ..settings import ServerSettings
 from .paging import decode_cursor, empty_is_none, encode_cursor
 
@@ -72,17 +74,17 @@ def view(row: JobRow, cached: bool = False) -> JobView:
     "",
     status_code=202,
     response_model=JobView,
-    responses={
-        200: {"description": "an identical succeeded job answers (`cached: true`)"},
-        401: {"description": "no valid token"},
-        429: {"description": "over a quota or the submit rate (Retry-After says when to try again)"},
-        202: {"description": "queued: a new job, or an identical queued or running one (`cached: true`)"},
-        413: {"description": "request body too large"},
-        422: {"description": "invalid spec, or over the compute/memory budget"},
-    },
+    responses=answers(
+        Answer(200, "an identical succeeded job answers (`cached: true`)", JobView),
+        Answer(202, "queued: a new job, or an identical queued or running one (`cached: true`)", JobView),
+        *SIGNED_IN,
+        413,
+        Answer(422, "an invalid spec, over the job or sweep budget, or for a GPU no worker serves", Invalid),
+        429,
+    ),
 )
 def submit(
-    request: JobRequest,
+    request: Annotated[JobRequest, Body(openapi_examples=SPEC_EXAMPLES)],
     response: Response,
     store: StoreDep,
     settings: SettingsDep,
@@ -232,7 +234,7 @@ def sweep_rows(
     return parent, grid
 
 
-@router.get("", response_model=JobPage)
+@router.get("", response_model=JobPage, responses=answers(*SIGNED_IN, 422))
 def list_jobs(
     store: StoreDep,
     user: CurrentUser,
@@ -258,7 +260,7 @@ def list_jobs(
     return JobPage(items=[view(row) for row in rows], next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", response_model=JobView)
+@router.get("/{job_id}", response_model=JobView, responses=answers(*A_JOB))
 async def get_job(
     job: JobDep,
     store: StoreDep,
@@ -281,7 +283,7 @@ async def get_job(
             "tables; npz: every table's columns (`TABLE.COLUMN`) and its other arrays (`matrix`)",
             "content": {MEDIA_TYPES[shape]: {} for shape in ResultFormat if shape is not ResultFormat.json},
         },
-        409: {"description": "the job has not succeeded"},
+        **answers(*A_JOB, Answer(409, "the job has not succeeded", NoResult)),
     },
 )
 def get_result(
@@ -323,10 +325,12 @@ def get_result(
 @router.delete(
     "/{job_id}",
     response_model=JobView,
-    responses={
-        403: {"description": "another user's job"},
-        409: {"description": "already finished"},
-    },
+    responses=answers(
+        Answer(200, "cancelled at once: a queued job, or a sweep and its unfinished children", JobView),
+        Answer(202, "a running job: it stops at its next progress check", JobView),
+        *A_JOB,
+        Answer(409, "the job has already finished"),
+    ),
 )
 def cancel_job(
     job: OwnJobDep,
