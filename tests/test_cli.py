@@ -133,6 +133,27 @@ def test_result_as_json_and_as_tables(stack: Stack, served: str, tmp_path: Path)
     assert values == stack.client.get(f"/v1/jobs/{kernel['id']}/result").json()["spectrum"]["eigenvalues"]
 
 
+def test_plot_draws_a_jobs_figures_into_an_image(stack: Stack, served: str, tmp_path: Path) -> None:
+    job = stack.wait(stack.submit(TRAIN)["id"])
+    assert job["status"] == "succeeded", job
+    drawn = ntkdyn(served, "plot", job["id"], "-o", str(tmp_path / "loss.png"), "--figure", "loss")
+    assert drawn.exit_code == 0, drawn.output
+    assert (tmp_path / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    every = ntkdyn(served, "plot", job["id"], "--output", str(tmp_path / "all.svg"))
+    assert every.exit_code == 0, every.output
+    assert "<svg" in (tmp_path / "all.svg").read_text()
+
+    unknown = ntkdyn(served, "plot", job["id"], "-o", str(tmp_path / "nope.png"), "--figure", "nope")
+    assert unknown.exit_code == 1  # TRAIN has no test split: no test-loss figure
+    assert (
+        unknown.stderr
+        == "error: no figure 'nope'; the figures of this result: loss, weight-change, pattern-flips\n"
+    )
+    pdf = ntkdyn(served, "plot", job["id"], "-o", str(tmp_path / "loss.pdf"))
+    assert pdf.exit_code == 1 and "an image is .png or .svg, not .pdf" in pdf.stderr
+    assert not (tmp_path / "nope.png").exists() and not (tmp_path / "loss.pdf").exists()
+
+
 def test_errors_are_one_line_and_no_traceback(served: str, tmp_path: Path) -> None:
     answers = [
         ntkdyn(served, "status", "0123456789abcdef"),

@@ -1,5 +1,5 @@
-"""The client side of the `ntkdyn` command: `submit`, `status`, `result`, `cancel`, `jobs` and
-`check`, through the Python client. Nothing here needs the server or the workers installed."""
+"""The client side of the `ntkdyn` command: `submit`, `status`, `result`, `plot`, `cancel`, `jobs`
+and `check`, through the Python client. Nothing here needs the server or the workers installed."""
 
 import asyncio
 import functools
@@ -17,6 +17,7 @@ from rich.console import Console
 
 from schemas import JobStatus
 from schemas.jobs import Visibility
+from service.figures import PlotExtraMissing, figures, image_format, render, select
 
 from .checks import Case, Outcome, evaluate, load_suite, read_spec
 from .client import DEFAULT_URL, AsyncClient, Client
@@ -59,7 +60,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except ValidationError as error:
             raise fail(problems(error)) from None
-        except (ClientError, ValueError, OSError) as error:
+        except (ClientError, ValueError, OSError, PlotExtraMissing) as error:
             raise fail([str(error)]) from None
 
     return guarded
@@ -158,6 +159,26 @@ def result(
         sys.stdout.flush()
     else:
         output.write_bytes(content)
+
+
+@app.command()
+@reports_errors
+def plot(
+    job_id: JobId,
+    output: Annotated[Path, typer.Option("--output", "-o", help="the image: a .png or .svg file")],
+    names: Annotated[
+        list[str] | None,
+        typer.Option("--figure", help="draw this figure (repeat for several; default: all of them)"),
+    ] = None,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+) -> None:
+    """Draw a succeeded job's figures (those of its page) into one PNG or SVG image, here,
+    without a browser: needs the `plot` extra, pip install 'ntkdyn[plot]'."""
+    image_format(output)
+    with Client(url, token) as client:
+        document = client.job(job_id).result()
+    render(select(figures(document), names or []), output)
 
 
 @app.command()

@@ -22,7 +22,7 @@ from workers.store.access import AccessStore
 from .docs import offline_app
 from .errors import BodySizeLimit, install_error_handlers
 from .private import write_private
-from .routes import access, events, health, jobs
+from .routes import access, events, figures, health, jobs
 from .routes.pages import install_pages
 from .settings import ServerSettings, get_server_settings
 
@@ -104,6 +104,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.include_router(jobs.router)
+    app.include_router(figures.router)
     app.include_router(events.router)
     app.include_router(access.router)
     app.include_router(health.router)

@@ -8,6 +8,7 @@ from celery import Celery
 from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from schemas import JobStatus
 from workers.store import JobRow, JobStore
 from workers.store.access import AccessStore, User
 
@@ -103,3 +104,14 @@ def _own(job: Annotated[JobRow, Depends(_job)], user: CurrentUser) -> JobRow:
 
 JobDep = Annotated[JobRow, Depends(_readable)]
 OwnJobDep = Annotated[JobRow, Depends(_own)]
+
+
+def _succeeded(job: JobDep) -> JobRow:
+    """A readable job that has a result: it succeeded (else 409 with its status and error)."""
+    if job.status != JobStatus.succeeded.value:
+        detail = {"msg": f"job is {job.status}, it has no result", "status": job.status, "error": job.error}
+        raise HTTPException(status_code=409, detail=detail)
+    return job
+
+
+SucceededJobDep = Annotated[JobRow, Depends(_succeeded)]

@@ -30,7 +30,17 @@ from workers.store.access import User
 from workers.store.jobs import RACE_TRIES, new_job, reused
 from workers.version import ENGINE_VERSION
 
-from ..deps import AccessDep, CeleryDep, CurrentUser, JobDep, OwnJobDep, RedisDep, SettingsDep, StoreDep
+from ..deps import (
+    AccessDep,
+    CeleryDep,
+    CurrentUser,
+    JobDep,
+    OwnJobDep,
+    RedisDep,
+    SettingsDep,
+    StoreDep,
+    SucceededJobDep,
+)
 from ..errors import field_error
 from ..formats import MEDIA_TYPES, ResultFormat, csv_bytes, npz_bytes, parquet_bytes
 from ..quotas import Limits, admission, admit, limits_of, rate_limit
@@ -287,7 +297,7 @@ async def get_job(
     },
 )
 def get_result(
-    job: JobDep,
+    job: SucceededJobDep,
     shape: Annotated[
         ResultFormat, Query(alias="format", description="json, or the result as files for notebooks")
     ] = ResultFormat.json,
@@ -299,9 +309,6 @@ def get_result(
     """The result of a succeeded job: the JSON document (its model depends on the job's kind), one
     of its tidy tables as CSV or Parquet (one row per observation: per recorded step, optimizer and
     replicate for trajectories), or all of them and its arrays as npz."""
-    if job.status != JobStatus.succeeded.value:
-        detail = {"msg": f"job is {job.status}, it has no result", "status": job.status, "error": job.error}
-        raise HTTPException(status_code=409, detail=detail)
     if shape is ResultFormat.json or shape is ResultFormat.npz:
         if table is not None:
             raise field_error(

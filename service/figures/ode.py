@@ -1,0 +1,121 @@
+"""An ode result's figures: the exact loss of each dynamics in time, its slowest modes, the gap of
+the discrete methods to the flow against the step size, and of finite networks against the width."""
+
+from typing import Any
+
+from .figure import Figure, Series, finites
+from .lines import power_law
+
+
+def ode_figures(result: dict[str, Any]) -> list[Figure]:
+    """`loss`: the exact solution's loss against t per dynamics (log y); `modes`: |u_i . e(t)|
+    along each recorded eigen-direction (log y); `discrete-gap` (when a dynamics has a discrete
+    study): gap to the flow against the step size, log-log, with the fitted order's line
+    `c lr^order` (and the finite network's gap and order when trained beside); `widths` (with a
+    parameter-space study): the finite networks' gap against the width m, log-log, mean inside
+    mean +- std over the replicates, with the fitted `c m^width_exponent`."""
+    t = result["t"]
+    dynamics = result["dynamics"]
+    found = [
+        Figure(
+            "loss",
+            "Loss of the exact flow",
+            "time t",
+            "loss",
+            [Series(flow["name"], t, finites(flow["loss"])) for flow in dynamics],
+            y_log=True,
+        ),
+        Figure(
+            "modes",
+            "Residual along eigen-directions",
+            "time t",
+            "|u_i . e(t)|",
+            [
+                Series(
+                    f"{flow['name']} mode {mode['index']}",
+                    t,
+                    finites([abs(value) for value in mode["residual"]]),
+                )
+                for flow in dynamics
+                for mode in flow["modes"]
+            ],
+            y_log=True,
+        ),
+    ]
+    gaps = [line for flow in dynamics if flow["discrete"] is not None for line in discrete(flow)]
+    if gaps:
+        found.append(
+            Figure(
+                "discrete-gap",
+                "Discrete methods against the flow",
+                "step size lr",
+                "max gap / |e(0)|",
+                gaps,
+                x_log=True,
+                y_log=True,
+            )
+        )
+    if result.get("parameter_space") is not None:
+        found.append(widths(result["parameter_space"]))
+    return found
+
+
+def discrete(flow: dict[str, Any]) -> list[Series]:
+    """A dynamics' gaps per step size and the line of each fitted order."""
+    study = flow["discrete"]
+    lr = [row["lr"] for row in study["rows"]]
+    name = flow["name"]
+    gap = finites([row["gap"] for row in study["rows"]])
+    lines = [
+        Series(name, lr, gap, mode="lines+markers"),
+        power_law(f"{name} order {study['order']:.2f}", lr, gap, study["order"], name),
+    ]
+    if study.get("network_order") is not None:
+        network = finites([row.get("network_gap") for row in study["rows"]])
+        lines += [
+            Series(f"{name} network", lr, network, mode="lines+markers"),
+            power_law(
+                f"{name} network order {study['network_order']:.2f}",
+                lr,
+                network,
+                study["network_order"],
+                f"{name} network",
+            ),
+        ]
+    return [line for line in lines if line is not None]
+
+
+def widths(studies: list[dict[str, Any]]) -> Figure:
+    """Each parameter-space flow's gap against the width, and its fitted power of m."""
+    series = []
+    for study in studies:
+        rows = study["rows"]
+        m = [row["width"] for row in rows]
+        mean = finites([row["gap_mean"] for row in rows])
+        series.append(
+            Series(
+                study["dynamics"],
+                m,
+                mean,
+                low=finites([row["gap_mean"] - row["gap_std"] for row in rows]),
+                high=finites([row["gap_mean"] + row["gap_std"] for row in rows]),
+                mode="lines+markers",
+            )
+        )
+        fit = power_law(
+            f"{study['dynamics']} fitted m^{study['width_exponent']:.2f}",
+            m,
+            mean,
+            study["width_exponent"],
+            study["dynamics"],
+        )
+        series += [] if fit is None else [fit]
+    return Figure(
+        "widths",
+        "Finite networks against the flow on H_inf",
+        "width m",
+        "max gap / |e(0)|",
+        series,
+        x_log=True,
+        y_log=True,
+    )
