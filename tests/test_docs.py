@@ -26,6 +26,7 @@ ANSWERS: dict[tuple[str, str], set[int]] = {
     ("GET", "/v1/jobs/{job_id}"): {200} | A_JOB,
     ("DELETE", "/v1/jobs/{job_id}"): {200, 202, 409} | A_JOB,
     ("GET", "/v1/jobs/{job_id}/result"): {200, 409} | A_JOB,
+    ("GET", "/v1/jobs/{job_id}/figures"): {200, 409} | A_JOB,
     ("GET", "/v1/jobs/{job_id}/events"): {200} | A_JOB,
     ("GET", "/v1/me"): {200, 401, 503},
     ("POST", "/v1/tokens"): {201, 413, 422} | ADMIN,

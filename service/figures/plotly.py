@@ -71,7 +71,9 @@ def band(series: Series, edge: list[Number], color: str, fill: str | None) -> di
 
 
 def axis(title: str, log: bool) -> dict[str, Any]:
-    return {"title": {"text": title}, "type": "log" if log else "linear"}
+    """An axis: linear, or log with ticks as powers of ten (not SI prefixes: 1f, 10µ)."""
+    shown = {"title": {"text": title}, "type": "linear"}
+    return shown | {"type": "log", "exponentformat": "power"} if log else shown
 
 
 def clean(values: list[Any]) -> list[Any]:

@@ -94,6 +94,8 @@ ADMIN = (*SIGNED_IN, Answer(403, "not an admin"))
 """A route for admins only."""
 A_JOB = (*SIGNED_IN, Answer(403, "another user's private job"), Answer(404, "no job with this id"), 422)
 """A route on one job, `/v1/jobs/{job_id}...`: a job the user may read."""
+A_RESULT = (*A_JOB, Answer(409, "the job has not succeeded", NoResult))
+"""A route on a job's result: a job the user may read that has succeeded."""
 
 
 def answers(*statuses: int | Answer) -> dict[int | str, dict[str, Any]]:

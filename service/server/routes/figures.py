@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from service import figures, tables
 
 from ..deps import SucceededJobDep
+from ..responses import A_RESULT, answers
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -35,9 +36,7 @@ class Shown(BaseModel):
     tables: list[ShownTable] = Field(description="a sweep's table of points; empty for other kinds")
 
 
-@router.get(
-    "/{job_id}/figures", response_model=Shown, responses={409: {"description": "the job has not succeeded"}}
-)
+@router.get("/{job_id}/figures", response_model=Shown, responses=answers(*A_RESULT))
 def get_figures(job: SucceededJobDep) -> Shown:
     """The figures of a succeeded job's result as Plotly JSON (one trace per series, named as
     the series; a replicate band as two traces `<series> band` before it), and for a sweep its

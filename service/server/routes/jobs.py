@@ -44,7 +44,7 @@ from ..deps import (
 from ..errors import field_error
 from ..formats import MEDIA_TYPES, ResultFormat, csv_bytes, npz_bytes, parquet_bytes
 from ..quotas import Limits, admission, admit, limits_of, rate_limit
-from ..responses import A_JOB, SIGNED_IN, Answer, Invalid, NoResult, answers
+from ..responses import A_JOB, A_RESULT, SIGNED_IN, Answer, Invalid, answers
 from ..settings import ServerSettings
 from .paging import decode_cursor, empty_is_none, encode_cursor
 
@@ -293,7 +293,7 @@ async def get_job(
             "tables; npz: every table's columns (`TABLE.COLUMN`) and its other arrays (`matrix`)",
             "content": {MEDIA_TYPES[shape]: {} for shape in ResultFormat if shape is not ResultFormat.json},
         },
-        **answers(*A_JOB, Answer(409, "the job has not succeeded", NoResult)),
+        **answers(*A_RESULT),
     },
 )
 def get_result(
