@@ -60,6 +60,9 @@ class IntegratorCheck(ResultModel):
     evaluations: int = Field(description="vector-field evaluations (each one product with K)")
     max_difference: float = Field(description="max over the grid of |e_exact(t) - e_integrated(t)|_2")
     relative_difference: float = Field(description="max_difference / |e(0)|_2")
+    residual_norm: list[float] | None = Field(
+        None, description="|e(t)|_2 of the integrated solution on the grid (absent from older results)"
+    )
     start: str = Field(description="how the integration starts (the singular start of nesterov)")
     seconds: float
 
@@ -72,6 +75,12 @@ class DiscreteRow(ResultModel):
     steps: int = Field(description="iterations run: about t_max / time_per_step")
     time_per_step: float = Field(description="ODE time of one step: lr (GD) or sqrt(lr)")
     gap: float = Field(description="max over recorded steps k of |e_k - e(k time_per_step)|_2 / |e(0)|_2")
+    times: list[float] | None = Field(
+        None, description="ODE times k time_per_step of the recorded steps k, nearest the grid's"
+    )
+    residual_norm: list[float] | None = Field(
+        None, description="|e_k|_2 of the discrete iteration at those steps (absent from older results)"
+    )
     network_gap: float | None = Field(
         None,
         description="the finite network trained with the same optimizer: max over recorded steps k of "

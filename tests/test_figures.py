@@ -19,7 +19,7 @@ from .results import KINDS, real_result
 NAMES = {
     "kernel": ["spectrum", "label-energy", "widths"],
     "train": ["loss", "weight-change", "pattern-flips", "test-loss"],
-    "ode": ["loss", "modes", "discrete-gap", "widths"],
+    "ode": ["trajectories", "loss", "modes", "discrete-gap", "widths"],
     "landscape": ["census", "hessian"],
     "convex": ["objective", "neurons"],
     "sweep": ["test_mse-vs-network.depth", "test_mse-vs-width"],
@@ -61,7 +61,10 @@ def test_optional_data_leaves_its_figure_out() -> None:
     ode = copy.deepcopy(real_result("ode")) | {"parameter_space": None}
     for flow in ode["dynamics"]:
         flow["discrete"] = None
-    assert [figure.name for figure in figures(ode)] == ["loss", "modes"]
+        del flow["integrated"]["residual_norm"]  # a result stored before the field existed
+    found = figures(ode)
+    assert [figure.name for figure in found] == ["trajectories", "loss", "modes"]
+    assert [line.name for line in named(found, "trajectories").series] == ["gd_flow", "heavy_ball"]
     train = copy.deepcopy(real_result("train"))
     for optimizer in train["optimizers"]:
         for run in optimizer["runs"]:
@@ -148,6 +151,16 @@ def test_ode_trajectories_gaps_and_widths() -> None:
     loss = named(found, "loss")
     for flow in result["dynamics"]:
         assert series(loss, flow["name"]).x == result["t"] and series(loss, flow["name"]).y == flow["loss"]
+    drawn = named(found, "trajectories")
+    assert drawn.y_log
+    for flow in result["dynamics"]:
+        name = flow["name"]
+        assert series(drawn, name).y == flow["residual_norm"]
+        integrated = series(drawn, f"{name} integrated")
+        assert integrated.x == result["t"] and integrated.y == flow["integrated"]["residual_norm"]
+        for row in flow["discrete"]["rows"]:
+            steps = series(drawn, f"{name} discrete, lr {row['lr']:.3g}")
+            assert (steps.x, steps.y, steps.mode) == (row["times"], row["residual_norm"], "markers")
     modes = named(found, "modes")
     first = result["dynamics"][0]["modes"][-1]
     assert series(modes, f"gd_flow mode {first['index']}").y == [abs(v) for v in first["residual"]]

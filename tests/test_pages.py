@@ -30,7 +30,7 @@ SWEEP = {
 FIGURES = {
     "kernel": {"spectrum", "label-energy", "widths"},
     "train": {"loss", "weight-change", "pattern-flips", "test-loss"},
-    "ode": {"loss", "modes", "discrete-gap", "widths"},
+    "ode": {"trajectories", "loss", "modes", "discrete-gap", "widths"},
     "landscape": {"census", "hessian"},
     "convex": {"objective", "neurons"},
     "sweep": {"lambda_min-vs-dataset.n", "lambda_min-vs-dataset.seed"},

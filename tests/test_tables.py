@@ -72,6 +72,14 @@ def test_ode_convex_and_landscape_tables_hold_every_number_once() -> None:
     assert len(found["trajectories"]) == len(ode["t"]) * len(ode["dynamics"])
     assert found["trajectories"].columns["loss"] == [v for flow in ode["dynamics"] for v in flow["loss"]]
     assert len(found["discrete"]) == sum(len(flow["discrete"]["rows"]) for flow in ode["dynamics"])
+    integrated = [v for flow in ode["dynamics"] for v in flow["integrated"]["residual_norm"]]
+    assert found["trajectories"].columns["integrated_norm"] == integrated
+    rows = [row for flow in ode["dynamics"] for row in flow["discrete"]["rows"]]
+    assert found["iterates"].columns["residual_norm"] == [v for row in rows for v in row["residual_norm"]]
+    assert found["iterates"].columns["t"] == [t for row in rows for t in row["times"]]
+    assert found["iterates"].columns["step"][: len(rows[0]["times"])] == [
+        round(t / rows[0]["time_per_step"]) for t in rows[0]["times"]
+    ]
     assert len(found["modes"]) == sum(len(flow["modes"]) for flow in ode["dynamics"]) * len(ode["t"])
     assert "widths" in found
 

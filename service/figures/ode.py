@@ -8,7 +8,9 @@ from .lines import power_law
 
 
 def ode_figures(result: dict[str, Any]) -> list[Figure]:
-    """`loss`: the exact solution's loss against t per dynamics (log y); `modes`: |u_i . e(t)|
+    """`trajectories`: the residual norm |e(t)| per dynamics (log y): the exact solution, the
+    integrator's and each discrete run's at its recorded steps (when the result holds them);
+    `loss`: the exact solution's loss against t per dynamics (log y); `modes`: |u_i . e(t)|
     along each recorded eigen-direction (log y); `discrete-gap` (when a dynamics has a discrete
     study): gap to the flow against the step size, log-log, with the fitted order's line
     `c lr^order` (and the finite network's gap and order when trained beside); `widths` (with a
@@ -17,6 +19,14 @@ def ode_figures(result: dict[str, Any]) -> list[Figure]:
     t = result["t"]
     dynamics = result["dynamics"]
     found = [
+        Figure(
+            "trajectories",
+            "Exact, integrated and discrete trajectories",
+            "time t",
+            "|e(t)|",
+            [line for flow in dynamics for line in trajectories(t, flow)],
+            y_log=True,
+        ),
         Figure(
             "loss",
             "Loss of the exact flow",
@@ -58,6 +68,25 @@ def ode_figures(result: dict[str, Any]) -> list[Figure]:
     if result.get("parameter_space") is not None:
         found.append(widths(result["parameter_space"]))
     return found
+
+
+def trajectories(t: list[float], flow: dict[str, Any]) -> list[Series]:
+    """A dynamics' residual norm in time: exact (a line), integrated (dashed), and each discrete
+    step size's iterates at ODE time k time_per_step (markers), all in the dynamics' colour."""
+    name = flow["name"]
+    lines = [Series(name, t, finites(flow["residual_norm"]), group=name)]
+    integrated = flow["integrated"] or {}
+    if integrated.get("residual_norm") is not None:
+        lines.append(
+            Series(f"{name} integrated", t, finites(integrated["residual_norm"]), dash="dash", group=name)
+        )
+    for row in (flow["discrete"] or {}).get("rows", []):
+        if row.get("residual_norm") is not None:
+            label = f"{name} discrete, lr {row['lr']:.3g}"
+            lines.append(
+                Series(label, row["times"], finites(row["residual_norm"]), mode="markers", group=name)
+            )
+    return lines
 
 
 def discrete(flow: dict[str, Any]) -> list[Series]:

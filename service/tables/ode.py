@@ -5,26 +5,31 @@ from typing import Any
 
 from .table import Table
 
-TRAJECTORIES = ("dynamics", "t", "residual_norm", "loss")
+TRAJECTORIES = ("dynamics", "t", "residual_norm", "loss", "integrated_norm")
 MODES = ("dynamics", "mode", "eigenvalue", "t", "residual")
 DISCRETE = ("dynamics", "method", "lr", "momentum", "steps", "time_per_step", "gap", "network_gap")
+ITERATES = ("dynamics", "lr", "step", "t", "residual_norm")
 WIDTHS = ("flow", "width", "replicates", "gap_mean", "gap_std", "evaluations")
 
 
 def ode_tables(result: dict[str, Any]) -> dict[str, Table]:
-    """`trajectories`: one row per dynamics and grid time (the exact solution's |e(t)| and loss);
-    `modes`: the residual along each recorded eigen-direction, per dynamics and time;
-    `discrete`: one row per dynamics and step size (gap to the flow); `widths` (with a
-    parameter-space study): one row per flow and width."""
+    """`trajectories`: one row per dynamics and grid time (the exact solution's |e(t)| and loss,
+    the integrator's |e(t)| when there is one); `modes`: the residual along each recorded
+    eigen-direction, per dynamics and time; `discrete`: one row per dynamics and step size (gap
+    to the flow); `iterates`: one row per dynamics, step size and recorded step k (|e_k| at ODE
+    time t = k time_per_step); `widths` (with a parameter-space study): one row per flow and
+    width."""
     t = result["t"]
     dynamics = result["dynamics"]
     found = {
         "trajectories": Table.of(
             TRAJECTORIES,
             (
-                (flow["name"], time, norm, loss)
+                (flow["name"], time, norm, loss, integrated)
                 for flow in dynamics
-                for time, norm, loss in zip(t, flow["residual_norm"], flow["loss"], strict=True)
+                for time, norm, loss, integrated in zip(
+                    t, flow["residual_norm"], flow["loss"], integrated_norm(flow), strict=True
+                )
             ),
         ),
         "modes": Table.of(
@@ -54,6 +59,15 @@ def ode_tables(result: dict[str, Any]) -> dict[str, Table]:
                 for row in study["rows"]
             ),
         ),
+        "iterates": Table.of(
+            ITERATES,
+            (
+                (flow["name"], row["lr"], round(time / row["time_per_step"]), time, norm)
+                for flow in dynamics
+                for row in (flow["discrete"] or {}).get("rows", [])
+                for time, norm in zip(row.get("times") or [], row.get("residual_norm") or [], strict=True)
+            ),
+        ),
     }
     if result.get("parameter_space") is not None:
         found["widths"] = Table.of(
@@ -72,3 +86,10 @@ def ode_tables(result: dict[str, Any]) -> dict[str, Table]:
             ),
         )
     return found
+
+
+def integrated_norm(flow: dict[str, Any]) -> list[float | None]:
+    """The integrator's |e(t)| on the grid, or None at every time (no integrator, or a result
+    stored before it was kept)."""
+    kept = (flow["integrated"] or {}).get("residual_norm")
+    return kept if kept is not None else [None] * len(flow["residual_norm"])

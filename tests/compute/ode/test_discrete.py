@@ -30,13 +30,23 @@ def test_discrete_methods_approach_their_ode_at_the_order_of_their_time_step() -
         integrator=None,
         discrete={"lrs": [0.1, 0.03, 0.01, 0.003]},
     )
-    for dynamics in run_ode(spec, quiet).dynamics:
+    result = run_ode(spec, quiet)
+    for dynamics in result.dynamics:
         study = dynamics.discrete
         assert study is not None
         gaps = [row.gap for row in study.rows]
         assert np.all(np.diff(gaps) < 0), gaps
         assert study.order == pytest.approx(study.expected_order, abs=0.08), dynamics.name
-    gd, heavy_ball = run_ode(spec, quiet).dynamics[:2]
+    gd, heavy_ball = result.dynamics[:2]
+    for row in gd.discrete.rows:
+        # e_k at t_k = k lr; the grid's nearest point is at most half a step of ODE time away, where
+        # |e'| = |K e| <= lambda_max |e0|: | |e_k| - |e(t)| | <= (gap + lambda_max |t_k - t|) |e0|
+        grid, exact = np.array(result.t), np.array(gd.residual_norm)
+        nearest = np.abs(grid[None, :] - np.array(row.times)[:, None]).argmin(axis=1)
+        steps = np.array(row.times) / row.time_per_step
+        assert np.allclose(steps, np.round(steps), rtol=0, atol=1e-9) and row.residual_norm[0] == exact[0]
+        bound = (row.gap + result.lambda_max * np.abs(np.array(row.times) - grid[nearest])) * exact[0]
+        assert np.all(np.abs(np.array(row.residual_norm) - exact[nearest]) <= bound * (1 + 1e-9))
     assert gd.discrete.rows[0].lr == pytest.approx(0.1 / 1.5306000789490666, rel=1e-12)
     assert gd.discrete.rows[0].time_per_step == gd.discrete.rows[0].lr
     row = heavy_ball.discrete.rows[0]

@@ -143,6 +143,11 @@ def test_the_example_runs_end_to_end_through_the_registry() -> None:
     assert result.dynamics[2].parameters["gamma"] == pytest.approx((1 - 0.9) / math.sqrt(0.01), rel=1e-12)
     for dynamics in result.dynamics:
         assert dynamics.integrated is not None and dynamics.integrated.relative_difference < 1e-8
+        # the integrated trajectory, drawn beside the exact one: its norm is within the largest gap
+        integrated = np.array(dynamics.integrated.residual_norm)
+        exact = np.array(dynamics.residual_norm)
+        assert integrated.shape == exact.shape and integrated[0] == pytest.approx(exact[0], rel=1e-12)
+        assert np.abs(integrated - exact).max() <= dynamics.integrated.max_difference * (1 + 1e-9)
         assert dynamics.loss[0] == pytest.approx(result.initial_loss, rel=1e-12)
         assert len(dynamics.residual_norm) == len(result.t)
         bottom = dynamics.modes[1]

@@ -108,6 +108,8 @@ def discrete_study(
                 steps=steps,
                 time_per_step=dt,
                 gap=gap,
+                times=(record * dt).tolist(),
+                residual_norm=discrete.norm(dim=1).tolist(),
                 network_gap=None if network is None else network.gap(lr, record),
             )
         )

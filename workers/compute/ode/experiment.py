@@ -89,6 +89,7 @@ def solve_dynamics(
             evaluations=evaluations,
             max_difference=gap,
             relative_difference=gap / float(e0.norm()),
+            residual_norm=integrated.norm(dim=1).tolist(),
             start=start_description(flow),
             seconds=clock.lap("integrator"),
         )
