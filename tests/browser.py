@@ -1,6 +1,7 @@
 """Headless Chromium from the system packages, driven by Playwright, for the page tests: every
 request that would leave the server is refused and recorded, and console errors are collected."""
 
+import io
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -8,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from PIL import Image
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -20,6 +22,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(os.environ.get("NTKDYN_SCREENSHOTS", "test-artifacts/pages"))
 """Where the page tests save a screenshot of each page (the README's come from here)."""
+PALETTE = 128
 
 
 def chromium_path() -> str:
@@ -48,9 +51,13 @@ class Visit:
         assert self.errors == [], f"console errors: {self.errors}"
 
     def screenshot(self, name: str) -> Path:
+        """The whole page as `SCREENSHOTS/<name>.png`, in a 128-colour palette (a third of the
+        bytes; the README's are committed)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+        shot = self.page.screenshot(full_page=True)  # type: ignore[attr-defined]
+        image = Image.open(io.BytesIO(shot)).convert("RGB")
+        image.quantize(colors=PALETTE, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
         return path
 
 

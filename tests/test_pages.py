@@ -71,9 +71,9 @@ def job_page(chromium: object, served: str, token: str, job_id: str) -> Visit:
 
 
 def test_the_job_list_filters_and_links_to_each_job(
-    stack: Stack, served: str, chromium: object, token: str
+    stack: Stack, served: str, chromium: object, token: str, finished: dict[str, str]
 ) -> None:
-    ids = [stack.submit(SPECS[kind])["id"] for kind in ("kernel", "landscape")]
+    ids = [stack.submit(SPECS[kind], reuse=False)["id"] for kind in ("kernel", "landscape")]
     for job_id in ids:
         assert stack.wait(job_id)["status"] == "succeeded"
     shown = visit(chromium, served, token)
@@ -152,6 +152,9 @@ def test_each_kind_draws_its_figures(
     if kind == "sweep":
         rows = page.locator("#tables table[data-name=points] tbody tr").count()
         assert rows == len(served_figures["tables"][0]["rows"]) == 4
+        child = page.locator("#tables table[data-name=points] tbody a").first
+        points = served_figures["tables"][0]
+        assert child.get_attribute("title") == points["rows"][0][points["header"].index("job")]
     shown.screenshot(f"job-{kind}")
     shown.clean()
 

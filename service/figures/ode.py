@@ -71,8 +71,8 @@ def ode_figures(result: dict[str, Any]) -> list[Figure]:
 
 
 def trajectories(t: list[float], flow: dict[str, Any]) -> list[Series]:
-    """A dynamics' residual norm in time: exact (a line), integrated (dashed), and each discrete
-    step size's iterates at ODE time k time_per_step (markers), all in the dynamics' colour."""
+    """A dynamics' residual norm in time: exact (a line), integrated (dashed, in its colour), and
+    each discrete step size's iterates at ODE time k time_per_step (markers, a colour each)."""
     name = flow["name"]
     lines = [Series(name, t, finites(flow["residual_norm"]), group=name)]
     integrated = flow["integrated"] or {}
@@ -83,9 +83,7 @@ def trajectories(t: list[float], flow: dict[str, Any]) -> list[Series]:
     for row in (flow["discrete"] or {}).get("rows", []):
         if row.get("residual_norm") is not None:
             label = f"{name} discrete, lr {row['lr']:.3g}"
-            lines.append(
-                Series(label, row["times"], finites(row["residual_norm"]), mode="markers", group=name)
-            )
+            lines.append(Series(label, row["times"], finites(row["residual_norm"]), mode="markers"))
     return lines
 
 

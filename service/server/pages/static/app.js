@@ -212,6 +212,23 @@ function drawFigure(shown) {
   window.Plotly.newPlot(plot, shown.figure.data, shown.figure.layout, { displaylogo: false, responsive: true });
 }
 
+// A table cell: a child job's id links to its page; a fraction shows six digits, all in its title.
+function cell(column, value) {
+  const shown = element("td");
+  if (column === "job" && typeof value === "string") {
+    const link = element("a", value.slice(0, 12));
+    link.href = `${root}/ui/jobs/${encodeURIComponent(value)}`;
+    link.title = value;
+    shown.append(link);
+  } else if (typeof value === "number" && !Number.isInteger(value)) {
+    shown.textContent = value.toPrecision(6);
+    shown.title = String(value);
+  } else {
+    shown.textContent = value === null ? "" : String(value);
+  }
+  return shown;
+}
+
 function drawTable(shown) {
   const box = element("div", null, "table");
   box.append(element("h2", shown.title));
@@ -224,7 +241,7 @@ function drawTable(shown) {
   const rows = element("tbody");
   for (const row of shown.rows) {
     const line = element("tr");
-    for (const value of row) line.append(element("td", value === null ? "" : value));
+    row.forEach((value, column) => line.append(cell(shown.header[column], value)));
     rows.append(line);
   }
   table.append(rows);
