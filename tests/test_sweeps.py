@@ -27,6 +27,7 @@ from workers.sweeps import kendall_tau
 
 from .conftest import Stack, authorize, embedded_settings, start_worker, wait_for_workers
 from .processes import descendants
+from .results import real_result
 
 KERNEL = {"kind": "kernel", "dataset": {"name": "sphere", "n": 128, "d": 6, "seed": 0}}
 METRICS = [
@@ -269,34 +270,14 @@ def test_the_generalization_study_at_a_reduced_size(workers: Pair) -> None:
 
 
 def test_a_sweep_table_as_csv() -> None:
-    result = {
-        "kind": "sweep",
-        "axes": ["network.depth", "width"],
-        "metrics": ["test_mse", "losses"],
-        "rows": [
-            {
-                "values": {"network.depth": 2, "width": 8},
-                "baseline": None,
-                "job": "a" * 32,
-                "status": "succeeded",
-                "cached": False,
-                "metrics": {"test_mse": 0.5, "losses": [1.0, 2.0]},
-            },
-            {
-                "values": {},
-                "baseline": "ntk regression",
-                "job": "b" * 32,
-                "status": "failed",
-                "cached": True,
-                "metrics": {"test_mse": None, "losses": None},
-            },
-        ],
-    }
+    result = real_result("sweep")
     name, points = table(result, None)
     assert name == "points"
-    assert csv_bytes(points).decode().splitlines() == [
+    lines = csv_bytes(points).decode().splitlines()
+    assert len(lines) == 1 + len(result["rows"])
+    assert [lines[0], lines[1], lines[-1]] == [
         "baseline,network.depth,width,job,status,cached,test_mse,losses",
-        f',2,8,{"a" * 32},succeeded,False,0.5,"[1.0, 2.0]"',
+        f',2,8,2{8:031d},succeeded,False,0.0625,"[1.0, 0.5]"',
         f"ntk regression,,,{'b' * 32},failed,True,,",
     ]
 
