@@ -6,13 +6,17 @@ import csv
 import io
 import json
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 from click.testing import Result
+from rich.console import Console
 from typer.testing import CliRunner
 
+from schemas import JobView
 from service.cli import app
+from service.client.console import jobs_table
 
 from .conftest import Stack
 from .test_api import sphere
@@ -243,3 +247,19 @@ def test_the_regression_suite_passes(stack: Stack, served: str, tmp_path: Path) 
     assert answer.exit_code == 0, answer.stdout
     suite = ET.parse(report).getroot().find("testsuite")
     assert suite is not None and int(suite.get("tests") or 0) >= 15 and suite.get("failures") == "0"
+
+
+def test_the_jobs_table_keeps_ids_kinds_and_statuses_whole_at_80_columns() -> None:
+    created = datetime(2026, 12, 31, 23, 59, tzinfo=UTC)
+    view = {
+        "id": "f" * 32, "kind": "landscape", "status": "cancelled", "progress": 0.5, "attempts": 1,
+        "message": "waiting for a worker on queue 'cpu' behind 200 other jobs of this user",
+        "cancel_requested": True, "spec_hash": "0" * 64, "queue": "cpu", "owner": "alice",
+        "visibility": "private", "created_at": created, "started_at": None, "finished_at": None,
+        "error": None, "links": {},
+    }  # fmt: skip
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(jobs_table([JobView.model_validate(view)]))
+    header, row = console.export_text().splitlines()
+    assert max(len(header), len(row)) <= 80
+    assert row.split()[:4] == ["f" * 32, "landscape", "cancelled", "50%"] and row.rstrip().endswith("…")

@@ -18,6 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Column, Table
+from rich.text import Text
 
 from schemas import JobStatus, JobView
 
@@ -73,7 +74,7 @@ def jobs_table(views: Iterable[JobView]) -> Table:
         Column("status", no_wrap=True),
         Column("done", no_wrap=True, justify="right"),
         Column("created", no_wrap=True),
-        Column("message", no_wrap=True, overflow="ellipsis", ratio=1),
+        Column("message", ratio=1),  # the one column rich may narrow; its text stays one line
         box=None,
         padding=(0, 1, 0, 0),
         header_style="bold",
@@ -81,7 +82,12 @@ def jobs_table(views: Iterable[JobView]) -> Table:
     for view in views:
         created = "-" if view.created_at is None else view.created_at.astimezone().strftime("%m-%d %H:%M")
         table.add_row(
-            view.id, view.kind, styled(view.status), f"{view.progress:.0%}", created, escape(view.message)
+            view.id,
+            view.kind,
+            styled(view.status),
+            f"{view.progress:.0%}",
+            created,
+            Text(view.message, no_wrap=True, overflow="ellipsis"),
         )
     return table
 
