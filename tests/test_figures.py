@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from service.figures import Figure, PlotExtraMissing, Series, figures, image_format, plotly, render, select
+from service.tables import tables
 
 from .results import KINDS, real_result
 
@@ -311,3 +312,15 @@ def test_figures_import_neither_matplotlib_nor_torch() -> None:
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
         == "[]\n"
     )
+
+
+def test_a_dynamics_named_twice_is_told_apart_in_figures_and_tables() -> None:
+    ode = copy.deepcopy(real_result("ode"))
+    ode["dynamics"].append(copy.deepcopy(ode["dynamics"][1]))  # heavy_ball twice, as in the example
+    expected = ["gd_flow", "heavy_ball[1]", "heavy_ball[2]"]
+    assert [line.name for line in named(figures(ode), "loss").series] == expected
+    drawn = [line.name for line in named(figures(ode), "trajectories").series if line.group]
+    assert sorted(set(drawn)) == sorted(expected + [f"{name} integrated" for name in expected])
+    for found in tables(ode).values():
+        if "dynamics" in found.columns:
+            assert list(dict.fromkeys(found.columns["dynamics"])) == expected

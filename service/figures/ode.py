@@ -3,12 +3,15 @@ the discrete methods to the flow against the step size, and of finite networks a
 
 from typing import Any
 
+from service.tables.table import run_names
+
 from .figure import Figure, Series, finites
 from .lines import power_law
 
 
 def ode_figures(result: dict[str, Any]) -> list[Figure]:
-    """`trajectories`: the residual norm |e(t)| per dynamics (log y): the exact solution, the
+    """Each dynamics named as in the tables (`heavy_ball[1]` when two are). `trajectories`: the
+    residual norm |e(t)| per dynamics (log y): the exact solution, the
     integrator's and each discrete run's at its recorded steps (when the result holds them);
     `loss`: the exact solution's loss against t per dynamics (log y); `modes`: |u_i . e(t)|
     along each recorded eigen-direction (log y); `discrete-gap` (when a dynamics has a discrete
@@ -18,13 +21,18 @@ def ode_figures(result: dict[str, Any]) -> list[Figure]:
     mean +- std over the replicates, with the fitted `c m^width_exponent`."""
     t = result["t"]
     dynamics = result["dynamics"]
+    names = run_names([flow["name"] for flow in dynamics])
     found = [
         Figure(
             "trajectories",
             "Exact, integrated and discrete trajectories",
             "time t",
             "|e(t)|",
-            [line for flow in dynamics for line in trajectories(t, flow)],
+            [
+                line
+                for name, flow in zip(names, dynamics, strict=True)
+                for line in trajectories(t, name, flow)
+            ],
             y_log=True,
         ),
         Figure(
@@ -32,7 +40,7 @@ def ode_figures(result: dict[str, Any]) -> list[Figure]:
             "Loss of the exact flow",
             "time t",
             "loss",
-            [Series(flow["name"], t, finites(flow["loss"])) for flow in dynamics],
+            [Series(name, t, finites(flow["loss"])) for name, flow in zip(names, dynamics, strict=True)],
             y_log=True,
         ),
         Figure(
@@ -42,17 +50,22 @@ def ode_figures(result: dict[str, Any]) -> list[Figure]:
             "|u_i . e(t)|",
             [
                 Series(
-                    f"{flow['name']} mode {mode['index']}",
+                    f"{name} mode {mode['index']}",
                     t,
                     finites([abs(value) for value in mode["residual"]]),
                 )
-                for flow in dynamics
+                for name, flow in zip(names, dynamics, strict=True)
                 for mode in flow["modes"]
             ],
             y_log=True,
         ),
     ]
-    gaps = [line for flow in dynamics if flow["discrete"] is not None for line in discrete(flow)]
+    gaps = [
+        line
+        for name, flow in zip(names, dynamics, strict=True)
+        if flow["discrete"] is not None
+        for line in discrete(name, flow)
+    ]
     if gaps:
         found.append(
             Figure(
@@ -70,10 +83,9 @@ def ode_figures(result: dict[str, Any]) -> list[Figure]:
     return found
 
 
-def trajectories(t: list[float], flow: dict[str, Any]) -> list[Series]:
+def trajectories(t: list[float], name: str, flow: dict[str, Any]) -> list[Series]:
     """A dynamics' residual norm in time: exact (a line), integrated (dashed, in its colour), and
     each discrete step size's iterates at ODE time k time_per_step (markers, a colour each)."""
-    name = flow["name"]
     lines = [Series(name, t, finites(flow["residual_norm"]), group=name)]
     integrated = flow["integrated"] or {}
     if integrated.get("residual_norm") is not None:
@@ -87,11 +99,10 @@ def trajectories(t: list[float], flow: dict[str, Any]) -> list[Series]:
     return lines
 
 
-def discrete(flow: dict[str, Any]) -> list[Series]:
+def discrete(name: str, flow: dict[str, Any]) -> list[Series]:
     """A dynamics' gaps per step size and the line of each fitted order."""
     study = flow["discrete"]
     lr = [row["lr"] for row in study["rows"]]
-    name = flow["name"]
     gap = finites([row["gap"] for row in study["rows"]])
     lines = [
         Series(name, lr, gap, mode="lines+markers"),

@@ -11,7 +11,8 @@ FORMATS = {".png": "png", ".svg": "svg"}
 """Image formats by file suffix."""
 DASHES = {"solid": "-", "dash": "--", "dot": ":"}
 COLUMNS = 2
-PANEL_INCHES = (6.4, 4.4)
+PANEL_INCHES = (8.0, 4.4)
+"""Each subplot's size, its legend beside it included."""
 BAND_ALPHA = 0.2
 CYCLE = 10
 """Colours in matplotlib's default cycle (C0 ... C9)."""
@@ -82,7 +83,7 @@ def draw(figure: Figure, panel: Any) -> None:
     if figure.y_log:
         panel.set_yscale("log")
     if figure.series:
-        panel.legend(fontsize="small")
+        panel.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
 
 def plot(series: Series, panel: Any, color: str) -> None:

@@ -3,7 +3,7 @@ against the flow, and the finite-width gaps."""
 
 from typing import Any
 
-from .table import Table
+from .table import Table, run_names
 
 TRAJECTORIES = ("dynamics", "t", "residual_norm", "loss", "integrated_norm")
 MODES = ("dynamics", "mode", "eigenvalue", "t", "residual")
@@ -13,7 +13,8 @@ WIDTHS = ("flow", "width", "replicates", "gap_mean", "gap_std", "evaluations")
 
 
 def ode_tables(result: dict[str, Any]) -> dict[str, Table]:
-    """`trajectories`: one row per dynamics and grid time (the exact solution's |e(t)| and loss,
+    """Each dynamics named by `run_names` (`heavy_ball[1]` when two are). `trajectories`: one
+    row per dynamics and grid time (the exact solution's |e(t)| and loss,
     the integrator's |e(t)| when there is one); `modes`: the residual along each recorded
     eigen-direction, per dynamics and time; `discrete`: one row per dynamics and step size (gap
     to the flow); `iterates`: one row per dynamics, step size and recorded step k (|e_k| at ODE
@@ -21,12 +22,13 @@ def ode_tables(result: dict[str, Any]) -> dict[str, Table]:
     width."""
     t = result["t"]
     dynamics = result["dynamics"]
+    named = list(zip(run_names([flow["name"] for flow in dynamics]), dynamics, strict=True))
     found = {
         "trajectories": Table.of(
             TRAJECTORIES,
             (
-                (flow["name"], time, norm, loss, integrated)
-                for flow in dynamics
+                (name, time, norm, loss, integrated)
+                for name, flow in named
                 for time, norm, loss, integrated in zip(
                     t, flow["residual_norm"], flow["loss"], integrated_norm(flow), strict=True
                 )
@@ -35,8 +37,8 @@ def ode_tables(result: dict[str, Any]) -> dict[str, Table]:
         "modes": Table.of(
             MODES,
             (
-                (flow["name"], mode["index"], mode["eigenvalue"], time, value)
-                for flow in dynamics
+                (name, mode["index"], mode["eigenvalue"], time, value)
+                for name, flow in named
                 for mode in flow["modes"]
                 for time, value in zip(t, mode["residual"], strict=True)
             ),
@@ -45,7 +47,7 @@ def ode_tables(result: dict[str, Any]) -> dict[str, Table]:
             DISCRETE,
             (
                 (
-                    flow["name"],
+                    name,
                     study["method"],
                     row["lr"],
                     row["momentum"],
@@ -54,7 +56,7 @@ def ode_tables(result: dict[str, Any]) -> dict[str, Table]:
                     row["gap"],
                     row.get("network_gap"),
                 )
-                for flow in dynamics
+                for name, flow in named
                 if (study := flow["discrete"]) is not None
                 for row in study["rows"]
             ),
@@ -62,8 +64,8 @@ def ode_tables(result: dict[str, Any]) -> dict[str, Table]:
         "iterates": Table.of(
             ITERATES,
             (
-                (flow["name"], row["lr"], round(time / row["time_per_step"]), time, norm)
-                for flow in dynamics
+                (name, row["lr"], round(time / row["time_per_step"]), time, norm)
+                for name, flow in named
                 for row in (flow["discrete"] or {}).get("rows", [])
                 for time, norm in zip(row.get("times") or [], row.get("residual_norm") or [], strict=True)
             ),
