@@ -57,7 +57,7 @@ def run(host: Host = None, port: Port = None) -> None:
     settings = settings_with(host, port)
 
     def announce(url: str) -> None:
-        typer.secho(f"ntkdyn is up at {url}/ui  (API docs: {url}/docs)", fg="green", bold=True)
+        typer.secho(f"ntkdyn is up at {url}  (pages: {url}/ui, API docs: {url}/docs)", fg="green", bold=True)
         typer.echo(f"data folder: {settings.data_dir.resolve()}   logs: worker.log, redis.log")
         if settings.auth and settings.token_file.exists():
             typer.echo(f"admin token: {settings.token_file} (mode 0600; the CLI and client read it)")

@@ -44,7 +44,9 @@ def test_a_single_job_starts_as_soon_as_the_worker_frees(stack: Stack) -> None:
     ]
     # at most the job that a dispatch pass sent before the single job arrived, never a queue of them
     assert len(started_between) <= 1, started_between
-    assert queued_ahead >= 50, f"only {queued_ahead} of the backlog were still waiting"
+    # the premise: a FIFO queue would have run many of the backlog first (200 submits on a loaded
+    # 2-core CI machine with PostgreSQL took long enough for 153 to finish: 47 were left)
+    assert queued_ahead >= 20, f"only {queued_ahead} of the backlog were still waiting"
     waiting = [job for job in jobs if job["status"] == "queued"]
     for job in waiting:
         stack.client.delete(f"/v1/jobs/{job['id']}")

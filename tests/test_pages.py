@@ -95,6 +95,31 @@ def test_the_job_list_filters_and_links_to_each_job(
     shown.clean()
 
 
+def test_the_job_list_pages_back_and_forth(
+    stack: Stack, served: str, chromium: object, token: str, finished: dict[str, str]
+) -> None:
+    first = stack.client.get("/v1/jobs", params={"limit": 2}).json()
+    second = stack.client.get("/v1/jobs", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    shown = visit(chromium, served, token)
+    page = shown.page
+    page.goto(f"{served}/ui?limit=2")
+    page.wait_for_selector("body[data-ready=true]")
+
+    def listed() -> list[str | None]:
+        return [link.get_attribute("title") for link in page.locator("#jobs tbody a").all()]
+
+    assert listed() == [job["id"] for job in first["items"]] and page.locator("#newer").is_hidden()
+    page.click("#older")
+    page.wait_for_url("**cursor=*")
+    page.wait_for_selector("body[data-ready=true]")
+    assert listed() == [job["id"] for job in second["items"]]
+    page.click("#newer")
+    page.wait_for_url(f"{served}/ui?limit=2")
+    page.wait_for_selector("body[data-ready=true]")
+    assert listed() == [job["id"] for job in first["items"]]
+    shown.clean()
+
+
 def test_signing_in_with_a_token(stack: Stack, served: str, chromium: object, token: str) -> None:
     shown = visit(chromium, served, None)
     page = shown.page
