@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python bench/ode.py
 	$(BIN)/python bench/landscape.py
 	$(BIN)/python bench/convex.py
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) .ntkdyn

@@ -7,11 +7,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from schemas import KernelResult, TrainResult
 from service.server.app import create_app
 from service.server.embedded import EmbeddedRedis
+from service.server.routes import jobs as jobs_routes
 from service.server.settings import ServerSettings
 
 from .conftest import Stack, authorize
@@ -130,8 +132,11 @@ def test_degenerate_inline_data_is_refused_at_submit(stack: Stack) -> None:
     assert stack.wait(stack.submit({**spec, "width": 64, "steps": 20})["id"])["status"] == "succeeded"
 
 
-def test_long_poll_returns_when_the_job_ends(stack: Stack) -> None:
-    job = stack.submit(sphere(seed=2))
+def test_long_poll_returns_when_the_job_ends(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the end's event wakes the long-poll: with no look at the store for a minute, it still
+    # answers within the job's few seconds
+    monkeypatch.setattr(jobs_routes, "STORE_CHECK", 60.0)
+    job = stack.submit(slow(seed=120))
     started = time.monotonic()
     polled = stack.client.get(f"/v1/jobs/{job['id']}", params={"wait": 30}).json()
     assert polled["status"] == "succeeded" and time.monotonic() - started < 20
@@ -296,8 +301,15 @@ def test_not_ready_without_broker_or_workers(tmp_path) -> None:  # type: ignore[
     try:
         idle = ServerSettings(data_dir=tmp_path, redis_url=server.url, database_url=database)
         with TestClient(create_app(idle)) as client:
+            authorize(client, idle)
             response = client.get("/readyz")
             assert response.status_code == 503 and "no worker" in response.json()["reason"]
+            job = client.post("/v1/jobs", json={"spec": sphere(seed=6)}).json()
+            server.stop()  # a long-poll without Redis looks at the store instead of its events
+            started = time.monotonic()
+            polled = client.get(f"/v1/jobs/{job['id']}", params={"wait": 0.5})
+            assert polled.status_code == 200 and polled.json()["status"] == "queued"
+            assert 0.4 < time.monotonic() - started < 5
     finally:
         server.stop()
 

@@ -23,7 +23,7 @@ from service import tables
 from workers import sweeps
 from workers.celery_app import SWEEP_QUEUE, queue_for
 from workers.dispatch import Dispatcher
-from workers.events import EventLog
+from workers.events import EventLog, events_after, newest_id
 from workers.heartbeat import live_workers
 from workers.store import JobRow, JobStore
 from workers.store.access import User
@@ -32,6 +32,7 @@ from workers.version import ENGINE_VERSION
 
 from ..deps import (
     AccessDep,
+    AsyncRedisDep,
     CeleryDep,
     CurrentUser,
     JobDep,
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 WAIT_MAX = 60.0
 POLL_SECONDS = 0.2
+"""How often a long-poll looks at the store while Redis is unreachable."""
+STORE_CHECK = 1.0
+"""Seconds a long-poll waits on the event stream before it looks at the store anyway."""
 
 
 def view(row: JobRow, cached: bool = False) -> JobView:
@@ -274,14 +278,41 @@ def list_jobs(
 async def get_job(
     job: JobDep,
     store: StoreDep,
+    client: AsyncRedisDep,
     wait: Annotated[float, Query(ge=0, le=WAIT_MAX, description="seconds to wait for the end")] = 0,
 ) -> JobView:
     """The job; with `wait`, returns as soon as it has finished or after `wait` seconds."""
-    deadline = time.monotonic() + wait
+    if wait > 0 and not JobStatus(job.status).finished:
+        deadline = time.monotonic() + wait
+        try:
+            job = await until_finished(job, store, client, deadline)
+        except RedisError as error:  # the events are lost for now, the store is not: poll it
+            log.warning("waiting on job %s without its events: %s", job.id, error)
+            job = await poll_until_finished(job, store, deadline)
+    return view(job)
+
+
+async def until_finished(job: JobRow, store: JobStore, client: Any, deadline: float) -> JobRow:
+    """The job once it has finished, or as it is at `deadline`: woken by its event stream (the
+    worker publishes the end right after storing it), with a look at the store after each
+    event that ends it and after each STORE_CHECK seconds without one (an end stored while
+    Redis lost its event)."""
+    cursor = await newest_id(client, job.id)  # read before the store: no later event is missed
+    job = await run_in_threadpool(store.get, job.id) or job
+    while not JobStatus(job.status).finished and (left := deadline - time.monotonic()) > 0:
+        events = await events_after(client, job.id, cursor, min(left, STORE_CHECK))
+        cursor = events[-1].id if events else cursor
+        if not events or any(event.finished for event in events):
+            job = await run_in_threadpool(store.get, job.id) or job
+    return job
+
+
+async def poll_until_finished(job: JobRow, store: JobStore, deadline: float) -> JobRow:
+    """The job once it has finished, or as it is at `deadline`, looking every POLL_SECONDS."""
     while not JobStatus(job.status).finished and time.monotonic() < deadline:
         await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
         job = await run_in_threadpool(store.get, job.id) or job
-    return view(job)
+    return job
 
 
 @router.get(
