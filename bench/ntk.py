@@ -8,7 +8,7 @@ cases only: the alternative of case 2 is numpy).
    generic torch.func route `autograd_kernel` (per-input Jacobians by vmap(jacrev), then J J^T),
    on the same weights; the two must agree to rounding.
 2. Analytic H_inf in float64, n = 4000, d = 64: `relu_ntk_first_layer` (upper triangle only, in
-   cache-sized row blocks) against the straightforward numpy one-liner
+   cache-sized row blocks, each block of X X^T computed where it is used) against the straightforward numpy one-liner
    `G * (pi - arccos(clip(G, -1, 1))) / (2 pi)` with `G = X X^T` (which, unlike ours, neither
    normalises by the diagonal nor fixes it).
 

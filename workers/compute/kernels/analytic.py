@@ -21,21 +21,37 @@ BLOCK_ROWS = 64
 measured fastest among 32..512 at n = 4000 (bench/ntk.py)."""
 
 
+Rows = Callable[[int, int], torch.Tensor]
+"""`rows(start, stop)`: the block S[start:stop, start:] of a symmetric (n, n) covariance S."""
+
+
+def stored(S: torch.Tensor) -> Rows:
+    """The row blocks of a covariance held in memory."""
+    return lambda start, stop: S[start:stop, start:]
+
+
+def gram(X: torch.Tensor) -> Rows:
+    """The row blocks of S = X X^T, each computed when asked: the upper triangle only, half the
+    flops of X @ X.T, and a block still in cache when it is used (bench/ntk.py)."""
+    return lambda start, stop: X[start:stop] @ X[start:].T
+
+
 def arccos_blocks(
-    S: torch.Tensor, entries: Callable[..., tuple[torch.Tensor, ...]], count: int
+    rows: Rows, diagonal: torch.Tensor, entries: Callable[..., tuple[torch.Tensor, ...]], count: int
 ) -> tuple[torch.Tensor, ...]:
     """`count` symmetric matrices, each entry a function of the angle between i and j under
-    the covariance S (n, n): cos t_ij = S_ij / sqrt(S_ii S_jj), clipped to [-1, 1] and exactly
-    1 on the diagonal, so rounding cannot leave arccos's domain.
+    the covariance S (n, n) whose row blocks `rows` gives and whose diagonal is `diagonal`:
+    cos t_ij = S_ij / sqrt(S_ii S_jj), clipped to [-1, 1] and exactly 1 on the diagonal, so
+    rounding cannot leave arccos's domain.
 
     Only the upper triangle is computed, BLOCK_ROWS rows at a time (cache-sized temporaries),
     and mirrored. `entries(S_block, cosine, theta, norms_rows, norms_cols)` returns the blocks."""
-    n = S.shape[0]
-    norms = S.diagonal().clamp_min(torch.finfo(S.dtype).tiny).sqrt()
-    out = tuple(torch.empty_like(S) for _ in range(count))
+    n = diagonal.shape[0]
+    norms = diagonal.clamp_min(torch.finfo(diagonal.dtype).tiny).sqrt()
+    out = tuple(torch.empty(n, n, dtype=diagonal.dtype, device=diagonal.device) for _ in range(count))
     for start in range(0, n, BLOCK_ROWS):
         stop = min(start + BLOCK_ROWS, n)
-        block = S[start:stop, start:]
+        block = rows(start, stop)
         cosine = block / norms[start:stop, None]
         cosine.div_(norms[None, start:]).clamp_(-1.0, 1.0)
         cosine[:, : stop - start].fill_diagonal_(1.0)
@@ -62,7 +78,7 @@ def arccos_maps(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     kappa1_ij = E[relu(u) relu(v)]  = sqrt(S_ii S_jj) (sin t + (pi - t) cos t) / (2 pi),
     kappa0_ij = E[1{u>0} 1{v>0}]    = (pi - t) / (2 pi),   cos t = S_ij / sqrt(S_ii S_jj).
     Use float64 for spectra: arccos is ill-conditioned near t = 0."""
-    kappa1, kappa0 = arccos_blocks(S, _kappas, 2)
+    kappa1, kappa0 = arccos_blocks(stored(S), S.diagonal(), _kappas, 2)
     return kappa1, kappa0
 
 
@@ -75,13 +91,13 @@ def _first_layer(
 def relu_ntk_first_layer(X: torch.Tensor) -> torch.Tensor:
     """H_inf_ij = x_i.x_j (pi - theta_ij) / (2 pi) = x_i.x_j kappa0_ij (Du et al. 2019, the Gram
     matrix H^infty; on the unit sphere x_i.x_j = cos theta_ij). stax: ntk - nngp."""
-    return arccos_blocks(X @ X.T, _first_layer, 1)[0]
+    return arccos_blocks(gram(X), (X * X).sum(dim=1), _first_layer, 1)[0]
 
 
 def relu_nngp(X: torch.Tensor) -> torch.Tensor:
     """Second-layer kernel (NNGP) of the two-layer ReLU net: E_w[relu(w.x_i) relu(w.x_j)] =
     |x_i||x_j| (sin t + (pi - t) cos t) / (2 pi). stax: nngp."""
-    return arccos_maps(X @ X.T)[0]
+    return arccos_blocks(gram(X), (X * X).sum(dim=1), _kappas, 2)[0]
 
 
 def quadratic_ntk_first_layer(X: torch.Tensor) -> torch.Tensor:
