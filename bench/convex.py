@@ -6,6 +6,10 @@ Run from the repository root: `python bench/convex.py`. In the same run, float64
 - solver: each program of `CASES` built once and solved by Clarabel (interior point, the default)
   and by SCS (first-order splitting), both at tolerance SOLVER_TOLERANCE; wall time of the solve
   (cvxpy's canonicalisation excluded), iterations, and SCS's value minus Clarabel's;
+- patterns: the exact enumeration of ReLU activation patterns (`exact_patterns`: in general
+  position by the rays where d - 1 hyperplanes meet, certified by Cover's count) against the
+  incremental one-LP-per-split route it falls back to, on sphere points, with the program's
+  Clarabel solve beside for scale;
 - route: for the 12-point ReLU example and the 20-point polynomial case, the whole convex route
   (patterns, program, solve, recovery and its check, through `run_convex` without a comparison)
   against RESTARTS batched L-BFGS restarts (the landscape's `lbfgs`, 3000 iterations, one
@@ -23,9 +27,10 @@ import cvxpy as cp
 import numpy as np
 import torch
 
-from schemas.convex import ConvexSpec
+from schemas.convex import EXACT_PATTERNS_MAX, ConvexSpec, pattern_bound
+from schemas.datasets import SphereDataset
 from workers.compute.convex.experiment import run_convex
-from workers.compute.convex.patterns import patterns_of
+from workers.compute.convex.patterns import exact_patterns, incremental_patterns, patterns_of
 from workers.compute.convex.programs import Objective, relu_program, sdp_program, solve
 from workers.compute.datasets import make_data
 from workers.compute.device import single_thread
@@ -170,11 +175,47 @@ def route_table() -> None:
         )
 
 
+PATTERN_CASES = ((12, 2, True), (22, 3, True), (30, 4, False), (200, 3, False))
+"""(n, d, whether the LP route is timed too: 69 s at n = 30, d = 4; hours at n = 200)."""
+
+
+def pattern_table() -> None:
+    print("| points | patterns | Cover's count | ours (s) | LP route (s) | ratio | same set | solve (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n, d, with_lps in PATTERN_CASES:
+        dataset = {"name": "sphere", "n": n, "d": d}
+        X = make_data(SphereDataset.model_validate(dataset), F64, torch.device("cpu")).X.numpy()
+        began = time.perf_counter()
+        ours = exact_patterns(X)
+        seconds = time.perf_counter() - began
+        lps, same = "-", "-"
+        if with_lps:
+            began = time.perf_counter()
+            theirs = incremental_patterns(X)
+            lps = time.perf_counter() - began
+            same = {row.tobytes() for row in ours} == {row.tobytes() for row in theirs}
+        solve_seconds = "-"  # past the program's cap on exact patterns there is no program
+        if len(ours) <= EXACT_PATTERNS_MAX:
+            program = {"name": "relu_convex"}
+            spec = ConvexSpec.model_validate(
+                {"kind": "convex", "compare": [], "program": program, "dataset": dataset}
+            )
+            solve_seconds = f"{solve(program_of(spec), 'clarabel', SOLVER_TOLERANCE, 600).solve_seconds:.3f}"
+        ratio = "-" if lps == "-" else f"{lps / seconds:.0f}"
+        lp_cell = lps if lps == "-" else f"{lps:.3f}"
+        print(
+            f"| n={n} d={d} | {len(ours)} | {pattern_bound(n, d)} | {seconds:.4f} | {lp_cell} | {ratio} "
+            f"| {same} | {solve_seconds} |"
+        )
+
+
 def main() -> None:
     print(f"torch {torch.__version__}, cvxpy {cp.__version__}, numpy {np.__version__}, ", end="")
     print(f"{torch.get_num_threads()} threads, {platform.machine()}, float64")
     print(f"\nsolvers at tolerance {SOLVER_TOLERANCE:g} (solve only; canonicalisation excluded)\n")
     solver_table()
+    print("\nexact activation patterns: the vertex enumeration against one LP per split\n")
+    pattern_table()
     print("\nthe convex route against nonconvex restarts (same objective, no certificate)\n")
     route_table()
 

@@ -23,7 +23,12 @@ from pydantic import TypeAdapter, ValidationError
 from schemas import ConvexResult, ConvexSpec, ExperimentResult, JobRequest, over_budget
 from schemas.convex import CONVEX_EXAMPLE, pattern_bound
 from workers.compute import run_experiment
-from workers.compute.convex.patterns import exact_patterns, sampled_patterns
+from workers.compute.convex.patterns import (
+    exact_patterns,
+    incremental_patterns,
+    sampled_patterns,
+    vertex_patterns,
+)
 from workers.compute.convex.programs import Objective, solve
 from workers.compute.convex.recovery import recovery
 from workers.compute.datasets import make_data
@@ -93,6 +98,34 @@ def test_exact_patterns_are_every_region_of_the_arrangement(n: int, d: int) -> N
     assert len(masks) == pattern_bound(n, d) == len(np.unique(masks, axis=0))
     known = {row.tobytes() for row in masks}
     assert {row.tobytes() for row in sampled_patterns(X, 100_000, 0)} <= known
+
+
+@pytest.mark.parametrize(("n", "d"), [(1, 3), (12, 1), (12, 2), (9, 3), (7, 4), (15, 3)])
+def test_the_vertex_enumeration_finds_what_one_lp_per_split_finds(n: int, d: int) -> None:
+    X = np.random.default_rng(100 + n).standard_normal((n, d))
+    assert rows(exact_patterns(X)) == rows(incremental_patterns(X))
+
+
+def test_points_not_in_general_position_take_the_lp_route() -> None:
+    """A repeated row, a row on another's ray, a zero row, points in a plane of R^3: the vertex
+    enumeration declines (its count would not be Cover's), the LPs answer."""
+    base = np.random.default_rng(7).standard_normal((8, 3))
+    cases = {
+        "repeated": np.vstack([base, base[:1]]),
+        "same ray": np.vstack([base, 2.5 * base[1:2]]),
+        "zero row": np.vstack([base, np.zeros((1, 3))]),
+        "in a plane": base * np.array([1.0, 1.0, 0.0]),
+    }
+    for name, X in cases.items():
+        if name != "zero row":
+            assert vertex_patterns(X[np.any(X != 0, axis=1)]) is None, name
+        masks = exact_patterns(X)
+        assert rows(masks) == rows(incremental_patterns(X)), name
+        assert len(masks) < pattern_bound(*X.shape) or name == "zero row", name
+
+
+def rows(masks: np.ndarray) -> set[bytes]:
+    return {row.tobytes() for row in masks}
 
 
 # ---------------------------------------------------------------------------------------------
