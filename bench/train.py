@@ -16,6 +16,7 @@ a GPU machine). The net is the two-layer ReLU net of Du et al. (first layer trai
 
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -84,6 +85,7 @@ def print_nothing(_step: int, _losses: list[float]) -> None:
 def trainer_vs_plain(device: torch.device) -> None:
     task = problem(1000, 64, 4096, device)
     print(f"\n1. trainer vs plain loop: n=1000 d=64 m=4096, {STEPS} steps, float32, {device}")
+    print("load average (1, 5, 15 min) before: " + ", ".join(f"{load:.2f}" for load in os.getloadavg()))
     print(
         "| optimizer | ours (steps/s) | plain loop (steps/s) | median ratio (ours/plain) | final loss ours / plain |"
     )
@@ -97,6 +99,7 @@ def trainer_vs_plain(device: torch.device) -> None:
         ratio = statistics.median(pair[1][0] / pair[0][0] for pair in pairs)
         losses = f"{pairs[0][0][1][0]:.6g} / {pairs[0][1][1]:.6g}"
         print(f"| {name} | {STEPS / mine:.1f} | {STEPS / theirs:.1f} | {ratio:.2f} | {losses} |")
+    print("load average (1, 5, 15 min) after: " + ", ".join(f"{load:.2f}" for load in os.getloadavg()))
 
 
 def replicates(device: torch.device) -> None:
