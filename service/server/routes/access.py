@@ -42,7 +42,7 @@ def token_view(row: TokenRow, role: str) -> TokenView:
 
 
 @router.get("/me", response_model=UserView, responses=answers(*SIGNED_IN))
-def me(user: CurrentUser) -> UserView:
+async def me(user: CurrentUser) -> UserView:
     """The user the request's token acts as."""
     return UserView(name=user.name, role=user.role)  # type: ignore[arg-type]
 
