@@ -27,6 +27,16 @@ HESSIAN_PRODUCTS = 40
 """Hessian-vector products (power-method iterations) per point behind the convex comparison's
 `auto` learning rates."""
 
+# kernel spectra beyond what is stored: LOBPCG on the kernel applied block by block
+SKETCH_RANK = 256
+"""Columns of the random sketch behind the Nystrom preconditioner of the bottom of a spectrum."""
+LOBPCG_PRODUCTS = 120
+"""Kernel products the extreme eigenpairs take at the default tolerance and k = 32: measured 56
+at n = 3000 and 113 at n = 8192 on the sphere in d = 10 (bench/spectrum.py); the estimate's count
+(the job stops at its `spectrum_products`)."""
+ARCCOS_WORK = 150
+"""Flop-equivalents of one kernel entry per arccos layer computed on the fly (~3 ns measured)."""
+
 # convex programs: measured costs of the conic solvers and the pattern enumeration
 SOLVER_ITERATIONS = 40
 """Interior-point iterations behind the cost estimate (Clarabel took 8 to 50 here)."""

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 
 from schemas.common import SpecModel, seed_field
 
-N_MAX = 16384
+N_MAX = 2**17
 D_MAX = 4096
 INLINE_VALUES_MAX = 1_000_000
 VALUE_MAX = 1e12

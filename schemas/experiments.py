@@ -6,7 +6,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from schemas.common import Device, SpecModel, device_field, seed_field
 from schemas.convex import ConvexSpec
-from schemas.costs import EMPIRICAL_CHUNK, Cost
+from schemas.costs import ARCCOS_WORK, EMPIRICAL_CHUNK, LOBPCG_PRODUCTS, SKETCH_RANK, Cost
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.degeneracy import singular_kernel, zero_inputs, zero_labels
 from schemas.landscape import LandscapeSpec
@@ -18,6 +18,11 @@ EMPIRICAL_WIDTH_MAX = 2**22
 DEEP_WIDTH_MAX = 8192
 MATRIX_N_MAX = 2048
 FULL_SPECTRUM_MAX = 4096
+STORED_MAX = 16384
+"""Largest kernel held in memory (2 GiB in float64): regression and finite-width comparisons need
+it; above, the kernel is applied block by block and never stored."""
+BLOCK_BYTES = 4 * 8 * 2**21
+"""The row-block temporaries of a matrix-free product (workers.compute.kernels.operator)."""
 RIDGE_MAX = 1e8
 
 KERNEL_EXAMPLE = {
@@ -73,7 +78,25 @@ class KernelSpec(SpecModel):
         description="float64 unless speed matters more than lambda_min: arccos near 1 is ill-conditioned",
     )
     spectrum_k: int = Field(
-        32, ge=1, le=256, description=f"above {FULL_SPECTRUM_MAX} points: eigenpairs computed at each end"
+        32,
+        ge=1,
+        le=256,
+        description=f"above {FULL_SPECTRUM_MAX} points: eigenpairs computed at each end (LOBPCG)",
+    )
+    spectrum_tolerance: float = Field(
+        1e-4,
+        ge=1e-12,
+        le=0.1,
+        description=f"above {FULL_SPECTRUM_MAX} points: relative residual |K v - lambda v| / lambda each "
+        "returned pair must reach (the eigenvalue is then within that fraction of one of K's; its "
+        "error is typically the square of it)",
+    )
+    spectrum_products: int = Field(
+        400,
+        ge=2,
+        le=5000,
+        description=f"above {FULL_SPECTRUM_MAX} points: at most this many products with the kernel; "
+        "the result says whether the tolerance was met",
     )
     return_matrix: bool = Field(
         False, description=f"include the analytic kernel matrix (n <= {MATRIX_N_MAX}), base64 float64"
@@ -98,6 +121,11 @@ class KernelSpec(SpecModel):
             raise ValueError(
                 "regression is scored on held-out points: set dataset.test_fraction > 0 (e.g. 0.25)"
             )
+        if self.dataset.n > STORED_MAX and (self.regression is not None or self.empirical is not None):
+            raise ValueError(
+                f"regression and empirical comparisons hold the n x n kernel: at most {STORED_MAX} "
+                f"points, the dataset has {self.dataset.n} (the spectrum alone has no such limit)"
+            )
         deep = isinstance(self.network, FullyConnected)
         if self.empirical and deep and max(self.empirical.widths) > DEEP_WIDTH_MAX:
             raise ValueError(f"empirical widths of a fully connected net are at most {DEEP_WIDTH_MAX}")
@@ -107,22 +135,38 @@ class KernelSpec(SpecModel):
             raise ValueError(reason)
         return self
 
+    def stored(self) -> bool:
+        """Whether the job holds the n x n kernel: up to FULL_SPECTRUM_MAX points, or to
+        STORED_MAX when regression or finite-width comparisons need it."""
+        n = self.dataset.n
+        return n <= FULL_SPECTRUM_MAX or (n <= STORED_MAX and (self.regression or self.empirical) is not None)
+
     def cost(self) -> Cost:
-        """Analytic kernel (~n^2 d, plus ~30 n^2 per extra layer) and its eigendecomposition
-        (~10 n^3, or above FULL_SPECTRUM_MAX points the extreme eigenpairs only); per empirical
-        width m and replicate, the kernel itself (below) plus two
+        """Analytic kernel (its upper triangle: n^2 d / 2 for the inner products, ARCCOS_WORK per
+        entry and hidden layer) and its eigendecomposition (~10 n^3), or above FULL_SPECTRUM_MAX points
+        the extreme eigenpairs: LOBPCG_PRODUCTS products with a block of 3k + 8 vectors
+        (2 n^2 (3k + 8) each), on a kernel stored or computed again on each product (memory
+        O(n (d + r + k)), r = SKETCH_RANK);
+        per empirical width m and replicate, the kernel itself (below) plus two
         symmetric eigenvalue solves (~8 n^3) for lambda_min and the operator-norm distance.
         n counts every point, so the kernel term covers the joint kernel on the training and test
         points that regression computes instead of the training one; regression adds the
         Cholesky factorisation of the n_train x n_train block (n_train^3 / 3), two triangular
         solves and the predictions (~4 n_train^2 + 2 n_test n_train), and two n_train^2 buffers."""
         n, d, depth = self.dataset.n, self.dataset.d, self.network.depth
-        flops = 2.0 * n * n * d + 30.0 * n * n * depth
+        k = min(self.spectrum_k, n // 2)
+        products = min(LOBPCG_PRODUCTS, self.spectrum_products)
+        block = 3 * k + 8
+        entries = n * n * (d + ARCCOS_WORK * (depth - 1)) / 2
+        eigenpairs = 8.0 * n * (d + 5 * SKETCH_RANK + 12 * block)
         if n <= FULL_SPECTRUM_MAX:
-            flops += 10.0 * n**3
-        else:  # an LU factorisation and a few hundred Lanczos products at each end
-            flops += 2.0 / 3.0 * n**3 + 2 * 300 * 2.0 * n * n * self.spectrum_k
-        memory = 8.0 * (5 * n * n + 2 * n * d)
+            flops, memory = entries + 10.0 * n**3, 8.0 * (5 * n * n + 2 * n * d)
+        elif self.stored():
+            flops = entries + products * 2.0 * n * n * block
+            memory = 8.0 * n * n + eigenpairs
+        else:  # each product computes the upper triangle's entries again
+            flops = products * (entries + 2.0 * n * n * block)
+            memory = eigenpairs + BLOCK_BYTES
         if self.regression is not None:
             n_test = held_out_count(n, self.dataset.test_fraction)
             n_train = n - n_test

@@ -27,6 +27,18 @@ class Spectrum(ResultModel):
         "null when the spectrum is not complete"
     )
     trace: float
+    residual_norms: list[float] | None = Field(
+        None,
+        description="|K v - lambda v| of each returned unit eigenvector, in the order of the eigenvalues: "
+        "an eigenvalue of K lies within it of each reported one (null for a complete spectrum, exact "
+        "to rounding)",
+    )
+    products: int | None = Field(
+        None, description="products of the kernel with a block of vectors (passes over its entries)"
+    )
+    converged: bool | None = Field(
+        None, description="whether every returned pair met the requested relative residual"
+    )
 
 
 class Spread(ResultModel):

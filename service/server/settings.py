@@ -23,7 +23,9 @@ class ServerSettings(Settings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     max_body_bytes: int = Field(8 * MIB, gt=0, description="larger request bodies get a 413")
-    max_flops: float = Field(5e12, gt=0, description="compute budget of one job, in flop")
+    max_flops: float = Field(
+        5e13, gt=0, description="compute budget of one job, in flop (~5e10 a second per worker process)"
+    )
     max_memory_bytes: float = Field(4 * GIB, gt=0, description="memory budget of one job, in bytes")
     max_sweep_flops: float = Field(5e13, gt=0, description="compute budget of a sweep's children together")
     max_active_jobs_per_user: int = Field(

@@ -14,15 +14,11 @@ import numpy as np
 import pytest
 import torch
 
+from schemas.experiments import FULL_SPECTRUM_MAX
 from schemas.networks import FullyConnected, TwoLayerNet
 from workers.compute.kernels.analytic import analytic_kernel, relu_ntk_first_layer
-from workers.compute.spectrum import (
-    alignment,
-    effective_rank,
-    eigendecompose,
-    extreme_eigenpairs,
-    label_energy,
-)
+from workers.compute.kernels.operator import StoredKernel
+from workers.compute.spectrum import alignment, effective_rank, eigendecompose, label_energy, spectrum_of
 
 from .helpers import points, sphere
 
@@ -50,12 +46,16 @@ def test_eigendecompose_sorts_largest_first_and_reconstructs_the_kernel() -> Non
     torch.testing.assert_close(H @ vectors, vectors * values, atol=1e-10, rtol=0)
 
 
-def test_extreme_eigenpairs_match_the_full_solver() -> None:
-    H = analytic_kernel(TwoLayerNet(), points(n=600, d=8, scale=False))
-    values, vectors = extreme_eigenpairs(H, 10)
+def test_large_stored_kernels_get_their_extreme_pairs_with_residuals() -> None:
+    X = points(n=FULL_SPECTRUM_MAX + 200, d=8, scale=False)
+    H = analytic_kernel(TwoLayerNet(), X)
+    pairs = spectrum_of(StoredKernel(H), 6, tolerance=1e-8)
     full = np.linalg.eigvalsh(H.numpy())[::-1]
-    np.testing.assert_allclose(values.numpy(), np.concatenate([full[:10], full[-10:]]), atol=1e-10)
-    torch.testing.assert_close(H @ vectors, vectors * values, atol=1e-10, rtol=0)
+    assert not pairs.complete and pairs.converged and pairs.residuals is not None
+    np.testing.assert_allclose(pairs.values.numpy(), np.concatenate([full[:6], full[-6:]]), rtol=1e-10)
+    residuals = (H @ pairs.vectors - pairs.vectors * pairs.values).norm(dim=0)
+    torch.testing.assert_close(pairs.residuals, residuals, atol=1e-12, rtol=1e-6)
+    assert bool((residuals <= 1e-8 * pairs.values).all())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -79,11 +79,11 @@ def test_effective_rank_of_known_spectra(spectrum: list[float], expected: float)
 
 def test_alignment_is_one_for_the_label_kernel_and_matches_its_formula() -> None:
     y = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
-    assert alignment(torch.outer(y, y), y) == pytest.approx(1.0, abs=1e-14)
+    assert alignment(StoredKernel(torch.outer(y, y)), y) == pytest.approx(1.0, abs=1e-14)
     K = analytic_kernel(TwoLayerNet(), points(n=3, d=3))
     Kn, yn = K.numpy(), y.numpy()
     expected = yn @ Kn @ yn / (np.linalg.norm(Kn) * (yn @ yn))
-    assert alignment(K, y) == pytest.approx(expected, abs=1e-14)
+    assert alignment(StoredKernel(K), y) == pytest.approx(expected, abs=1e-14)
 
 
 def test_label_energy_is_the_share_of_squared_projections() -> None:

@@ -1,12 +1,40 @@
-"""Spectra of kernel matrices (all eigenpairs, or the extreme ones of a large kernel), their
-summary, and how labels spread over their eigen-directions."""
+"""Spectra of kernels (all eigenpairs of a stored matrix, or the extreme ones of an operator
+applied block by block), their summary, and how labels spread over their eigen-directions."""
 
-import numpy as np
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
-from scipy.sparse.linalg import eigsh
 
+from schemas.costs import SKETCH_RANK
 from schemas.experiments import FULL_SPECTRUM_MAX
 from schemas.results import Spectrum
+from workers.compute.kernels.operator import KernelOperator, StoredKernel
+from workers.compute.lobpcg import extreme_eigenpairs
+
+DEFAULT_TOLERANCE = 1e-6
+"""Relative residual |K v - lambda v| / lambda of the extreme pairs where a caller names none."""
+DEFAULT_PRODUCTS = 500
+ROUNDING = 1e3
+"""A residual below ROUNDING sqrt(n) eps lambda_max is at the rounding of a product with K (the
+LOBPCG iteration itself runs in float64, the products in the kernel's dtype)."""
+
+
+@dataclass
+class Eigenpairs:
+    """Eigenvalues largest first and their unit eigenvectors as columns: all of them
+    (`residuals` None), or the k largest then the k smallest with their residual norms."""
+
+    values: torch.Tensor
+    vectors: torch.Tensor
+    residuals: torch.Tensor | None = None
+    products: int = 0
+    converged: bool = True
+
+    @property
+    def complete(self) -> bool:
+        return self.residuals is None
 
 
 def eigendecompose(H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -15,26 +43,23 @@ def eigendecompose(H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return values.flip(0), vectors.flip(1)
 
 
-def extreme_eigenpairs(H: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k largest and k smallest eigenpairs of a symmetric PSD H (n, n), largest first:
-    Lanczos (ARPACK) for the top, and shift-invert Lanczos about sigma slightly below 0 for the
-    bottom (one LU factorisation of H - sigma I, ~2/3 n^3, then Lanczos on its inverse, whose
-    largest eigenvalues are H's smallest). float64 on the CPU; a seeded start vector makes it
-    repeatable. Returns values (2k,) and vectors (n, 2k) on H's device."""
-    A = H.to(device="cpu", dtype=torch.float64).numpy()
-    start = np.random.default_rng(0).standard_normal(A.shape[0])
-    top_values, top_vectors = eigsh(A, k=k, which="LA", v0=start)
-    sigma = -1e-6 * float(np.mean(np.diag(A)))
-    bottom_values, bottom_vectors = eigsh(A, k=k, sigma=sigma, which="LM", v0=start)
-    values = np.concatenate([top_values[::-1], np.sort(bottom_values)[::-1]])
-    order = np.concatenate([np.argsort(top_values)[::-1], np.argsort(bottom_values)[::-1]])
-    vectors = np.concatenate([top_vectors, bottom_vectors], axis=1)[
-        :, np.concatenate([order[:k], k + order[k:]])
-    ]
-    return (
-        torch.from_numpy(values.copy()).to(H.device, H.dtype),
-        torch.from_numpy(vectors.copy()).to(H.device, H.dtype),
-    )
+def spectrum_of(
+    K: KernelOperator,
+    k: int,
+    tolerance: float = DEFAULT_TOLERANCE,
+    max_products: int = DEFAULT_PRODUCTS,
+    on_product: Callable[[int, float], None] = lambda _products, _residual: None,
+) -> Eigenpairs:
+    """All eigenpairs of a stored kernel of up to FULL_SPECTRUM_MAX points; else the k at each
+    end by LOBPCG on the operator (workers.compute.lobpcg), to `tolerance` in relative residual,
+    in float64 whatever the kernel's dtype."""
+    if isinstance(K, StoredKernel) and K.n <= FULL_SPECTRUM_MAX:
+        return Eigenpairs(*eigendecompose(K.H))
+    like = torch.empty(0, dtype=torch.float64, device=K.device)
+    rounding = ROUNDING * math.sqrt(K.n) * torch.finfo(K.dtype).eps
+    k = min(k, K.n // 2)
+    found = extreme_eigenpairs(K, K.n, k, like, tolerance, max_products, SKETCH_RANK, rounding, on_product)
+    return Eigenpairs(found.values, found.vectors, found.residuals, found.products, found.converged)
 
 
 def effective_rank(values: torch.Tensor) -> float:
@@ -48,34 +73,32 @@ def effective_rank(values: torch.Tensor) -> float:
 
 def label_energy(vectors: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(u_k . y)^2 / |y|^2 for each eigenvector u_k: the share of the label energy on each
-    direction (sums to 1). vectors: (n, n) columns, y: (n,) -> (n,)."""
+    direction (sums to 1 over a complete basis). vectors: (n, q) columns, y: (n,) -> (q,)."""
     return (vectors.T @ y) ** 2 / (y @ y).clamp_min(torch.finfo(y.dtype).tiny)
 
 
-def alignment(K: torch.Tensor, y: torch.Tensor) -> float:
+def alignment(K: KernelOperator, y: torch.Tensor) -> float:
     """Kernel-target alignment <K, y y^T>_F / (|K|_F |y y^T|_F) = y^T K y / (|K|_F |y|^2)
     (Cristianini, Shawe-Taylor, Elisseeff, Kandola 2002); 1 when K is proportional to y y^T."""
     if not float(y @ y) > 0:
         raise ValueError("the labels are all zero: alignment and label energies are undefined")
-    return float(y @ K @ y / (torch.linalg.matrix_norm(K) * (y @ y)))
+    Ky = K(y[:, None])[:, 0]
+    return float(y @ Ky / (K.frobenius_norm() * (y @ y)))
 
 
-def summarize(values: torch.Tensor, trace: float, complete: bool) -> Spectrum:
-    """Spectrum fields from eigenvalues sorted largest first (all, or the extreme ones)."""
+def summarize(pairs: Eigenpairs, trace: float) -> Spectrum:
+    """Spectrum fields from eigenpairs sorted largest first (all, or the extreme ones)."""
+    values = pairs.values
     lambda_min, lambda_max = float(values[-1]), float(values[0])
     return Spectrum(
-        complete=complete,
+        complete=pairs.complete,
         eigenvalues=values.tolist(),
         lambda_min=lambda_min,
         lambda_max=lambda_max,
         condition_number=lambda_max / lambda_min if lambda_min > 0 else None,
-        effective_rank=effective_rank(values) if complete else None,
+        effective_rank=effective_rank(values) if pairs.complete else None,
         trace=trace,
+        residual_norms=None if pairs.residuals is None else pairs.residuals.tolist(),
+        products=None if pairs.complete else pairs.products,
+        converged=None if pairs.complete else pairs.converged,
     )
-
-
-def spectrum_of(H: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """All eigenpairs up to FULL_SPECTRUM_MAX points, else the k at each end; and which."""
-    if H.shape[0] <= FULL_SPECTRUM_MAX:
-        return *eigendecompose(H), True
-    return *extreme_eigenpairs(H, k), False

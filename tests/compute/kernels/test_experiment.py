@@ -3,7 +3,8 @@
 A researcher submits a kernel job and expects: the spectrum of the analytic kernel of their
 dataset, sorted, with its trace, effective rank, alignment and label energy; the same answer for
 the same seed and another for another; the hand-computed kernel on inline points; the kernel matrix
-itself on request; the ends of the spectrum only on a large dataset; float32 when asked, and saying
+itself on request; the ends of the spectrum only on a large dataset, computed without storing the
+kernel, equal to the dense solver's; float32 when asked, and saying
 so; finite-width kernels measured against it with replicates, closing in like m^-1/2, by the closed
 form and by autograd alike; and requests that cannot be served refused with the reason. CPU,
 float64 unless a test says otherwise.
@@ -17,7 +18,13 @@ import torch
 from pydantic import ValidationError
 
 from schemas import InlineDataset, KernelSpec, SphereDataset
+from schemas.costs import ARCCOS_WORK, LOBPCG_PRODUCTS
+from schemas.experiments import FULL_SPECTRUM_MAX, STORED_MAX
 from workers.compute import run_experiment
+from workers.compute.datasets import make_data
+from workers.compute.kernels.analytic import analytic_kernel
+from workers.compute.kernels.operator import StoredKernel
+from workers.compute.spectrum import alignment
 
 from .helpers import SCALED, hand_kernel, hand_points
 
@@ -88,16 +95,26 @@ def test_the_kernel_matrix_comes_back_on_request() -> None:
     assert run_experiment(sphere_spec()).matrix is None
 
 
-def test_large_datasets_get_the_ends_of_the_spectrum() -> None:
-    spec = KernelSpec.model_validate({"dataset": {"name": "sphere", "n": 4200, "d": 8}, "spectrum_k": 8})
-    result = run_experiment(spec)
+def test_large_datasets_get_the_ends_of_the_spectrum_without_storing_the_kernel() -> None:
+    dataset = {"name": "sphere", "n": FULL_SPECTRUM_MAX + 104, "d": 8, "labels": {"rule": "relu_teacher"}}
+    spec = KernelSpec.model_validate({"dataset": dataset, "spectrum_k": 8, "spectrum_tolerance": 1e-6})
+    assert not spec.stored()
+    messages: list[str] = []
+    result = run_experiment(spec, lambda _fraction, message: messages.append(message))
     spectrum = result.spectrum
-    assert not spectrum.complete and spectrum.effective_rank is None
-    assert len(spectrum.eigenvalues) == len(result.label_energy) == 16
+    assert not spectrum.complete and spectrum.effective_rank is None and spectrum.converged
+    assert len(spectrum.eigenvalues) == len(result.label_energy) == len(spectrum.residual_norms or []) == 16
     assert spectrum.eigenvalues == sorted(spectrum.eigenvalues, reverse=True)
-    assert spectrum.trace == pytest.approx(4200 / 2, abs=1e-8)  # unit norms: H_ii = 1/2
-    assert 0 < spectrum.lambda_min < spectrum.lambda_max < spectrum.trace
+    assert spectrum.trace == pytest.approx(spec.dataset.n / 2, abs=1e-8)  # unit norms: H_ii = 1/2
     assert 0 < sum(result.label_energy) <= 1 + 1e-12
+    assert spectrum.products is not None and any("LOBPCG" in message for message in messages)
+    # the same numbers as the dense solver and the stored kernel's alignment
+    data = make_data(spec.dataset, F64, torch.device("cpu"))
+    H = analytic_kernel(spec.network, data.X)
+    full = torch.linalg.eigvalsh(H).flip(0)
+    expected = torch.cat([full[:8], full[-8:]])
+    torch.testing.assert_close(torch.tensor(spectrum.eigenvalues, dtype=F64), expected, rtol=1e-9, atol=0)
+    assert result.alignment == pytest.approx(alignment(StoredKernel(H), data.y), rel=1e-12)
 
 
 def test_float32_is_available_and_says_so() -> None:
@@ -166,6 +183,26 @@ def test_sizes_that_cannot_be_served_are_refused() -> None:
         KernelSpec.model_validate({"network": {"name": "fully_connected"}, "empirical": {"widths": [16384]}})
     with pytest.raises(ValidationError):
         KernelSpec.model_validate({"empirical": {"widths": []}})
+    large = {"name": "sphere", "n": STORED_MAX + 1, "test_fraction": 0.25}
+    with pytest.raises(ValidationError, match=f"hold the n x n kernel: at most {STORED_MAX} points"):
+        KernelSpec.model_validate({"dataset": large, "regression": {}})
+    with pytest.raises(ValidationError, match=f"at most {STORED_MAX} points"):
+        KernelSpec.model_validate({"dataset": large, "empirical": {"widths": [64]}})
+    spectrum_only = KernelSpec.model_validate({"dataset": {"name": "sphere", "n": 100_000}})
+    assert not spectrum_only.stored()
+
+
+def test_the_estimate_prices_the_matrix_free_path_by_its_products() -> None:
+    """Above FULL_SPECTRUM_MAX points the kernel's entries are paid on every product and the
+    memory is O(n (d + r + k)): 32768 points fit in well under 2 GiB (the matrix alone is 8)."""
+    spec = KernelSpec.model_validate({"dataset": {"name": "sphere", "n": 32768, "d": 10}})
+    cost = spec.cost()
+    assert cost.memory_bytes < 2**31
+    n = 32768
+    one_product = n * n * (10 + ARCCOS_WORK) / 2 + 2.0 * n * n * (3 * 32 + 8)
+    assert cost.flops == pytest.approx(LOBPCG_PRODUCTS * one_product)
+    cheaper = KernelSpec.model_validate({"dataset": {"name": "sphere", "n": 32768}, "spectrum_products": 10})
+    assert cheaper.cost().flops == pytest.approx(10 * one_product)
 
 
 def test_kernel_jobs_need_a_closed_form_and_the_ntk_parameterization() -> None:

@@ -6,11 +6,13 @@ import math
 
 import torch
 
+from schemas.costs import LOBPCG_PRODUCTS
 from schemas.experiments import KernelSpec
 from schemas.results import EncodedMatrix, KernelResult
 from workers.compute.datasets import make_data
 from workers.compute.device import DTYPES, Clock, resolve_device
-from workers.compute.kernels.analytic import analytic_kernel
+from workers.compute.kernels.analytic import KernelBlocks, analytic_kernel, kernel_of
+from workers.compute.kernels.operator import BlockKernel, KernelOperator, StoredKernel
 from workers.compute.kernels.regression import joint_kernel, kernel_regression
 from workers.compute.kernels.width_study import empirical_study
 from workers.compute.progress import Progress
@@ -24,39 +26,57 @@ def encode_upper_triangle(H: torch.Tensor) -> EncodedMatrix:
     return EncodedMatrix(n=H.shape[0], data=base64.b64encode(values.tobytes()).decode())
 
 
+def kernel_operator(
+    spec: KernelSpec, X: torch.Tensor, X_test: torch.Tensor | None
+) -> tuple[KernelOperator, torch.Tensor | None]:
+    """The analytic kernel on the training points, stored when the job needs the matrix
+    (spec.stored()) and else applied block by block; with regression, also the test rows of the
+    joint kernel (computed once on the training and test points together)."""
+    if spec.regression is not None and X_test is not None:
+        H, K_test = joint_kernel(spec.network, X, X_test)
+        return StoredKernel(H), K_test
+    if spec.stored():
+        return StoredKernel(analytic_kernel(spec.network, X)), None
+    return BlockKernel(KernelBlocks(kernel_of(spec.network), X), X), None
+
+
 def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
-    """Build the analytic kernel, its spectrum and label alignment, then kernel regression and
-    finite-width kernels. With regression the analytic kernel is computed once, on the training
-    and test points together; the spectrum, alignment and finite-width comparisons use its
-    training block (equal to the training points' own kernel up to rounding)."""
+    """Build the analytic kernel (or its operator), its spectrum and label alignment, then kernel
+    regression and finite-width kernels. With regression the analytic kernel is computed once, on
+    the training and test points together; the spectrum, alignment and finite-width comparisons
+    use its training block (equal to the training points' own kernel up to rounding)."""
     device = resolve_device(spec.device)
     clock = Clock(device)
     progress(0.0, "making data")
     data = make_data(spec.dataset, DTYPES[spec.dtype], device)
-    if spec.regression is None or data.X_test is None:
-        H, K_test = analytic_kernel(spec.network, data.X), None
-    else:
-        H, K_test = joint_kernel(spec.network, data.X, data.X_test)
-    if not H.diagonal().sum() > 0:
+    K, K_test = kernel_operator(spec, data.X, data.X_test)
+    trace = float(K.diagonal().sum())
+    if not trace > 0:
         raise ValueError("the kernel is zero: the inputs are all zero or too small for their products")
     clock.lap("kernel")
-    n = data.X.shape[0]
-    alignment_value = alignment(H, data.y)  # fails early, with a reason, on all-zero labels
-    progress(0.05, f"eigendecomposition of a {n}x{n} kernel")
-    values, vectors, complete = spectrum_of(H, spec.spectrum_k)
-    energy = label_energy(vectors, data.y)
+    n = K.n
+    alignment_value = alignment(K, data.y)  # fails early, with a reason, on all-zero labels
+    progress(0.05, f"eigenpairs of a {n}x{n} kernel")
+
+    def on_product(products: int, residual: float) -> None:
+        fraction = 0.05 + 0.85 * min(1.0, products / LOBPCG_PRODUCTS)
+        progress(fraction, f"LOBPCG: {products} kernel products, worst relative residual {residual:.1e}")
+
+    pairs = spectrum_of(K, spec.spectrum_k, spec.spectrum_tolerance, spec.spectrum_products, on_product)
+    energy = label_energy(pairs.vectors.to(data.y.dtype), data.y)
     clock.lap("spectrum")
-    if not (math.isfinite(float(values[0])) and bool(torch.isfinite(energy).all())):
+    if not (math.isfinite(float(pairs.values[0])) and bool(torch.isfinite(energy).all())):
         raise ValueError("the kernel has non-finite entries; check the dataset for extreme values")
+    H = K.H if isinstance(K, StoredKernel) else None
     regression = None
-    if spec.regression is not None and K_test is not None and data.y_test is not None:
-        progress(0.08, f"kernel regression on {n} training points")
+    if spec.regression is not None and K_test is not None and data.y_test is not None and H is not None:
+        progress(0.9, f"kernel regression on {n} training points")
         kernel = spec.network.describe()
         regression = kernel_regression(H, K_test, data.y, data.y_test, spec.regression.ridge, kernel)
         clock.lap("regression")
     empirical = None
-    if spec.empirical is not None:
-        empirical = empirical_study(spec.empirical, spec.network, data.X, H, float(values[0]), progress)
+    if spec.empirical is not None and H is not None:
+        empirical = empirical_study(spec.empirical, spec.network, data.X, H, float(pairs.values[0]), progress)
         clock.lap("empirical")
     return KernelResult(
         kernel=spec.network.describe(),
@@ -64,12 +84,12 @@ def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
         device=str(device),
         n=n,
         d=data.X.shape[1],
-        spectrum=summarize(values, float(H.diagonal().sum()), complete),
+        spectrum=summarize(pairs, trace),
         label_energy=energy.tolist(),
         cumulative_energy=energy.cumsum(0).tolist(),
         alignment=alignment_value,
         empirical=empirical,
         regression=regression,
-        matrix=encode_upper_triangle(H) if spec.return_matrix else None,
+        matrix=encode_upper_triangle(H) if spec.return_matrix and H is not None else None,
         seconds=clock.seconds,
     )

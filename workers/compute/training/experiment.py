@@ -13,6 +13,7 @@ from workers.compute.datasets import make_data, sign_labels
 from workers.compute.device import DTYPES, resolve_device
 from workers.compute.kernels.analytic import analytic_kernel
 from workers.compute.kernels.empirical import tangent_kernel
+from workers.compute.kernels.operator import StoredKernel
 from workers.compute.progress import Progress
 from workers.compute.rates import rate_interval, rounding_floor
 from workers.compute.spectrum import spectrum_of
@@ -34,7 +35,8 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     binary = sign_labels(y, data.y_test)
     initial = tangent_kernel(spec.network, initial_params(spec.network, spec.width, X, spec.seed), X)
     reference = analytic_kernel(spec.network, X, spec.width) if spec.network.analytic else initial
-    values, vectors, _complete = spectrum_of(reference, 1)  # residual directions: its extremes
+    pairs = spectrum_of(StoredKernel(reference), 1)  # residual directions: its extremes
+    values, vectors = pairs.values, pairs.vectors
     if spec.network.analytic:
         spectra = {"analytic": scale * values, "empirical_init": scale * torch.linalg.eigvalsh(initial)}
     else:
