@@ -37,6 +37,7 @@ ANSWERS: dict[tuple[str, str], set[int]] = {
     ("GET", "/v1/audit"): {200, 422} | ADMIN,
     ("GET", "/healthz"): {200},
     ("GET", "/readyz"): {200, 503},
+    ("GET", "/metrics"): {200} | ADMIN,
 }
 """Every operation of the API and each status it answers (a new route is added here too)."""
 KINDS = {"kernel", "train", "ode", "landscape", "convex", "sweep"}

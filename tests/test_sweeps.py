@@ -215,7 +215,7 @@ def test_a_sweep_survives_a_killed_worker(workers: Pair) -> None:
 
 def test_over_budget_grid_points_are_named(workers: Pair) -> None:
     huge = sweep([64, 2**22])
-    huge["base"] = {**KERNEL, "dataset": {"name": "sphere", "n": 1024, "d": 6}}
+    huge["base"] = {**KERNEL, "dataset": {"name": "sphere", "n": 4096, "d": 6}}
     response = workers.client.post("/v1/jobs", json={"spec": huge})
     assert response.status_code == 422
     detail = response.json()["detail"][0]

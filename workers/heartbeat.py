@@ -19,9 +19,9 @@ def ttl(every: float) -> int:
 
 def beat(client: redis.Redis, name: str, queues: list[str], concurrency: int, every: float) -> None:
     """Refresh `ntkdyn:worker:<name>` every `every` seconds (expires after 3 missed beats): its
-    queues and how many jobs it runs at once (the dispatcher's capacity)."""
-    payload = json.dumps({"name": name, "queues": queues, "concurrency": concurrency})
+    queues, how many jobs it runs at once (the dispatcher's capacity) and the beat's Unix time."""
     while True:
+        payload = json.dumps({"name": name, "queues": queues, "concurrency": concurrency, "at": time.time()})
         try:
             client.set(PREFIX + name, payload, ex=ttl(every))
         except redis.RedisError as error:

@@ -21,7 +21,7 @@ from celery import Celery
 from redis.client import Pipeline
 
 from schemas.jobs import JobStatus
-from workers import heartbeat, sweeps
+from workers import failures, heartbeat, sweeps
 from workers.celery_app import QUEUES, send_job
 from workers.claims import CLAIMS, Claim, claims
 from workers.events import EventLog
@@ -130,7 +130,7 @@ class Reconciler:
             sweeps.advance(self.store, sweep, self.events)
         except ValueError as error:
             log.exception("sweep %s cannot be advanced", sweep.id)
-            if self.store.finish(sweep.id, JobStatus.failed, error=f"the sweep's table failed: {error}"):
+            if self.store.finish(sweep.id, JobStatus.failed, error=f"{failures.SWEEP}: {error}"):
                 self.events.status(self.store.get(sweep.id))
 
     def run_pass(self) -> list[str]:

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from schemas.common import validation_summary
 from schemas.experiments import ExperimentSpec
 from schemas.jobs import JobStatus
-from workers import sweeps
+from workers import failures, sweeps
 from workers.celery_app import RUN_JOB, make_celery
 from workers.claims import claimed
 from workers.compute import run_experiment
@@ -112,7 +112,7 @@ def _hard_time_limit(sender=None, task_id: str | None = None, exception=None, **
     engine = make_engine(get_settings().effective_database_url)
     try:
         limit = get_settings().max_job_seconds
-        error = f"the job ran longer than the limit of {limit:g} s and was killed"
+        error = f"{failures.TIME_LIMIT} of {limit:g} s and was killed"
         jobs = JobStore(engine)
         if jobs.finish(task_id, JobStatus.failed, error=error):
             announce(jobs, task_id)
@@ -127,7 +127,7 @@ def outcome(spec: dict, progress: ThrottledProgress) -> tuple[JobStatus, dict | 
     try:
         validated = SPEC.validate_python(spec)
     except ValidationError as error:
-        return JobStatus.failed, None, f"the stored spec does not validate: {validation_summary(error)}"
+        return JobStatus.failed, None, f"{failures.INVALID_SPEC}: {validation_summary(error)}"
     try:
         result = run_experiment(validated, progress)
     except JobCancelled:
@@ -136,7 +136,7 @@ def outcome(spec: dict, progress: ThrottledProgress) -> tuple[JobStatus, dict | 
         return (
             JobStatus.failed,
             None,
-            f"the computation produced an invalid result: {validation_summary(error)}",
+            f"{failures.INVALID_RESULT}: {validation_summary(error)}",
         )
     except ValueError as error:
         return JobStatus.failed, None, str(error)
@@ -144,11 +144,11 @@ def outcome(spec: dict, progress: ThrottledProgress) -> tuple[JobStatus, dict | 
         return (
             JobStatus.failed,
             None,
-            f"the job ran longer than the limit of {get_settings().max_job_seconds:g} s",
+            f"{failures.TIME_LIMIT} of {get_settings().max_job_seconds:g} s",
         )
     except Exception as error:  # any other failure is ours: log it, tell the user its kind
         log.exception("job %s failed", progress.job_id)
-        return JobStatus.failed, None, f"internal error ({type(error).__name__})"
+        return JobStatus.failed, None, f"{failures.INTERNAL} ({type(error).__name__})"
     return JobStatus.succeeded, result.model_dump(mode="json"), None
 
 
@@ -176,7 +176,7 @@ def run(job_id: str) -> None:
         jobs.finish(job_id, status, result=result, error=error)
     except SQLAlchemyError:
         log.exception("job %s: the store refused its outcome", job_id)
-        jobs.finish(job_id, JobStatus.failed, error="the result could not be stored")
+        jobs.finish(job_id, JobStatus.failed, error=failures.NOT_STORED)
     announce(jobs, job_id)
     dispatch()
 

@@ -21,6 +21,7 @@ from workers.store.access import AccessStore
 
 from .docs import offline_app
 from .errors import BodySizeLimit, install_error_handlers
+from .metrics import install_metrics
 from .private import write_private
 from .routes import access, events, figures, health, jobs
 from .routes.pages import install_pages
@@ -103,6 +104,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.state.metrics_registry = install_metrics(app)
     app.include_router(jobs.router)
     app.include_router(figures.router)
     app.include_router(events.router)

@@ -16,7 +16,7 @@ from workers.compute.lobpcg import extreme_eigenpairs
 DEFAULT_TOLERANCE = 1e-6
 """Relative residual |K v - lambda v| / lambda of the extreme pairs where a caller names none."""
 DEFAULT_PRODUCTS = 500
-ROUNDING = 1e3
+ROUNDING = 1e2
 """A residual below ROUNDING sqrt(n) eps lambda_max is at the rounding of a product with K (the
 LOBPCG iteration itself runs in float64, the products in the kernel's dtype)."""
 

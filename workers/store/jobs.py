@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from schemas.jobs import JobStatus
+from workers import failures
 from workers.store.models import JobRow, newest_first, utcnow
 
 ACTIVE = tuple(status.value for status in JobStatus if not status.finished)
@@ -337,7 +338,7 @@ class JobStore:
         active = JobRow.status.in_(ACTIVE)
         if self._transition(job_id, active, JobRow.cancel_requested, **finished(JobStatus.cancelled)):
             return None
-        error = f"gave up after {max_attempts} attempts (the worker died or was killed each time)"
+        error = f"{failures.GAVE_UP} {max_attempts} attempts (the worker died or was killed each time)"
         if self._transition(
             job_id, active, JobRow.attempts >= max_attempts, **finished(JobStatus.failed, error=error)
         ):

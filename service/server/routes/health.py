@@ -1,18 +1,19 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and Prometheus metrics."""
 
 from typing import Any, Literal
 
 import redis
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from workers.heartbeat import live_workers
 
-from ..deps import RedisDep, StoreDep
-from ..responses import Answer, answers
+from ..deps import AdminUser, RedisDep, StoreDep
+from ..responses import ADMIN, Answer, answers
 
 router = APIRouter(tags=["health"])
 
@@ -63,3 +64,20 @@ async def readyz(store: StoreDep, client: RedisDep) -> JSONResponse:
     if reason is not None:
         return JSONResponse(status_code=503, content={"status": "not ready", "reason": reason, **checks})
     return JSONResponse(status_code=200, content={"status": "ready", **checks})
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        **answers(*ADMIN),
+        200: {"description": "Prometheus text exposition format", "content": {CONTENT_TYPE_LATEST: {}}},
+    },
+)
+def metrics(request: Request, _admin: AdminUser) -> Response:
+    """For admins (a Prometheus scrape job with a bearer token): requests by route, method and
+    status with their latencies, and at each scrape the fleet from the store and the heartbeats:
+    jobs queued and running per queue and per owner, ended jobs by kind and status, failures by
+    reason, redeliveries, job durations by kind, live workers and their job slots per queue, and
+    each worker's heartbeat age."""
+    return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)

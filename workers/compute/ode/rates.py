@@ -8,6 +8,7 @@ rounding of times: its per-step loss factor rho becomes the decay exponent c = -
 """
 
 import math
+import sys
 
 import numpy as np
 
@@ -60,9 +61,14 @@ def slowest_damped_rate(lam: float, gamma: float) -> float:
     """Decay rate of the mode phi'' + gamma phi' + lam phi = 0: gamma/2 when under-damped, else
     the slow root gamma/2 - omega = lam/(gamma/2 + omega), omega = sqrt(gamma^2/4 - lam), written
     without cancellation. Non-decreasing in lam, so the slowest mode is lambda_min's
-    (docs/science.md §1; best uniform rate sqrt(lambda_min) at gamma = 2 sqrt(lambda_min))."""
+    (docs/science.md §1; best uniform rate sqrt(lambda_min) at gamma = 2 sqrt(lambda_min)).
+    Within a few ulps of critical damping the roots are a double root: omega = sqrt(rounding)
+    would move the rate by ~1e-8 on a one-ulp change of lam (a gamma set to 2 sqrt(lam) is
+    critical only to rounding)."""
     square = gamma * gamma / 4.0 - lam
-    return gamma / 2.0 if square < 0 else lam / (gamma / 2.0 + math.sqrt(square))
+    if square <= 4 * sys.float_info.epsilon * lam:
+        return gamma / 2.0
+    return lam / (gamma / 2.0 + math.sqrt(square))
 
 
 def predicted(flow: Flow, lambda_min: float, fit: ContinuousRate) -> TheoryRate:
