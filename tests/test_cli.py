@@ -19,7 +19,7 @@ from service.cli import app
 from service.client.console import jobs_table
 
 from .conftest import Stack
-from .test_api import sphere
+from .test_api import slow, sphere
 from .test_events import steady
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -263,3 +263,20 @@ def test_the_jobs_table_keeps_ids_kinds_and_statuses_whole_at_80_columns() -> No
     header, row = console.export_text().splitlines()
     assert max(len(header), len(row)) <= 80
     assert row.split()[:4] == ["f" * 32, "landscape", "cancelled", "50%"] and row.rstrip().endswith("…")
+
+
+def test_top_shows_queues_workers_and_running_jobs(stack: Stack, served: str) -> None:
+    busy = stack.submit(slow(seed=503))
+    stack.wait_running(busy["id"])
+    shown = ntkdyn(served, "top", "--once")
+    assert shown.exit_code == 0, shown.output
+    lines = [line.rstrip() for line in shown.stdout.splitlines()]
+    assert lines[0] == "ready"
+    cpu = next(line.split() for line in lines if line.split()[:1] == ["cpu"])
+    assert cpu[2:] == ["1", "1", str(stack.settings.worker_concurrency)] and int(cpu[1]) >= 0
+    worker = next(line.split() for line in lines if line.endswith(" ago"))  # name, queues, slots, age
+    assert worker[1:3] == ["cpu", str(stack.settings.worker_concurrency)] and float(worker[3]) >= 0
+    row = next(line.split() for line in lines if line.startswith(busy["id"]))
+    assert row[1:3] == ["admin", "kernel"] and row[3].endswith("%")
+    stack.client.delete(f"/v1/jobs/{busy['id']}")
+    assert stack.wait(busy["id"])["status"] == "cancelled"

@@ -1,5 +1,5 @@
-"""The client side of the `ntkdyn` command: `submit`, `status`, `result`, `plot`, `cancel`, `jobs`
-and `check`, through the Python client. Nothing here needs the server or the workers installed."""
+"""The client side of the `ntkdyn` command: `submit`, `status`, `result`, `plot`, `cancel`, `jobs`,
+`top` and `check`, through the Python client. Nothing here needs the server or the workers installed."""
 
 import asyncio
 import functools
@@ -13,7 +13,8 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 
 from schemas import JobStatus
 from schemas.jobs import Visibility
@@ -21,7 +22,7 @@ from service.figures import PlotExtraMissing, figures, image_format, render, sel
 
 from .checks import Case, Outcome, evaluate, load_suite, read_spec
 from .client import DEFAULT_URL, AsyncClient, Client
-from .console import JobProgress, check_table, job_table, jobs_table, styled
+from .console import JobProgress, check_table, job_table, jobs_table, styled, top_view
 from .junit import junit
 from .retry import ClientError
 
@@ -203,6 +204,32 @@ def jobs(
     with Client(url, token) as client:
         found = client.jobs(status=status.value if status else None, kind=kind, limit=limit)
     stdout().print(jobs_table(job.view for job in found))
+
+
+@app.command()
+@reports_errors
+def top(
+    every: Annotated[float, typer.Option(min=0.2, help="seconds between refreshes")] = 2.0,
+    once: Annotated[bool, typer.Option(help="print one view and exit")] = False,
+    url: Url = DEFAULT_URL,
+    token: Token = None,
+) -> None:
+    """Queues, workers and running jobs, refreshed until Ctrl-C (an admin sees every owner's)."""
+    with Client(url, token) as client:
+
+        def view() -> Group:
+            active = [
+                job.view for status in ("running", "queued") for job in client.jobs(status=status, limit=200)
+            ]
+            return top_view(client.readiness(), active, time.time())
+
+        if once:
+            stdout().print(view())
+            return
+        with Live(view(), console=stdout(), auto_refresh=False) as live:
+            while True:
+                time.sleep(every)
+                live.update(view(), refresh=True)
 
 
 async def run_case(client: AsyncClient, case: Case, timeout: float) -> list[Outcome]:

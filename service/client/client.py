@@ -243,6 +243,10 @@ class Client(ClientBase):
         params = {key: value for key, value in (("actor", actor), ("action", action)) if value}
         return AuditPage.model_validate(self.call("GET", "/v1/audit", params={**params, "limit": limit}))
 
+    def readiness(self) -> dict[str, Any]:
+        """What /readyz says, ready or not (no retry on its 503): store, broker, live workers."""
+        return self.http.get("/readyz").json()
+
     def job(self, job_id: str) -> Job:
         """A handle on an existing job (ApiError 404 if there is none)."""
         return Job(self, self.view(job_id))

@@ -4,8 +4,9 @@ fed by a job's events."""
 from collections.abc import Iterable
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -25,6 +26,7 @@ from schemas import JobStatus, JobView
 from .checks import Outcome
 from .events import Event
 
+ACTIVE_STATUSES = (JobStatus.queued, JobStatus.running)
 STATUS_STYLE = {
     JobStatus.queued: "yellow",
     JobStatus.running: "cyan",
@@ -90,6 +92,47 @@ def jobs_table(views: Iterable[JobView]) -> Table:
             Text(view.message, no_wrap=True, overflow="ellipsis"),
         )
     return table
+
+
+def top_view(readiness: dict[str, Any], active: list[JobView], now: float) -> Group:
+    """What `ntkdyn top` shows: the stack's readiness, each queue's queued and running jobs
+    beside its workers' job slots, the live workers with their heartbeat ages, and the running
+    jobs (owner, kind, progress, message)."""
+    workers = readiness.get("workers") or []
+    state = "ready" if readiness.get("status") == "ready" else f"not ready: {readiness.get('reason')}"
+    queues = Table("queue", "queued", "running", "workers", "slots", box=None, header_style="bold")
+    names = sorted(
+        {queue for worker in workers for queue in worker.get("queues", [])} | {v.queue for v in active}
+    )
+    for queue in names:
+        serving = [worker for worker in workers if queue in worker.get("queues", [])]
+        counts = [sum(v.queue == queue and v.status is status for v in active) for status in ACTIVE_STATUSES]
+        slots = sum(int(worker.get("concurrency", 0)) for worker in serving)
+        queues.add_row(queue, *map(str, counts), str(len(serving)), str(slots))
+    beats = Table("worker", "queues", "slots", "heartbeat", box=None, header_style="bold")
+    for worker in sorted(workers, key=lambda worker: worker.get("name", "")):
+        age = f"{max(0.0, now - float(worker['at'])):.1f} s ago" if "at" in worker else "-"
+        beats.add_row(
+            worker.get("name", "?"),
+            ",".join(worker.get("queues", [])),
+            str(worker.get("concurrency", "?")),
+            age,
+        )
+    running = Table(
+        Column("id", no_wrap=True, min_width=32),
+        Column("owner", no_wrap=True),
+        Column("kind", no_wrap=True),
+        Column("done", no_wrap=True, justify="right"),
+        Column("message", ratio=1),
+        box=None,
+        padding=(0, 1, 0, 0),
+        header_style="bold",
+    )
+    for view in active:
+        if view.status is JobStatus.running:
+            message = Text(view.message, no_wrap=True, overflow="ellipsis")
+            running.add_row(view.id, view.owner, view.kind, f"{view.progress:.0%}", message)
+    return Group(Text(state, style="bold"), queues, Text(""), beats, Text(""), running)
 
 
 def check_table(outcomes: Iterable[Outcome]) -> Table:
