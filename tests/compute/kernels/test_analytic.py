@@ -12,7 +12,13 @@ import pytest
 import torch
 
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
-from workers.compute.kernels.analytic import analytic_kernel, relu_nngp, relu_ntk_first_layer
+from workers.compute.kernels.analytic import (
+    analytic_kernel,
+    cross_kernel,
+    kernel_of,
+    relu_nngp,
+    relu_ntk_first_layer,
+)
 from workers.compute.kernels.empirical import autograd_kernel, fully_connected_empirical, two_layer_empirical
 from workers.compute.networks import init_params
 
@@ -120,3 +126,17 @@ def test_other_parameterizations_scale_the_kernel_with_width(parameterization: s
     ntk = analytic_kernel(TwoLayerNet(trained="both"), X)
     ratio = float(analytic.trace() / ntk.trace())
     assert ratio > 100 if parameterization == "standard" else ratio < 1e-2
+
+
+@pytest.mark.parametrize(
+    "network",
+    [TwoLayerNet(trained="both"), TwoLayerNet(activation="quadratic"), FullyConnected(depth=4)],
+    ids=lambda net: net.describe(),
+)
+def test_the_cross_kernel_is_the_joint_kernels_block(network: NetworkSpec) -> None:
+    X, X_test = points(n=30, d=5, seed=11), points(n=7, d=5, seed=12)
+    X_test[0] = 2.0 * X[3]  # a test point parallel to a training point: its cosine rounds near 1
+    joint = analytic_kernel(network, torch.cat([X, X_test]))
+    cross = cross_kernel(kernel_of(network), X_test, X)
+    torch.testing.assert_close(cross, joint[30:, :30], atol=1e-7 * float(joint.abs().max()), rtol=0)
+    torch.testing.assert_close(cross[1:], joint[31:, :30], atol=1e-13 * float(joint.abs().max()), rtol=0)

@@ -179,6 +179,17 @@ def assemble(blocks: KernelBlocks) -> torch.Tensor:
     return out
 
 
+def cross_kernel(kernel: DotProductKernel, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """K(a_i, b_j) between the rows of A (t, d) and B (n, d): (t, n). A row of A equal to one of
+    B gives a cosine rounded to within an ulp of 1, which the clamp keeps in arccos's domain."""
+    tiny = torch.finfo(A.dtype).tiny
+    cosine = (A / A.norm(dim=1, keepdim=True).clamp_min(tiny)) @ (
+        B / B.norm(dim=1, keepdim=True).clamp_min(tiny)
+    ).T
+    values = kernel.entries(cosine.clamp_(-1.0, 1.0))
+    return values.mul_(kernel.scales(A)[:, None]).mul_(kernel.scales(B)[None, :])
+
+
 def analytic_kernel(spec: NetworkSpec, X: torch.Tensor, width: int | None = None) -> torch.Tensor:
     """The infinite-width tangent kernel of a network spec on inputs X: (n, d) -> (n, n). Use
     float64 for spectra: arccos is ill-conditioned near t = 0."""

@@ -19,7 +19,7 @@ import torch
 from schemas.networks import NetworkSpec
 from schemas.results import RegressionResult
 from workers.compute.datasets import sign_labels
-from workers.compute.kernels.analytic import analytic_kernel
+from workers.compute.kernels.analytic import analytic_kernel, cross_kernel, kernel_of
 
 SUGGESTED_RIDGE = 1e-6
 """Ridge the error message suggests for a singular kernel, relative to its mean diagonal."""
@@ -28,12 +28,11 @@ SUGGESTED_RIDGE = 1e-6
 def joint_kernel(
     network: NetworkSpec, X: torch.Tensor, X_test: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """K (n, n) on the training points X (n, d) and K_* (t, n) between X_test (t, d) and X, as
-    blocks of one analytic kernel on [X; X_test]: the deep arc-cosine recursion needs the
-    covariances of every pair, so the cross block has no cheaper form. Both are views."""
-    n = X.shape[0]
-    joint = analytic_kernel(network, torch.cat([X, X_test]))  # (n + t, n + t)
-    return joint[:n, :n], joint[n:, :n]
+    """K (n, n) on the training points X (n, d) and K_* (t, n) between X_test (t, d) and X: the
+    kernel is (|x||x'|)^p F(cos t) entry by entry (analytic.py), so the cross block needs only
+    the t x n cosines, never the test points' own t x t block."""
+    kernel = kernel_of(network)
+    return analytic_kernel(network, X), cross_kernel(kernel, X_test, X)
 
 
 def ridge_predictions(
