@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TORCH ?= torch==2.13.0
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ lint: install
 
 test: lint
 	$(BIN)/pytest -p no:cacheprovider
+
+screenshots: install  # the pages as PNG, taken by the page tests
+	NTKDYN_SCREENSHOTS=docs/screenshots $(BIN)/pytest -p no:cacheprovider tests/test_pages.py
 
 bench: install
 	$(BIN)/python bench/ntk.py

@@ -21,7 +21,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(os.environ.get("NTKDYN_SCREENSHOTS", "test-artifacts/pages"))
-"""Where the page tests save a screenshot of each page (the README's come from here)."""
+"""Where the page tests save a screenshot of each page (`make screenshots`: docs/screenshots)."""
 PALETTE = 128
 
 
@@ -52,7 +52,7 @@ class Visit:
 
     def screenshot(self, name: str) -> Path:
         """The whole page as `SCREENSHOTS/<name>.png`, in a 128-colour palette (a third of the
-        bytes; the README's are committed)."""
+        bytes)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         shot = self.page.screenshot(full_page=True)  # type: ignore[attr-defined]
