@@ -123,8 +123,6 @@ def worker(
     """Start a Celery worker alone, on the Redis and store of the settings (never starts them).
     Its concurrency is NTKDYN_WORKER_CONCURRENCY."""
     with needs("worker", "worker"):
-        import torch  # noqa: F401  (the science; checked here so that a missing one is one line)
-
         from workers.celery_app import QUEUES
         from workers.settings import get_settings
         from workers.store import make_engine, migrate
@@ -134,7 +132,8 @@ def worker(
     if unknown:
         raise typer.BadParameter(f"unknown queues {sorted(unknown)}; choose from {QUEUES}")
     settings = load_settings(get_settings)
-    from workers.tasks import celery_app  # builds the worker's app from the settings checked above
+    with needs("worker", "worker"):  # the science (torch, scipy, ...) comes with the tasks
+        from workers.tasks import celery_app  # builds the worker's app from the settings checked above
 
     engine = make_engine(settings.effective_database_url)
     migrate(engine)
