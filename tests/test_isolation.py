@@ -83,3 +83,17 @@ def test_the_client_works_without_the_server_or_the_workers(tmp_path: Path) -> N
             assert completed.returncode != 0 and "ModuleNotFoundError" in completed.stderr
         else:
             assert completed.returncode == 0 and shown in completed.stdout, completed.stderr
+
+
+def test_no_module_of_service_names_torch() -> None:
+    """torch belongs to workers/compute: no service module imports it, whatever command runs
+    (the runtime check above covers the API process; this one every command)."""
+    service = Path(__file__).parent.parent / "service"
+    offenders = [
+        str(path.relative_to(service.parent))
+        for path in service.rglob("*.py")
+        if any(
+            line.strip().startswith(("import torch", "from torch")) for line in path.read_text().splitlines()
+        )
+    ]
+    assert offenders == []
