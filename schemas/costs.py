@@ -28,6 +28,9 @@ HESSIAN_PRODUCTS = 40
 `auto` learning rates."""
 
 # kernel spectra beyond what is stored: LOBPCG on the kernel applied block by block
+BLOCK_ENTRIES = {"cpu": 2**21, "cuda": 2**27}
+"""Entries per row block of a matrix-free kernel product: 16 MiB of float64 temporaries on a CPU
+(the cost is the arccos, not the memory traffic), 1 GiB on a GPU (enough work per launch)."""
 SKETCH_RANK = 256
 """Columns of the random sketch behind the Nystrom preconditioner of the bottom of a spectrum."""
 LOBPCG_PRODUCTS = 120

@@ -6,7 +6,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from schemas.common import Device, SpecModel, device_field, seed_field
 from schemas.convex import ConvexSpec
-from schemas.costs import ARCCOS_WORK, EMPIRICAL_CHUNK, LOBPCG_PRODUCTS, SKETCH_RANK, Cost
+from schemas.costs import ARCCOS_WORK, BLOCK_ENTRIES, EMPIRICAL_CHUNK, LOBPCG_PRODUCTS, SKETCH_RANK, Cost
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.degeneracy import singular_kernel, zero_inputs, zero_labels
 from schemas.landscape import LandscapeSpec
@@ -18,11 +18,13 @@ EMPIRICAL_WIDTH_MAX = 2**22
 DEEP_WIDTH_MAX = 8192
 MATRIX_N_MAX = 2048
 FULL_SPECTRUM_MAX = 4096
+SPECTRUM_PRODUCTS = 400
+"""Products with the kernel the extreme eigenpairs may take unless a spec says otherwise."""
 STORED_MAX = 16384
 """Largest kernel held in memory (2 GiB in float64): regression and finite-width comparisons need
 it; above, the kernel is applied block by block and never stored."""
-BLOCK_BYTES = 4 * 8 * 2**21
-"""The row-block temporaries of a matrix-free product (workers.compute.kernels.operator)."""
+BLOCK_BYTES = 4 * 8 * BLOCK_ENTRIES["cpu"]
+"""The row-block temporaries of a matrix-free product: about four float64 blocks at once."""
 RIDGE_MAX = 1e8
 
 KERNEL_EXAMPLE = {
@@ -92,7 +94,7 @@ class KernelSpec(SpecModel):
         "error is typically the square of it)",
     )
     spectrum_products: int = Field(
-        400,
+        SPECTRUM_PRODUCTS,
         ge=2,
         le=5000,
         description=f"above {FULL_SPECTRUM_MAX} points: at most this many products with the kernel; "

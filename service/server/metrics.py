@@ -4,6 +4,7 @@ store and the heartbeats at each scrape (a collector, so every API replica repor
 numbers and none is lost when a process restarts). Each app has its own registry."""
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -29,57 +30,102 @@ def histogram(name: str, documentation: str, by_kind: dict[str, list[float]]) ->
     return family
 
 
+Labels = tuple[str, ...]
+
+
+def family(
+    kind: type[GaugeMetricFamily] | type[CounterMetricFamily],
+    name: str,
+    documentation: str,
+    labels: list[str],
+    counts: dict[Labels, float],
+) -> Metric:
+    """A gauge or counter family with one sample per label tuple, in label order."""
+    metric = kind(name, documentation, labels=labels)
+    for values, count in sorted(counts.items()):
+        metric.add_metric(list(values), count)
+    return metric
+
+
+def summed(counts: dict[Labels, int], keep: tuple[int, ...]) -> dict[Labels, float]:
+    """The counts summed over every label position but those in `keep`."""
+    totals: Counter[Labels] = Counter()
+    for labels, count in counts.items():
+        totals[tuple(labels[i] for i in keep)] += count
+    return dict(totals)
+
+
 def job_families(stats: Statistics) -> Iterator[Metric]:
-    """The store's counts as metric families."""
-    per_queue = GaugeMetricFamily("ntkdyn_jobs", "jobs queued or running", labels=["queue", "status"])
-    per_owner = GaugeMetricFamily(
-        "ntkdyn_user_jobs", "jobs queued or running, by owner", labels=["owner", "status"]
+    """The store's counts as metric families (stats.active is keyed by queue, owner, status)."""
+    yield family(
+        GaugeMetricFamily,
+        "ntkdyn_jobs",
+        "jobs queued or running",
+        ["queue", "status"],
+        summed(stats.active, (0, 2)),
     )
-    queues: dict[tuple[str, str], int] = {}
-    owners: dict[tuple[str, str], int] = {}
-    for (queue, owner, status), count in stats.active.items():
-        queues[queue, status] = queues.get((queue, status), 0) + count
-        owners[owner, status] = owners.get((owner, status), 0) + count
-    for labels, count in sorted(queues.items()):
-        per_queue.add_metric(list(labels), count)
-    for labels, count in sorted(owners.items()):
-        per_owner.add_metric(list(labels), count)
-    ended = CounterMetricFamily(
-        "ntkdyn_jobs_ended", "jobs that ended, by kind and status", labels=["kind", "status"]
+    yield family(
+        GaugeMetricFamily,
+        "ntkdyn_user_jobs",
+        "jobs queued or running, by owner",
+        ["owner", "status"],
+        summed(stats.active, (1, 2)),
     )
-    for labels, count in sorted(stats.ended.items()):
-        ended.add_metric(list(labels), count)
-    failed = CounterMetricFamily(
-        "ntkdyn_job_failures", "failed jobs by kind and reason (workers.failures)", labels=["kind", "reason"]
+    yield family(
+        CounterMetricFamily,
+        "ntkdyn_jobs_ended",
+        "jobs that ended, by kind and status",
+        ["kind", "status"],
+        dict(stats.ended),
     )
-    for labels, count in sorted(stats.failures.items()):
-        failed.add_metric(list(labels), count)
-    redelivered = CounterMetricFamily(
-        "ntkdyn_job_redeliveries", "deliveries of a job beyond its first (a worker lost it)", labels=["kind"]
+    yield family(
+        CounterMetricFamily,
+        "ntkdyn_job_failures",
+        "failed jobs by kind and reason (workers.failures)",
+        ["kind", "reason"],
+        dict(stats.failures),
     )
-    for kind, count in sorted(stats.redeliveries.items()):
-        redelivered.add_metric([kind], count)
-    yield from (per_queue, per_owner, ended, failed, redelivered)
+    yield family(
+        CounterMetricFamily,
+        "ntkdyn_job_redeliveries",
+        "deliveries of a job beyond its first (a worker lost it)",
+        ["kind"],
+        {(kind,): count for kind, count in stats.redeliveries.items()},
+    )
     yield histogram("ntkdyn_job_duration_seconds", "start to end of each ended job", stats.durations)
 
 
 def worker_families(workers: Iterable[dict[str, Any]], now: float) -> Iterator[Metric]:
-    """Live workers per queue, their processes, and each heartbeat's age."""
-    count = GaugeMetricFamily("ntkdyn_workers", "workers with a live heartbeat", labels=["queue"])
-    processes = GaugeMetricFamily("ntkdyn_worker_processes", "job slots of live workers", labels=["queue"])
-    age = GaugeMetricFamily(
-        "ntkdyn_worker_heartbeat_age_seconds", "seconds since each worker's last heartbeat", labels=["worker"]
-    )
-    per_queue: dict[str, list[int]] = {}
+    """Live workers per queue, their job slots, and each heartbeat's age."""
+    slots: dict[str, list[int]] = {}
+    ages: dict[Labels, float] = {}
     for worker in workers:
         for queue in worker.get("queues", []):
-            per_queue.setdefault(queue, []).append(int(worker.get("concurrency", 0)))
+            slots.setdefault(queue, []).append(int(worker.get("concurrency", 0)))
         if "at" in worker:
-            age.add_metric([worker["name"]], max(0.0, now - float(worker["at"])))
-    for queue, slots in sorted(per_queue.items()):
-        count.add_metric([queue], len(slots))
-        processes.add_metric([queue], sum(slots))
-    yield from (count, processes, age)
+            ages[worker["name"],] = max(0.0, now - float(worker["at"]))
+    per_queue = slots.items()
+    yield family(
+        GaugeMetricFamily,
+        "ntkdyn_workers",
+        "workers with a live heartbeat",
+        ["queue"],
+        {(queue,): len(each) for queue, each in per_queue},
+    )
+    yield family(
+        GaugeMetricFamily,
+        "ntkdyn_worker_processes",
+        "job slots of live workers",
+        ["queue"],
+        {(queue,): sum(each) for queue, each in per_queue},
+    )
+    yield family(
+        GaugeMetricFamily,
+        "ntkdyn_worker_heartbeat_age_seconds",
+        "seconds since each worker's last heartbeat",
+        ["worker"],
+        ages,
+    )
 
 
 class FleetCollector(Collector):

@@ -25,7 +25,7 @@ F64 = torch.float64
 
 
 def operator(network: NetworkSpec, X: torch.Tensor) -> BlockKernel:
-    return BlockKernel(KernelBlocks(kernel_of(network), X), X)
+    return BlockKernel(KernelBlocks(kernel_of(network), X))
 
 
 @pytest.mark.parametrize(

@@ -78,16 +78,19 @@ class Lobpcg:
         largest: bool,
         precondition: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
-        self.X, self.KX, self.values, self.largest = X, KX, values, largest
-        self.precondition = precondition
+        self.largest, self.precondition = largest, precondition
         self.P: torch.Tensor | None = None
         self.KP: torch.Tensor | None = None
+        self._ritz(X, KX, values)
 
-    def residual_norms(self) -> torch.Tensor:
-        return (self.KX - self.X * self.values).norm(dim=0)
+    def _ritz(self, X: torch.Tensor, KX: torch.Tensor, values: torch.Tensor) -> None:
+        """Take new Ritz pairs, and their residuals K X - X diag(values) and norms once."""
+        self.X, self.KX, self.values = X, KX, values
+        self.residual = KX - X * values
+        self.residual_norms = self.residual.norm(dim=0)
 
     def directions(self) -> torch.Tensor:
-        R = self.KX - self.X * self.values
+        R = self.residual
         W = R if self.precondition is None else self.precondition(R)
         W = W - self.X @ (self.X.T @ W)
         return W @ orthonormal_combination(W)
@@ -102,26 +105,30 @@ class Lobpcg:
         reduced = Z.T @ (S.T @ KS) @ Z
         values, vectors = torch.linalg.eigh((reduced + reduced.T) / 2)
         b = self.X.shape[1]
-        order = torch.arange(len(values) - 1, len(values) - 1 - b, -1) if self.largest else torch.arange(b)
-        C = Z @ vectors[:, order.to(vectors.device)]
-        self.values = values[order.to(values.device)]
+        chosen = values.argsort(descending=self.largest, stable=True)[:b]
+        C = Z @ vectors[:, chosen]
         tail = C.clone()
         tail[:b] = 0  # the new direction: the part of the step outside the old X
-        self.X, self.KX = S @ C, KS @ C
         self.P, self.KP = S @ tail, KS @ tail
+        self._ritz(S @ C, KS @ C, values[chosen])
 
 
 @dataclass
-class Extremes:
-    """The k largest and k smallest eigenpairs, largest first, with their residual norms
-    |K v - lambda v| (unit v: an eigenvalue lies within it of each lambda), the number of
-    products with K and whether every pair reached the tolerance."""
+class Eigenpairs:
+    """Eigenvalues largest first and their unit eigenvectors as columns: all of them
+    (`residuals` None), or the k largest then the k smallest with their residual norms
+    |K v - lambda v| (an eigenvalue lies within it of each lambda), the number of products with
+    K and whether every pair reached the tolerance."""
 
     values: torch.Tensor
     vectors: torch.Tensor
-    residuals: torch.Tensor
-    products: int
-    converged: bool
+    residuals: torch.Tensor | None = None
+    products: int = 0
+    converged: bool = True
+
+    @property
+    def complete(self) -> bool:
+        return self.residuals is None
 
 
 def converged_pairs(solver: Lobpcg, k: int, tolerance: float, floor: float) -> bool:
@@ -129,7 +136,7 @@ def converged_pairs(solver: Lobpcg, k: int, tolerance: float, floor: float) -> b
     eigenvalue, down to the rounding of the products (where a zero eigenvalue of a rank-deficient
     kernel stays)."""
     bound = (tolerance * solver.values[:k].abs()).clamp_min(floor)
-    return bool((solver.residual_norms()[:k] <= bound).all())
+    return bool((solver.residual_norms[:k] <= bound).all())
 
 
 def extreme_eigenpairs(
@@ -142,7 +149,7 @@ def extreme_eigenpairs(
     sketch: int,
     rounding: float,
     on_product: Callable[[int, float], None] = lambda _products, _residual: None,
-) -> Extremes:
+) -> Eigenpairs:
     """The k largest and k smallest eigenpairs of K (n x n, symmetric PSD, applied only).
 
     One product with a sketch Omega (n x r, orthonormal, seeded) builds the Nystrom
@@ -177,7 +184,7 @@ def extreme_eigenpairs(
 
     while products < max_products:
         done = finished()
-        on_product(products, float((bottom.residual_norms()[:k] / bottom.values[:k].abs()).max()))
+        on_product(products, float((bottom.residual_norms[:k] / bottom.values[:k].abs()).max()))
         if all(done):
             break
         active = [solver for solver, finished in zip((top, bottom), done, strict=True) if not finished]
@@ -189,10 +196,10 @@ def extreme_eigenpairs(
         ):
             solver.advance(W, KW_part)
     bottom_order = torch.arange(k - 1, -1, -1, device=like.device)
-    return Extremes(
+    return Eigenpairs(
         values=torch.cat([top.values[:k], bottom.values[bottom_order]]),
         vectors=torch.cat([top.X[:, :k], bottom.X[:, bottom_order]], dim=1),
-        residuals=torch.cat([top.residual_norms()[:k], bottom.residual_norms()[bottom_order]]),
+        residuals=torch.cat([top.residual_norms[:k], bottom.residual_norms[bottom_order]]),
         products=products,
         converged=all(finished()),
     )

@@ -3,38 +3,20 @@ applied block by block), their summary, and how labels spread over their eigen-d
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
 from schemas.costs import SKETCH_RANK
-from schemas.experiments import FULL_SPECTRUM_MAX
+from schemas.experiments import FULL_SPECTRUM_MAX, SPECTRUM_PRODUCTS
 from schemas.results import Spectrum
 from workers.compute.kernels.operator import KernelOperator, StoredKernel
-from workers.compute.lobpcg import extreme_eigenpairs
+from workers.compute.lobpcg import Eigenpairs, extreme_eigenpairs
 
 DEFAULT_TOLERANCE = 1e-6
 """Relative residual |K v - lambda v| / lambda of the extreme pairs where a caller names none."""
-DEFAULT_PRODUCTS = 500
 ROUNDING = 1e2
 """A residual below ROUNDING sqrt(n) eps lambda_max is at the rounding of a product with K (the
 LOBPCG iteration itself runs in float64, the products in the kernel's dtype)."""
-
-
-@dataclass
-class Eigenpairs:
-    """Eigenvalues largest first and their unit eigenvectors as columns: all of them
-    (`residuals` None), or the k largest then the k smallest with their residual norms."""
-
-    values: torch.Tensor
-    vectors: torch.Tensor
-    residuals: torch.Tensor | None = None
-    products: int = 0
-    converged: bool = True
-
-    @property
-    def complete(self) -> bool:
-        return self.residuals is None
 
 
 def eigendecompose(H: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,7 +29,7 @@ def spectrum_of(
     K: KernelOperator,
     k: int,
     tolerance: float = DEFAULT_TOLERANCE,
-    max_products: int = DEFAULT_PRODUCTS,
+    max_products: int = SPECTRUM_PRODUCTS,
     on_product: Callable[[int, float], None] = lambda _products, _residual: None,
 ) -> Eigenpairs:
     """All eigenpairs of a stored kernel of up to FULL_SPECTRUM_MAX points; else the k at each
@@ -58,8 +40,7 @@ def spectrum_of(
     like = torch.empty(0, dtype=torch.float64, device=K.device)
     rounding = ROUNDING * math.sqrt(K.n) * torch.finfo(K.dtype).eps
     k = min(k, K.n // 2)
-    found = extreme_eigenpairs(K, K.n, k, like, tolerance, max_products, SKETCH_RANK, rounding, on_product)
-    return Eigenpairs(found.values, found.vectors, found.residuals, found.products, found.converged)
+    return extreme_eigenpairs(K, K.n, k, like, tolerance, max_products, SKETCH_RANK, rounding, on_product)
 
 
 def effective_rank(values: torch.Tensor) -> float:

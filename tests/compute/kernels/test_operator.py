@@ -31,7 +31,7 @@ NETWORKS = [
 def test_products_diagonal_and_norm_are_the_stored_kernels(network: NetworkSpec, rows: int) -> None:
     X = points(n=203, d=6)  # norms in [0.5, 1.5]
     H = analytic_kernel(network, X)
-    K = BlockKernel(KernelBlocks(kernel_of(network), X), X)
+    K = BlockKernel(KernelBlocks(kernel_of(network), X))
     K.rows = rows
     V = torch.randn(203, 5, generator=torch.Generator().manual_seed(1), dtype=F64)
     scale = float(H.abs().max())
@@ -44,7 +44,7 @@ def test_products_diagonal_and_norm_are_the_stored_kernels(network: NetworkSpec,
 
 def test_the_norm_needs_no_product_first_and_products_keep_the_vectors_dtype() -> None:
     X = points(n=50, d=4).float()
-    K = BlockKernel(KernelBlocks(kernel_of(TwoLayerNet()), X), X)
+    K = BlockKernel(KernelBlocks(kernel_of(TwoLayerNet()), X))
     H = analytic_kernel(TwoLayerNet(), X.double())
     assert K.frobenius_norm() == pytest.approx(float(torch.linalg.matrix_norm(H)), rel=1e-5)
     V = torch.randn(50, 3, generator=torch.Generator().manual_seed(2), dtype=F64)

@@ -41,9 +41,14 @@ class DotProductKernel:
         """|x_i|^degree for each row of X: (n, d) -> (n,)."""
         return X.norm(dim=1) ** self.degree
 
-    def diagonal(self, X: torch.Tensor) -> torch.Tensor:
-        """K_ii = |x_i|^(2 degree) F(1)."""
-        return self.scales(X).square() * float(self.entries(torch.ones(1, 1, dtype=X.dtype)))
+    def at_one(self, dtype: torch.dtype) -> float:
+        """F(1): K_ii = |x_i|^(2 degree) F(1)."""
+        return float(self.entries(torch.ones(1, 1, dtype=dtype)))
+
+
+def unit_rows(X: torch.Tensor) -> torch.Tensor:
+    """X with each row divided by its norm (a zero row stays zero)."""
+    return X / X.norm(dim=1, keepdim=True).clamp_min(torch.finfo(X.dtype).tiny)
 
 
 def _relu_first(cosine: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
@@ -153,9 +158,8 @@ class KernelBlocks:
     from a cosine of exactly 1 so that rounding cannot leave arccos's domain."""
 
     def __init__(self, kernel: DotProductKernel, X: torch.Tensor) -> None:
-        norms = X.norm(dim=1, keepdim=True).clamp_min(torch.finfo(X.dtype).tiny)
         self.kernel = kernel
-        self.directions = X / norms
+        self.directions = unit_rows(X)
         self.scales = kernel.scales(X)
         self.n = X.shape[0]
 
@@ -182,11 +186,7 @@ def assemble(blocks: KernelBlocks) -> torch.Tensor:
 def cross_kernel(kernel: DotProductKernel, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """K(a_i, b_j) between the rows of A (t, d) and B (n, d): (t, n). A row of A equal to one of
     B gives a cosine rounded to within an ulp of 1, which the clamp keeps in arccos's domain."""
-    tiny = torch.finfo(A.dtype).tiny
-    cosine = (A / A.norm(dim=1, keepdim=True).clamp_min(tiny)) @ (
-        B / B.norm(dim=1, keepdim=True).clamp_min(tiny)
-    ).T
-    values = kernel.entries(cosine.clamp_(-1.0, 1.0))
+    values = kernel.entries((unit_rows(A) @ unit_rows(B).T).clamp_(-1.0, 1.0))
     return values.mul_(kernel.scales(A)[:, None]).mul_(kernel.scales(B)[None, :])
 
 

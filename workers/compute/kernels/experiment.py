@@ -30,21 +30,19 @@ def kernel_operator(
     spec: KernelSpec, X: torch.Tensor, X_test: torch.Tensor | None
 ) -> tuple[KernelOperator, torch.Tensor | None]:
     """The analytic kernel on the training points, stored when the job needs the matrix
-    (spec.stored()) and else applied block by block; with regression, also the test rows of the
-    joint kernel (computed once on the training and test points together)."""
+    (spec.stored()) and else applied block by block; with regression, also the cross kernel
+    between the test and the training points."""
     if spec.regression is not None and X_test is not None:
         H, K_test = joint_kernel(spec.network, X, X_test)
         return StoredKernel(H), K_test
     if spec.stored():
         return StoredKernel(analytic_kernel(spec.network, X)), None
-    return BlockKernel(KernelBlocks(kernel_of(spec.network), X), X), None
+    return BlockKernel(KernelBlocks(kernel_of(spec.network), X)), None
 
 
 def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
     """Build the analytic kernel (or its operator), its spectrum and label alignment, then kernel
-    regression and finite-width kernels. With regression the analytic kernel is computed once, on
-    the training and test points together; the spectrum, alignment and finite-width comparisons
-    use its training block (equal to the training points' own kernel up to rounding)."""
+    regression (with the test-by-training cross kernel) and finite-width kernels."""
     device = resolve_device(spec.device)
     clock = Clock(device)
     progress(0.0, "making data")

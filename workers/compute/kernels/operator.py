@@ -6,11 +6,8 @@ from typing import Protocol
 
 import torch
 
+from schemas.costs import BLOCK_ENTRIES
 from workers.compute.kernels.analytic import BLOCK_ROWS, KernelBlocks
-
-BLOCK_ENTRIES = {"cpu": 2**21, "cuda": 2**27}
-"""Entries per row block of a matrix-free product: 16 MiB of float64 temporaries on a CPU (the
-cost is the arccos, not the memory traffic), 1 GiB on a GPU (enough work per kernel launch)."""
 
 
 class KernelOperator(Protocol):
@@ -55,8 +52,8 @@ class BlockKernel:
     (K V)[b:] += F[a:b, b:]^T (D V)[a:b], so each entry is computed once per product (half the
     arccos of full rows) while the products cost 2 n^2 b flop. |K|_F comes with the first product."""
 
-    def __init__(self, blocks: KernelBlocks, X: torch.Tensor) -> None:
-        self.blocks, self.n, self.X = blocks, blocks.n, X
+    def __init__(self, blocks: KernelBlocks) -> None:
+        self.blocks, self.n = blocks, blocks.n
         self.dtype, self.device = blocks.directions.dtype, blocks.directions.device
         self.rows = max(BLOCK_ROWS, BLOCK_ENTRIES.get(self.device.type, BLOCK_ENTRIES["cpu"]) // self.n)
         self._frobenius: float | None = None
@@ -82,7 +79,7 @@ class BlockKernel:
         return out.mul_(scales[:, None]).to(V.dtype)
 
     def diagonal(self) -> torch.Tensor:
-        return self.blocks.kernel.diagonal(self.X)
+        return self.blocks.scales.square() * self.blocks.kernel.at_one(self.dtype)
 
     def frobenius_norm(self) -> float:
         if self._frobenius is None:
