@@ -1,5 +1,9 @@
-"""Looking at process trees through /proc, for the tests that start and kill processes."""
+"""Looking at process trees through /proc, and at the logs the processes write, for the tests
+that start and kill processes."""
 
+import re
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -30,4 +34,23 @@ def descendants(pid: int) -> dict[int, str]:
         except (FileNotFoundError, ProcessLookupError):
             continue
         stack.extend(children.get(child, []))
+    return found
+
+
+def tail(log: Path, lines: int = 30, skip: str | None = None) -> str:
+    """The last `lines` lines of a log file but those matching the regular expression `skip` (an
+    HTTP server's access log, say), under a header naming it: a failure's evidence."""
+    text = log.read_text(errors="replace") if log.exists() else "(no log written)"
+    kept = [line for line in text.splitlines() if skip is None or not re.search(skip, line)]
+    return f"--- last {lines} lines of {log} ---\n" + "\n".join(kept[-lines:])
+
+
+def wait_for_line(log: Path, pattern: str, process: subprocess.Popen, timeout: float = 60) -> re.Match:
+    """The first match of `pattern` in the log that `process` writes, once it appears; fails with
+    the log's tail if the process exits or `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while (found := re.search(pattern, log.read_text(errors="replace") if log.exists() else "")) is None:
+        assert process.poll() is None, f"exited with {process.returncode}\n{tail(log)}"
+        assert time.monotonic() < deadline, f"no line matching {pattern!r} in {timeout:g} s\n{tail(log)}"
+        time.sleep(0.1)
     return found
