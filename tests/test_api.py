@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from schemas import KernelResult, TrainResult
+from service.server import waiting
 from service.server.app import create_app
 from service.server.embedded import EmbeddedRedis
-from service.server.routes import jobs as jobs_routes
 from service.server.settings import ServerSettings
 
 from .conftest import Stack, authorize
@@ -135,7 +135,7 @@ def test_degenerate_inline_data_is_refused_at_submit(stack: Stack) -> None:
 def test_long_poll_returns_when_the_job_ends(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     # the end's event wakes the long-poll: with no look at the store for a minute, it still
     # answers within the job's few seconds
-    monkeypatch.setattr(jobs_routes, "STORE_CHECK", 60.0)
+    monkeypatch.setattr(waiting, "STORE_CHECK", 60.0)
     job = stack.submit(slow(seed=120))
     started = time.monotonic()
     polled = stack.client.get(f"/v1/jobs/{job['id']}", params={"wait": 30}).json()
@@ -145,7 +145,15 @@ def test_long_poll_returns_when_the_job_ends(stack: Stack, monkeypatch: pytest.M
     started = time.monotonic()
     polled = stack.client.get(f"/v1/jobs/{long_job['id']}", params={"wait": 0.5}).json()
     assert polled["status"] in ("queued", "running") and 0.4 < time.monotonic() - started < 3
-    stack.wait(long_job["id"])
+    # the result's long-poll: 409 while the wait runs out before the end, the document after it
+    early = stack.client.get(f"/v1/jobs/{long_job['id']}/result", params={"wait": 0.2})
+    assert early.status_code == 409 and early.json()["detail"]["status"] in ("queued", "running")
+    result = stack.client.get(f"/v1/jobs/{long_job['id']}/result", params={"wait": 30})
+    assert (
+        result.status_code == 200
+        and result.json() == stack.client.get(f"/v1/jobs/{long_job['id']}/result").json()
+    )
+    assert stack.client.get(f"/v1/jobs/{long_job['id']}/result", params={"wait": 61}).status_code == 422
 
 
 def test_cancel_a_running_job(stack: Stack) -> None:

@@ -40,6 +40,9 @@ def test_submit_follow_and_fetch_the_result(stack: Stack, served: str) -> None:
         assert again.wait(timeout=5).status is JobStatus.succeeded
         assert client.job(job.id).view.finished_at == final.finished_at
 
+        fresh = client.submit(sphere(n=16, seed=400))  # the result's long-poll: one call from submit
+        assert KernelResult.model_validate(fresh.result(wait=60)).n == 16
+
 
 def test_the_servers_errors_carry_its_detail(served: str) -> None:
     with Client(served) as client:

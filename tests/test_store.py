@@ -52,8 +52,8 @@ def test_lifecycle_writes_the_result_once(store: JobStore) -> None:
     assert started.status == "running" and started.attempts == 1
     assert store.report(job_id, 0.5, "half way") is False
     assert store.get(job_id).progress == 0.5
-    assert store.finish(job_id, JobStatus.succeeded, result={"answer": 42}) is True
-    assert store.finish(job_id, JobStatus.failed, error="late duplicate") is False
+    assert store.finish(job_id, JobStatus.succeeded, result={"answer": 42}) is not None
+    assert store.finish(job_id, JobStatus.failed, error="late duplicate") is None
     assert store.start(job_id, max_attempts=3) is None
     row = store.get(job_id)
     assert (row.status, row.result, row.error, row.progress) == ("succeeded", {"answer": 42}, None, 1.0)
@@ -198,8 +198,8 @@ def test_racing_finishes_write_exactly_one_outcome(store: JobStore) -> None:
         job_id = new_job(store)
         store.start(job_id, 3)
         outcomes = race(
-            lambda: store.finish(job_id, JobStatus.succeeded, result={"ok": 1}),  # noqa: B023
-            lambda: store.finish(job_id, JobStatus.failed, error="duplicate"),  # noqa: B023
+            lambda: store.finish(job_id, JobStatus.succeeded, result={"ok": 1}) is not None,  # noqa: B023
+            lambda: store.finish(job_id, JobStatus.failed, error="duplicate") is not None,  # noqa: B023
         )
         assert sorted(outcomes) == [False, True]
         row = store.get(job_id)

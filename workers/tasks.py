@@ -32,7 +32,7 @@ from workers.dispatch import Dispatcher
 from workers.events import EventLog
 from workers.heartbeat import start_heartbeat
 from workers.settings import get_settings
-from workers.store import JobStore, make_engine
+from workers.store import JobRow, JobStore, make_engine
 
 log = logging.getLogger(__name__)
 SPEC = TypeAdapter(ExperimentSpec)
@@ -49,7 +49,8 @@ class ThrottledProgress:
 
     def __init__(self, store: JobStore, events: EventLog, job_id: str, interval: float) -> None:
         self.store, self.events, self.job_id, self.interval = store, events, job_id, interval
-        self.last = 0.0
+        # the start was just written: a job shorter than one interval writes no progress
+        self.last = time.monotonic()
 
     def __call__(self, fraction: float, message: str) -> None:
         now = time.monotonic()
@@ -114,8 +115,7 @@ def _hard_time_limit(sender=None, task_id: str | None = None, exception=None, **
         limit = get_settings().max_job_seconds
         error = f"{failures.TIME_LIMIT} of {limit:g} s and was killed"
         jobs = JobStore(engine)
-        if jobs.finish(task_id, JobStatus.failed, error=error):
-            announce(jobs, task_id)
+        announce(jobs, jobs.finish(task_id, JobStatus.failed, error=error))
     finally:
         engine.dispose()
 
@@ -167,17 +167,17 @@ def run(job_id: str) -> None:
     row = jobs.start(job_id, settings.max_attempts)
     if row is None:
         log.info("job %s: nothing to do", job_id)
-        announce(jobs, job_id)  # it may have ended just now: cancelled, or out of attempts
+        announce(jobs, jobs.get(job_id))  # it may have ended just now: cancelled, or out of attempts
         return
     events().status(row)
     progress = ThrottledProgress(jobs, events(), job_id, settings.progress_interval)
     status, result, error = outcome(row.spec, progress)
     try:
-        jobs.finish(job_id, status, result=result, error=error)
+        ended = jobs.finish(job_id, status, result=result, error=error)
     except SQLAlchemyError:
         log.exception("job %s: the store refused its outcome", job_id)
-        jobs.finish(job_id, JobStatus.failed, error=failures.NOT_STORED)
-    announce(jobs, job_id)
+        ended = jobs.finish(job_id, JobStatus.failed, error=failures.NOT_STORED)
+    announce(jobs, ended)
     dispatch()
 
 
@@ -196,8 +196,11 @@ def _first_dispatch(**_kwargs: object) -> None:
     dispatch()
 
 
-def announce(jobs: JobStore, job_id: str) -> None:
-    """Publish the job's stored status and bring every sweep that waits for it up to date."""
-    events().status(jobs.get(job_id))
-    for sweep in jobs.sweeps_waiting_for(job_id):
+def announce(jobs: JobStore, row: JobRow | None) -> None:
+    """Publish the state of a job that ended (None: nothing ended) and bring every sweep that
+    waits for it up to date."""
+    if row is None:
+        return
+    events().status(row)
+    for sweep in jobs.sweeps_waiting_for(row.id):
         sweeps.advance(jobs, sweep, events())

@@ -143,9 +143,10 @@ class Job(JobHandle):
                 on_progress(event)
         return self.refresh()
 
-    def result(self) -> dict[str, Any]:
-        """The result document; ApiError 409 unless the job succeeded."""
-        return self.client.call("GET", f"/v1/jobs/{self.id}/result")
+    def result(self, wait: float = 0) -> dict[str, Any]:
+        """The result document, waiting up to `wait` seconds (at most 60) for the job to end;
+        ApiError 409 unless the job succeeded."""
+        return self.client.call("GET", f"/v1/jobs/{self.id}/result", params={"wait": wait})
 
     def download(self, shape: str, table: str | None = None) -> bytes:
         """The result as a file: `csv` or `parquet` (one table: `table`, or the kind's first) or
@@ -288,8 +289,8 @@ class AsyncJob(JobHandle):
                 on_progress(event)
         return await self.refresh()
 
-    async def result(self) -> dict[str, Any]:
-        return await self.client.call("GET", f"/v1/jobs/{self.id}/result")
+    async def result(self, wait: float = 0) -> dict[str, Any]:
+        return await self.client.call("GET", f"/v1/jobs/{self.id}/result", params={"wait": wait})
 
     async def download(self, shape: str, table: str | None = None) -> bytes:
         return (await self.client.send(result_file(self.client.http, self.id, shape, table))).content

@@ -17,6 +17,7 @@ from workers.store import JobRow, JobStore
 from workers.store.access import AccessStore, User
 
 from .settings import ServerSettings
+from .waiting import WaitQuery, finished_within
 
 
 async def _store(request: Request) -> JobStore:
@@ -110,12 +111,30 @@ JobDep = Annotated[JobRow, Depends(_readable)]
 OwnJobDep = Annotated[JobRow, Depends(_own)]
 
 
-async def _succeeded(job: JobDep) -> JobRow:
-    """A readable job that has a result: it succeeded (else 409 with its status and error)."""
+async def _waited(job: JobDep, store: StoreDep, client: AsyncRedisDep, wait: WaitQuery = 0) -> JobRow:
+    """A readable job; with `wait`, once it has finished or after `wait` seconds."""
+    return await finished_within(job, store, client, wait)
+
+
+WaitedJobDep = Annotated[JobRow, Depends(_waited)]
+
+
+def with_result(job: JobRow) -> JobRow:
+    """A job that has a result: it succeeded (else 409 with its status and error)."""
     if job.status != JobStatus.succeeded.value:
         detail = {"msg": f"job is {job.status}, it has no result", "status": job.status, "error": job.error}
         raise HTTPException(status_code=409, detail=detail)
     return job
 
 
+async def _succeeded(job: JobDep) -> JobRow:
+    return with_result(job)
+
+
+async def _waited_result(job: WaitedJobDep) -> JobRow:
+    return with_result(job)
+
+
 SucceededJobDep = Annotated[JobRow, Depends(_succeeded)]
+WaitedResultJobDep = Annotated[JobRow, Depends(_waited_result)]
+"""A job that succeeded, waited for with `wait` (the long-poll for a result)."""

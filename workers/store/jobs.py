@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Engine, Update, and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -94,6 +94,17 @@ def reused(row: JobRow, source: JobRow) -> JobRow:
     )
     copy.started_at = copy.finished_at = now
     return copy
+
+
+def transition(job_id: str, *conditions: ColumnElement[bool], **values: Any) -> Update:
+    """UPDATE the job WHERE all conditions hold, RETURNING the updated row."""
+    return (
+        update(JobRow)
+        .where(JobRow.id == job_id, *conditions)
+        .values(**values)
+        .returning(JobRow)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def fair_order(
@@ -318,16 +329,10 @@ class JobStore:
         return self._transition(job_id, *waiting, dispatched_at=now, updated_at=now) is not None
 
     def _transition(self, job_id: str, *conditions: ColumnElement[bool], **values: Any) -> JobRow | None:
-        """UPDATE the job WHERE all conditions hold; the updated row, or None if none matched."""
-        statement = (
-            update(JobRow)
-            .where(JobRow.id == job_id, *conditions)
-            .values(**values)
-            .returning(JobRow)
-            .execution_options(synchronize_session=False)
-        )
+        """UPDATE the job WHERE all conditions hold, in a transaction of its own; the updated
+        row, or None if none matched."""
         with self._sessions.begin() as session:
-            return session.scalar(statement)
+            return session.scalar(transition(job_id, *conditions, **values))
 
     def start(self, job_id: str, max_attempts: int) -> JobRow | None:
         """Claim a delivery of the job: queued/running -> running, attempts + 1, progress 0.
@@ -336,26 +341,30 @@ class JobStore:
         nothing), a cancel was requested (it ends cancelled), or this delivery would exceed
         `max_attempts` (it ends failed)."""
         active = JobRow.status.in_(ACTIVE)
-        if self._transition(job_id, active, JobRow.cancel_requested, **finished(JobStatus.cancelled)):
-            return None
         error = f"{failures.GAVE_UP} {max_attempts} attempts (the worker died or was killed each time)"
-        if self._transition(
-            job_id, active, JobRow.attempts >= max_attempts, **finished(JobStatus.failed, error=error)
-        ):
-            return None
         now = utcnow()
-        return self._transition(
-            job_id,
-            active,
-            ~JobRow.cancel_requested,
-            JobRow.attempts < max_attempts,
-            status=JobStatus.running.value,
-            attempts=JobRow.attempts + 1,
-            progress=0.0,
-            message="started",
-            started_at=now,
-            updated_at=now,
-        )
+        with self._sessions.begin() as session:  # one transaction: one commit on the hot path
+            if session.scalar(
+                transition(job_id, active, JobRow.cancel_requested, **finished(JobStatus.cancelled))
+            ):
+                return None
+            gave_up = finished(JobStatus.failed, error=error)
+            if session.scalar(transition(job_id, active, JobRow.attempts >= max_attempts, **gave_up)):
+                return None
+            return session.scalar(
+                transition(
+                    job_id,
+                    active,
+                    ~JobRow.cancel_requested,
+                    JobRow.attempts < max_attempts,
+                    status=JobStatus.running.value,
+                    attempts=JobRow.attempts + 1,
+                    progress=0.0,
+                    message="started",
+                    started_at=now,
+                    updated_at=now,
+                )
+            )
 
     def report(self, job_id: str, progress: float, message: str) -> bool:
         """Write progress of a running job; returns True when a cancel was requested."""
@@ -375,9 +384,9 @@ class JobStore:
         *,
         result: dict[str, Any] | None = None,
         error: str | None = None,
-    ) -> bool:
-        """running -> a finished status, once; False if the job was not running."""
-        return self._transition(job_id, RUNNING, **finished(status, result=result, error=error)) is not None
+    ) -> JobRow | None:
+        """running -> a finished status, once: the finished row; None if the job was not running."""
+        return self._transition(job_id, RUNNING, **finished(status, result=result, error=error))
 
     def cancel(self, job_id: str) -> JobRow | None:
         """A queued job ends cancelled at once; a running one is flagged and stops at its next

@@ -1,15 +1,12 @@
 """/v1/jobs: submit, inspect, wait for, page through and cancel jobs."""
 
-import asyncio
 import functools
 import logging
 import math
-import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Response
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, BackgroundTasks, Body, HTTPException, Query, Response
 from kombu.exceptions import OperationalError
 from pydantic import BeforeValidator, Field
 from redis.exceptions import LockError, RedisError
@@ -23,7 +20,7 @@ from service import tables
 from workers import sweeps
 from workers.celery_app import SWEEP_QUEUE, queue_for
 from workers.dispatch import Dispatcher
-from workers.events import EventLog, events_after, newest_id
+from workers.events import EventLog
 from workers.heartbeat import live_workers
 from workers.store import JobRow, JobStore
 from workers.store.access import User
@@ -32,15 +29,14 @@ from workers.version import ENGINE_VERSION
 
 from ..deps import (
     AccessDep,
-    AsyncRedisDep,
     CeleryDep,
     CurrentUser,
-    JobDep,
     OwnJobDep,
     RedisDep,
     SettingsDep,
     StoreDep,
-    SucceededJobDep,
+    WaitedJobDep,
+    WaitedResultJobDep,
 )
 from ..errors import field_error
 from ..formats import MEDIA_TYPES, ResultFormat, csv_bytes, npz_bytes, parquet_bytes
@@ -51,11 +47,6 @@ from .paging import decode_cursor, empty_is_none, encode_cursor
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-WAIT_MAX = 60.0
-POLL_SECONDS = 0.2
-"""How often a long-poll looks at the store while Redis is unreachable."""
-STORE_CHECK = 1.0
-"""Seconds a long-poll waits on the event stream before it looks at the store anyway."""
 
 
 def view(row: JobRow, cached: bool = False) -> JobView:
@@ -100,6 +91,7 @@ def view(row: JobRow, cached: bool = False) -> JobView:
 def submit(
     request: Annotated[JobRequest, Body(openapi_examples=SPEC_EXAMPLES)],
     response: Response,
+    later: BackgroundTasks,
     store: StoreDep,
     settings: SettingsDep,
     celery: CeleryDep,
@@ -114,7 +106,7 @@ def submit(
     rate_limit(redis, user, settings.submit_rate_per_minute)
     limits = limits_of(access, settings, user)
     if isinstance(spec, SweepSpec):
-        answer = submit_sweep(spec, request, user, limits, response, store, settings, celery, redis)
+        answer = submit_sweep(spec, request, user, limits, response, later, store, settings, celery, redis)
     else:
         check_budget(spec, settings, gpu_served(redis), ["body", "spec"])
         row = new_job(**job_fields(spec, user, request))
@@ -122,7 +114,7 @@ def submit(
             row, created = store.find_or_create(row, lambda: admit(store, limits, user.name, [row.flops]))
         response.headers["Location"] = f"/v1/jobs/{row.id}"
         if created:
-            dispatch(store, redis, celery)
+            later.add_task(dispatch, store, redis, celery)
         else:
             response.status_code = 200 if JobStatus(row.status).finished else 202
         answer = view(row, cached=not created)
@@ -165,8 +157,10 @@ def job_fields(spec: Any, user: User, request: JobRequest) -> dict[str, Any]:
 
 
 def dispatch(store: JobStore, redis: Any, celery: Any) -> None:
-    """Send the next fair jobs to the free workers (`workers.dispatch`). The new job is stored
-    either way: a broker that fails now leaves it to the API's periodic pass."""
+    """Send the next fair jobs to the free workers (`workers.dispatch`), run after the submit's
+    answer has left: the client's next request (the long-poll) overlaps the pass. The new job
+    is stored either way: a broker that fails now, or an API that dies before the pass, leaves
+    it to the periodic pass."""
     try:
         Dispatcher(store, redis, celery).run_pass()
     except (OperationalError, RedisError, LockError) as error:
@@ -179,6 +173,7 @@ def submit_sweep(
     user: User,
     limits: Limits,
     response: Response,
+    later: BackgroundTasks,
     store: JobStore,
     settings: ServerSettings,
     celery: Any,
@@ -211,7 +206,7 @@ def submit_sweep(
         else:
             raise HTTPException(status_code=503, detail="identical submits kept racing; submit again")
     if any(row.status == JobStatus.queued.value for row in created):  # not only lab copies
-        dispatch(store, redis, celery)
+        later.add_task(dispatch, store, redis, celery)
     response.headers["Location"] = f"/v1/jobs/{parent.id}"
     try:  # stored and sent: from here on a store error must not make the client submit again
         sweeps.advance(store, parent, EventLog(redis, settings.events_ttl_seconds))  # all reused: done
@@ -275,44 +270,9 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobView, responses=answers(*A_JOB))
-async def get_job(
-    job: JobDep,
-    store: StoreDep,
-    client: AsyncRedisDep,
-    wait: Annotated[float, Query(ge=0, le=WAIT_MAX, description="seconds to wait for the end")] = 0,
-) -> JobView:
+async def get_job(job: WaitedJobDep) -> JobView:
     """The job; with `wait`, returns as soon as it has finished or after `wait` seconds."""
-    if wait > 0 and not JobStatus(job.status).finished:
-        deadline = time.monotonic() + wait
-        try:
-            job = await until_finished(job, store, client, deadline)
-        except RedisError as error:  # the events are lost for now, the store is not: poll it
-            log.warning("waiting on job %s without its events: %s", job.id, error)
-            job = await poll_until_finished(job, store, deadline)
     return view(job)
-
-
-async def until_finished(job: JobRow, store: JobStore, client: Any, deadline: float) -> JobRow:
-    """The job once it has finished, or as it is at `deadline`: woken by its event stream (the
-    worker publishes the end right after storing it), with a look at the store after each
-    event that ends it and after each STORE_CHECK seconds without one (an end stored while
-    Redis lost its event)."""
-    cursor = await newest_id(client, job.id)  # read before the store: no later event is missed
-    job = await run_in_threadpool(store.get, job.id) or job
-    while not JobStatus(job.status).finished and (left := deadline - time.monotonic()) > 0:
-        events = await events_after(client, job.id, cursor, min(left, STORE_CHECK))
-        cursor = events[-1].id if events else cursor
-        if not events or any(event.finished for event in events):
-            job = await run_in_threadpool(store.get, job.id) or job
-    return job
-
-
-async def poll_until_finished(job: JobRow, store: JobStore, deadline: float) -> JobRow:
-    """The job once it has finished, or as it is at `deadline`, looking every POLL_SECONDS."""
-    while not JobStatus(job.status).finished and time.monotonic() < deadline:
-        await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-        job = await run_in_threadpool(store.get, job.id) or job
-    return job
 
 
 @router.get(
@@ -328,7 +288,7 @@ async def poll_until_finished(job: JobRow, store: JobStore, deadline: float) -> 
     },
 )
 def get_result(
-    job: SucceededJobDep,
+    job: WaitedResultJobDep,
     shape: Annotated[
         ResultFormat, Query(alias="format", description="json, or the result as files for notebooks")
     ] = ResultFormat.json,
