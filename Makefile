@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TORCH ?= torch==2.13.0
 
-.PHONY: install run test lint bench screenshots clean
+.PHONY: install run test lint bench screenshots constraints clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: lint
 
 screenshots: install  # the pages as PNG, taken by the page tests
 	NTKDYN_SCREENSHOTS=docs/screenshots $(BIN)/pytest -p no:cacheprovider tests/test_pages.py
+
+constraints: install  # the images' pins (deploy/constraints.txt), from this environment
+	$(BIN)/python -m tests.test_deploy > deploy/constraints.txt
 
 bench: install
 	$(BIN)/python bench/ntk.py

@@ -5,6 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from service.server.settings import ServerSettings
+from workers.celery_app import make_celery
 from workers.settings import Settings
 
 API_ONLY = {
@@ -47,3 +48,10 @@ def test_a_worker_sees_none_of_the_api_settings(monkeypatch: pytest.MonkeyPatch)
     assert not hasattr(Settings(), "port")
     with pytest.raises(ValidationError, match="port"):
         ServerSettings()
+
+
+def test_task_events_are_sent_only_when_asked_for() -> None:
+    # off in `ntkdyn run` (each would add a publish to a job), on in the compose file for Flower
+    for asked in (False, True):
+        conf = make_celery(Settings(task_events=asked)).conf
+        assert (conf.worker_send_task_events, conf.task_send_sent_event) == (asked, asked)

@@ -45,6 +45,8 @@ def make_celery(settings: Settings) -> Celery:
             "unacked_restore_throttle": 1,
         },
         worker_hijack_root_logger=False,
-        worker_send_task_events=False,
+        # task events for Flower on the broker: on Redis, pub/sub messages that no one keeps
+        worker_send_task_events=settings.task_events,
+        task_send_sent_event=settings.task_events,
     )
     return app

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     events_ttl_seconds: float = Field(
         86400, gt=0, description="a job's event stream expires this long after its last event"
     )
+    task_events: bool = Field(
+        False,
+        description="Celery task events (sent, received, started, succeeded) for a monitor such as "
+        "Flower: on in the deployed stack, off in `ntkdyn run`, where they only add publishes to a job",
+    )
 
     @field_validator("redis_url")
     @classmethod
