@@ -117,7 +117,13 @@ def admin_token(
 @app.command()
 def worker(
     queues: Annotated[str, typer.Option(help="comma-separated queues: cpu, gpu")] = "cpu",
-    pool: Annotated[str, typer.Option(help="Celery pool: prefork, solo or threads")] = "prefork",
+    pool: Annotated[
+        str,
+        typer.Option(
+            help="Celery pool: prefork, solo or threads (solo and threads check the time limit at "
+            "each progress report only, and cannot kill a job that stops reporting)"
+        ),
+    ] = "prefork",
     loglevel: Annotated[str, typer.Option(help="Celery log level")] = "INFO",
 ) -> None:
     """Start a Celery worker alone, on the Redis and store of the settings (never starts them).

@@ -1,7 +1,8 @@
 """Celery tasks: thin. Load the job, call the science, write the outcome once.
 
 Only workers import this module (it holds the worker's Celery app and imports torch); the
-parent process imports torch but runs no op, so its forked pool children do not deadlock.
+parent process imports torch but runs no op and never initialises CUDA (not even
+`torch.cuda.is_available()`), so its forked pool children neither deadlock nor find CUDA unusable.
 """
 
 import logging
@@ -45,15 +46,27 @@ class JobCancelled(Exception):
 
 class ThrottledProgress:
     """Progress callback that writes to the store and publishes a progress event at most every
-    `interval` seconds, and raises JobCancelled when that write finds a cancel request."""
+    `interval` seconds, and raises JobCancelled when that write finds a cancel request.
 
-    def __init__(self, store: JobStore, events: EventLog, job_id: str, interval: float) -> None:
+    It also holds the job to its time limit on every pool: a call `limit` seconds or more after
+    the start raises SoftTimeLimitExceeded, which fails the job as Celery's soft limit does.
+    Celery ignores time limits on the solo and threads pools, so there this check is the only
+    limit: a computation between two reports (one long torch op, a dense eigendecomposition)
+    runs on until its next report, and one that never reports again is never stopped, since
+    the job runs in the worker's own process and nothing can kill it alone. On prefork,
+    Celery's soft limit also interrupts Python code between reports, and its hard limit
+    (`max_job_seconds` + 30 s: SIGKILL of the pool child) is the backstop for the rest."""
+
+    def __init__(self, store: JobStore, events: EventLog, job_id: str, interval: float, limit: float) -> None:
         self.store, self.events, self.job_id, self.interval = store, events, job_id, interval
         # the start was just written: a job shorter than one interval writes no progress
         self.last = time.monotonic()
+        self.deadline = self.last + limit
 
     def __call__(self, fraction: float, message: str) -> None:
         now = time.monotonic()
+        if now >= self.deadline:
+            raise SoftTimeLimitExceeded
         if now - self.last < self.interval:
             return
         self.last = now
@@ -170,7 +183,7 @@ def run(job_id: str) -> None:
         announce(jobs, jobs.get(job_id))  # it may have ended just now: cancelled, or out of attempts
         return
     events().status(row)
-    progress = ThrottledProgress(jobs, events(), job_id, settings.progress_interval)
+    progress = ThrottledProgress(jobs, events(), job_id, settings.progress_interval, settings.max_job_seconds)
     status, result, error = outcome(row.spec, progress)
     try:
         ended = jobs.finish(job_id, status, result=result, error=error)
