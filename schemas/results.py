@@ -9,6 +9,9 @@ from schemas.convex_results import ConvexResult
 from schemas.landscape_results import LandscapeResult
 from schemas.ode_results import OdeResult
 
+STEP_LOSSES = 64
+"""A train run keeps its training loss at every one of its first this many steps."""
+
 
 class Spectrum(ResultModel):
     """Eigenvalues of a symmetric positive semi-definite kernel matrix, largest first."""
@@ -170,6 +173,42 @@ class RateFit(ResultModel):
     )
 
 
+class ConvergenceOrder(ResultModel):
+    """The order of convergence p of the training loss, e_{k+1} ~ C e_k^p with e_k = L_k (the
+    limit of an interpolating net is 0), from the losses at consecutive steps: 1 for linear
+    convergence, 2 for quadratic (workers/compute/order.py)."""
+
+    verdict: Literal["quadratic", "superlinear", "linear", "undetermined"] = Field(
+        description="with band = max(0.25, 2 order_se): quadratic if |p - 2| <= band, linear if "
+        "|p - 1| <= band (order 1, power laws included), superlinear if p > 1 + band and not "
+        "quadratic; undetermined with fewer than 3 usable steps, when the loss does not fall "
+        "across them, or when p is near both or neither"
+    )
+    order: float | None = Field(
+        description="p: least-squares slope of log e_{k+1} on log e_k over the usable steps; null "
+        "with fewer than 3 of them"
+    )
+    order_se: float | None = Field(
+        description="standard error of that slope, sqrt(SS_res / (m - 2) / S_xx) over m pairs; "
+        "null with fewer than 3 pairs"
+    )
+    triple_low: float | None = Field(
+        description="smallest p_k = log(e_{k+1}/e_k) / log(e_k/e_{k-1}) over consecutive triples"
+    )
+    triple_high: float | None = Field(description="largest such p_k")
+    steps_used: int = Field(ge=0, description="losses (consecutive steps) the estimate used")
+    first_step: int | None = Field(
+        description="first step used: the first whose loss is an e-fold below the initial one "
+        "(step 0 if none is)"
+    )
+    last_step: int | None = Field(description="last step used: the last above the floor")
+    floor: float = Field(
+        ge=0,
+        description="rounding floor 1e4 eps^2 L_0 (eps of the training dtype): losses at or below "
+        "it, and the steps after, are left out",
+    )
+
+
 class RateInterval(ResultModel):
     """Mean of a rate over replicates with its 95% Student-t interval."""
 
@@ -202,7 +241,8 @@ class RunResult(ResultModel):
 
     seed: int
     status: Literal["converged", "diverged", "budget", "steps"] = Field(
-        description="converged: loss <= tolerance; diverged: non-finite or grown 1e6-fold; "
+        description="converged: loss <= tolerance (checked at every step; `steps` is the first "
+        "such step and the record's last point); diverged: non-finite or grown 1e6-fold; "
         "budget: out of wall-clock time; steps: out of steps"
     )
     steps: int
@@ -213,6 +253,16 @@ class RunResult(ResultModel):
         "a test split or when it was non-finite"
     )
     fit: RateFit
+    order: ConvergenceOrder | None = Field(
+        None,
+        description="order of convergence of the training loss from step_losses (null in results "
+        "stored before it was measured)",
+    )
+    step_losses: list[float | None] | None = Field(
+        None,
+        description=f"the training loss at every step 0, 1, ... of the first {STEP_LOSSES}, up to the "
+        "end of the run (null where non-finite; the field is null in results stored before it was kept)",
+    )
     record: dict[str, list[float | None]] = Field(
         description="trajectories on the log-spaced `step` grid: train_loss, weight_change, "
         "max_neuron_change, pattern_flips, residual_top, residual_bottom, and when they apply "

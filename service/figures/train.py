@@ -1,7 +1,8 @@
 """A train result's figures: each recorded trajectory per optimizer, the replicates' mean inside
 their band; the loss with the fitted regimes and the rate theory predicts."""
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from typing import Any
 
 from service.tables.table import run_names
@@ -39,10 +40,10 @@ THEORY_KERNEL = "analytic"
 def train_figures(result: dict[str, Any]) -> list[Figure]:
     """One figure per recorded trajectory of `TRAJECTORIES` (`loss`, `weight-change`,
     `pattern-flips`, `test-loss` when there is a test split): per run, the mean over the
-    replicates at each recorded step inside their min-max band. Over the loss: the pieces fitted
-    to the first replicate (`<run> linear fit`: c rate^k; `<run> power fit`: c k^-p, c by least
-    squares on the piece's points) and, when it converges (0 < rate < 1), the per-step rate
-    predicted from H_inf from the mean initial loss, `L_0 rate^k` (`<run> predicted`)."""
+    replicates at each step they all recorded, inside their min-max band. Over the loss: the
+    pieces fitted to the first replicate (`<run> linear fit`: c rate^k; `<run> power fit`:
+    c k^-p, c by least squares on the piece's points) and, when it converges (0 < rate < 1), the
+    per-step rate predicted from H_inf from the mean initial loss, `L_0 rate^k` (`<run> predicted`)."""
     optimizers = result["optimizers"]
     names = run_names([optimizer["name"] for optimizer in optimizers])
     found = []
@@ -52,13 +53,25 @@ def train_figures(result: dict[str, Any]) -> list[Figure]:
             runs = [outcome for outcome in optimizer["runs"] if key in outcome["record"]]
             if not runs:
                 continue
-            mean = spread(run, [(outcome["record"]["step"], outcome["record"][key]) for outcome in runs])
+            mean = replicate_mean(
+                run, [(outcome["record"]["step"], outcome["record"][key]) for outcome in runs]
+            )
             series.append(mean)
             if key == "train_loss":
                 series += theory(run, optimizer, mean)
         if series:
             found.append(Figure(drawn.name, drawn.title, "step", drawn.y_label, series, y_log=drawn.y_log))
     return found
+
+
+def replicate_mean(run: str, curves: list[tuple[list[Any], list[Any]]]) -> Series:
+    """`spread` of the replicates' records, the mean left out at a step that not all of them
+    recorded: a run that reached the tolerance between two record steps ends with a record of
+    its own there, and a mean of the others alone would jump (the band still shows it)."""
+    drawn = spread(run, curves)
+    counts = Counter(step for steps, _ in curves for step in steps)
+    y = [value if counts[step] == len(curves) else None for step, value in zip(drawn.x, drawn.y, strict=True)]
+    return replace(drawn, y=y)
 
 
 def theory(run: str, optimizer: dict[str, Any], mean: Series) -> list[Series]:

@@ -19,6 +19,10 @@ RUNS = (
     "rate",
     "exponent",
     "change_step",
+    "order_verdict",
+    "order",
+    "order_se",
+    "order_steps",
 )
 PREDICTED = ("run", "optimizer", "kernel", "formula", "predicted_rate", "measured_rate", "ratio")
 
@@ -26,8 +30,10 @@ PREDICTED = ("run", "optimizer", "kernel", "formula", "predicted_rate", "measure
 def train_tables(result: dict[str, Any]) -> dict[str, Table]:
     """`trajectories`: one row per run, replicate and recorded step, a column per recorded metric
     (train_loss, weight_change, pattern_flips, ...; empty where not finite or not recorded);
-    `runs`: one row per run and replicate with its end and its fitted rate; `predicted`: one row
-    per run and kernel whose spectrum predicts a rate, beside the measured mean rate."""
+    `runs`: one row per run and replicate with its end, its fitted rate and its order of
+    convergence p (+- its standard error, from `order_steps` consecutive steps; empty in results
+    stored before orders were measured); `predicted`: one row per run and kernel whose spectrum
+    predicts a rate, beside the measured mean rate."""
     optimizers = result["optimizers"]
     names = run_names([optimizer["name"] for optimizer in optimizers])
     return {
@@ -50,6 +56,7 @@ def train_tables(result: dict[str, Any]) -> dict[str, Table]:
                     outcome["fit"]["rate"],
                     outcome["fit"]["exponent"],
                     outcome["fit"]["change_step"],
+                    *order_cells(outcome.get("order")),
                 )
                 for run, optimizer in zip(names, optimizers, strict=True)
                 for replicate, outcome in enumerate(optimizer["runs"])
@@ -72,6 +79,13 @@ def train_tables(result: dict[str, Any]) -> dict[str, Table]:
             ),
         ),
     }
+
+
+def order_cells(order: dict[str, Any] | None) -> tuple[Any, ...]:
+    """verdict, p, its standard error and the steps used; empty cells without an order."""
+    if order is None:
+        return (None, None, None, None)
+    return (order["verdict"], order["order"], order["order_se"], order["steps_used"])
 
 
 def trajectories(optimizers: list[dict[str, Any]], names: list[str]) -> Table:

@@ -1,21 +1,26 @@
 """The training engine (workers.compute.training.engine and .stacked): runs, replicates, batching.
 
 A researcher trains replicates of a net and expects: the weight change to count the trained layer
-only; replicates stacked into one batched run to give the numbers they give one after another, for
+only; a run to stop at the first step whose loss reaches the tolerance, whatever the record grid,
+as a plain PyTorch loop finds it; replicates stacked into one batched run to give the numbers they give one after another, for
 every optimizer and network; a seed to be one network in every dtype; and replicates stacked
 automatically on GPUs and for small CPU jobs only. CPU, float64 unless a test says otherwise.
 """
+
+import itertools
+import math
 
 import pytest
 import torch
 
 from schemas import TrainSpec
 from schemas.networks import FullyConnected, TwoLayerNet
+from schemas.results import STEP_LOSSES
 from workers.compute.datasets import make_data
 from workers.compute.kernels.analytic import analytic_kernel
 from workers.compute.networks import init_params
 from workers.compute.training import engine
-from workers.compute.training.engine import Problem, record_steps
+from workers.compute.training.engine import Problem, initial_params, record_steps
 from workers.compute.training.stacked import seed_groups
 
 from .helpers import SPHERE, train
@@ -42,6 +47,75 @@ def test_weight_change_counts_the_trained_layer_only() -> None:
     )
     W, W0 = run.final["W"], run.initial["W"]
     assert run.record["weight_change"][-1] == pytest.approx(float((W - W0).norm() / W0.norm()), rel=1e-12)
+
+
+GRIDS = (512, 256, 16)  # record points
+
+
+def plain_gd_losses(lr: float, steps: int) -> list[float]:
+    """GD written by hand on the two-layer ReLU net f(x) = m^-1/2 sum_r a_r relu(w_r . x) (Du et
+    al. 2019) from the trainer's seed-0 initialisation: an nn.Parameter, loss.backward() and an
+    in-place update; the loss 1/2 sum_i (f(x_i) - y_i)^2 at steps 0..steps."""
+    data = make_data(
+        TrainSpec.model_validate({"dataset": SPHERE}).dataset, torch.float64, torch.device("cpu")
+    )
+    start = initial_params(TwoLayerNet(), 512, data.X, 0)
+    W, a = torch.nn.Parameter(start["W"].clone()), start["a"]
+    losses = []
+    for _ in range(steps + 1):
+        loss = 0.5 * ((torch.relu(data.X @ W.T) @ a / math.sqrt(512) - data.y) ** 2).sum()
+        losses.append(float(loss.detach()))
+        W.grad = None
+        loss.backward()
+        with torch.no_grad():
+            W -= lr * W.grad
+    return losses
+
+
+def test_a_run_stops_at_the_first_step_below_the_tolerance_whatever_the_record_grid() -> None:
+    """The tolerance sits between the plain loop's losses at steps k - 1 and k, k on none of the
+    grids: every grid must report k steps, end its record at step k with that step's loss, and
+    stop there (checked on the device at every step, read back only at records and blocks)."""
+    lr, steps = 0.1, 600
+    losses = plain_gd_losses(lr, steps)
+    assert all(later < earlier for earlier, later in itertools.pairwise(losses))
+    grids = [set(record_steps(steps, points)) for points in GRIDS]
+    k = next(k for k in range(300, steps) if not any(k in grid for grid in grids))
+    tolerance = math.sqrt(losses[k - 1] * losses[k])
+    fields = {"width": 512, "steps": steps, "tolerance": tolerance, "replicates": 2}
+    for optimizer in ({"name": "gd", "lr": lr}, {"name": "nesterov", "lr": lr, "momentum": 0.5}):
+        runs = [train(optimizers=[optimizer], record_points=points, **fields) for points in GRIDS]
+        for replicate in range(2):
+            ends = [result.optimizers[0].runs[replicate] for result in runs]
+            assert {run.status for run in ends} == {"converged"}
+            assert len({run.steps for run in ends}) == 1, [run.steps for run in ends]
+            for run in ends:
+                assert run.record["step"][-1] == run.steps and run.final_loss <= tolerance
+                assert run.record["train_loss"][-2] > tolerance
+                assert run.final_loss == pytest.approx(ends[0].final_loss, rel=1e-12)
+                assert len(run.record["step"]) <= len(record_steps(steps, GRIDS[0])) + 1
+        if optimizer["name"] == "gd":
+            first = runs[0].optimizers[0].runs[0]
+            assert first.steps == k and first.final_loss == pytest.approx(losses[k], rel=1e-10)
+
+
+def test_mini_batch_sgd_checks_the_tolerance_once_per_pass_whatever_the_record_grid() -> None:
+    """SGD's step sees a batch only, so the full-batch loss is checked every ceil(n / b) steps
+    (after the first STEP_LOSSES): the run converges at such a step, the same on every grid,
+    with its loss at or below the tolerance there."""
+    n, batch = SPHERE["n"], 8
+    interval = -(-n // batch)
+    fields = {"width": 512, "steps": 3000, "tolerance": 1e-3, "replicates": 2}
+    optimizer = {"name": "sgd", "lr": 0.5, "batch_size": batch}
+    runs = [train(optimizers=[optimizer], record_points=points, **fields) for points in GRIDS]
+    for replicate in range(2):
+        ends = [result.optimizers[0].runs[replicate] for result in runs]
+        assert {run.status for run in ends} == {"converged"}
+        assert len({run.steps for run in ends}) == 1, [run.steps for run in ends]
+        assert ends[0].steps >= STEP_LOSSES and ends[0].steps % interval == 0
+        for run in ends:
+            assert run.record["step"][-1] == run.steps and run.final_loss <= fields["tolerance"]
+            assert run.final_loss == pytest.approx(ends[0].final_loss, rel=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,12 @@
 """Training runs: a network, an optimizer and R seeds, as one stacked batch (parameters with a
 leading replicate axis, W: (R, m, d)) or one seed at a time (R = 1): replicates never interact,
 so both give the same numbers. Functional updates on the trained parameters; metrics are
-written into device buffers at log-spaced record steps and read back only there (where the stop
-rules are checked), never once per step."""
+written into device buffers at log-spaced record steps and read back only there (where
+divergence and the budget are checked), never once per step. The tolerance is checked on the
+device at every step (training/stacked.py; a mini-batch method once per pass over the data), so
+a run converges at the first checked step whose loss is at or below it, whatever the record
+grid; the loss of each of the first STEP_LOSSES steps is kept too (for the order of
+convergence, which needs consecutive steps)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,10 +16,11 @@ import numpy as np
 import torch
 
 from schemas.networks import NetworkSpec
+from schemas.results import STEP_LOSSES
 from workers.compute.kernels.empirical import tangent_kernel
 from workers.compute.networks import Params, forward, init_params, trained_names
 from workers.compute.training.optimizers import OPTIMIZERS, Context
-from workers.compute.training.stacked import run_stacked
+from workers.compute.training.stacked import Target, run_stacked
 
 DIVERGENCE_FACTOR = 1e6
 FIRST_LAYER = {"two_layer": "W", "fully_connected": "W1"}
@@ -62,7 +67,8 @@ class Start:
 
 @dataclass
 class Run:
-    """A finished run: how it ended and its recorded trajectories (host lists)."""
+    """A finished run: how it ended, its recorded trajectories and its training loss at each of
+    the steps 0, 1, ..., min(steps, STEP_LOSSES - 1) (host lists, None where not finite)."""
 
     seed: int
     status: str  # converged | diverged | budget | steps
@@ -71,6 +77,7 @@ class Run:
     record: dict[str, list[float | None]]
     final: Params
     initial: Params
+    step_losses: list[float | None] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -109,6 +116,16 @@ def metrics(problem: Problem, params: Params, start: Start, size: torch.Tensor) 
     return values
 
 
+def per_step(losses: list[float], steps: int, last: float | None) -> list[float | None]:
+    """The losses of steps 0, 1, ..., min(steps, STEP_LOSSES - 1) out of a replicate's per-step
+    buffer `losses` (None where not finite). The loss at its last step, which no step evaluated
+    when the run ended at a record, is that record's (`last`)."""
+    kept: list[float | None] = [value if np.isfinite(value) else None for value in losses[: steps + 1]]
+    if steps < STEP_LOSSES:
+        kept[steps] = last
+    return kept
+
+
 def initial_params(network: NetworkSpec, width: int, X: torch.Tensor, seed: int) -> Params:
     """The seed's initialisation, on X's device and in its dtype (every run of a seed starts here)."""
     return init_params(network, X.shape[1], width, torch.Generator().manual_seed(seed), X.dtype, X.device)
@@ -128,14 +145,11 @@ def start(problem: Problem, seeds: list[int]) -> Start:
     )
 
 
-def stop_status(
-    loss: float, initial: float, tolerance: float, elapsed: float, max_seconds: float
-) -> str | None:
-    """Why a run ends at a record point with this loss, or None to go on."""
+def stop_status(loss: float, initial: float, elapsed: float, max_seconds: float) -> str | None:
+    """Why a run ends at a record point with this loss, or None to go on (reaching the tolerance
+    is checked at every step, not here)."""
     if not np.isfinite(loss) or loss > DIVERGENCE_FACTOR * initial:
         return "diverged"
-    if loss <= tolerance:
-        return "converged"
     if elapsed > max_seconds:
         return "budget"
     return None
@@ -154,7 +168,8 @@ def train(
     """Run `optimizer` from `begin` (its seeds stacked into one batch) up to the last step of
     `grid` (the record steps); `on_record(step, losses)` after each record. Each replicate stops
     on its own (its record and final parameters are kept from that point); the batch stops when
-    none is left, and shares one clock."""
+    none is left, and shares one clock. A replicate whose loss reaches `tolerance` at a step off
+    the grid gets one more record, at that step (its last)."""
     seeds, params = begin.seeds, begin.params
     names = trained_names(problem.network, params)
     frozen = {name: value for name, value in params.items() if name not in names}
@@ -179,30 +194,55 @@ def train(
 
     context = Context(loss, residual, kernel, n, seeds, device)
     method = OPTIMIZERS[optimizer](hyper, context)
-    buffers: dict[str, torch.Tensor] = {}
+    buffers: dict[str, torch.Tensor] = {}  # (R, len(grid) + 1): the grid's records, then a final one
     initial_loss: list[float] = []
+    step_losses = torch.full((len(seeds), STEP_LOSSES), float("nan"), dtype=problem.X.dtype, device=device)
 
-    def measure(trained: Params, index: int) -> list[float]:
+    def write(trained: Params, index: int, rows: torch.Tensor | slice) -> None:
         for name, value in metrics(problem, {**frozen, **trained}, begin, size).items():
             if name not in buffers:
                 buffers[name] = torch.full(
-                    (len(seeds), len(grid)), float("nan"), dtype=value.dtype, device=device
+                    (len(seeds), len(grid) + 1), float("nan"), dtype=value.dtype, device=device
                 )
-            buffers[name][:, index] = value
+            buffers[name][rows, index] = value[rows]
+
+    def measure(trained: Params, index: int) -> list[float]:
+        write(trained, index, slice(None))
         losses = buffers["train_loss"][:, index].tolist()  # host sync, at record points only
         initial_loss[:] = initial_loss or losses
         return losses
 
-    def stop(r: int, loss: float, elapsed: float) -> str | None:
-        return stop_status(loss, initial_loss[r], tolerance, elapsed, max_seconds)
+    unchecked, every = torch.zeros(len(seeds), dtype=torch.bool, device=device), method.check_every
 
-    endings = run_stacked(method.step, theta, grid, measure, stop, on_record)
+    def below(k: int, trained: Params, loss: torch.Tensor | None) -> torch.Tensor:
+        """(R,) L(theta_k) <= tolerance; L from the step, else one forward pass (no host sync),
+        made for the first STEP_LOSSES steps and then once every `every` steps
+        (one pass over the data of a mini-batch method; all False in between)."""
+        if loss is None:
+            if k >= STEP_LOSSES and k % every:
+                return unchecked
+            with torch.no_grad():
+                loss = problem.loss(residual(trained, None))
+        if k < STEP_LOSSES:
+            step_losses[:, k] = loss
+        return loss <= tolerance
+
+    def final(trained: Params, rows: list[int]) -> None:
+        write(trained, len(grid), torch.tensor(rows, device=device))
+
+    def stop(r: int, loss: float, elapsed: float) -> str | None:
+        return stop_status(loss, initial_loss[r], elapsed, max_seconds)
+
+    endings = run_stacked(method.step, theta, grid, measure, stop, on_record, Target(below, final))
     host = {name: buffer.tolist() for name, buffer in buffers.items()}
+    early = step_losses.tolist()
     runs = []
     for r, (seed, ending) in enumerate(zip(seeds, endings, strict=True)):
-        record: dict[str, list[float | None]] = {"step": [float(step) for step in grid[: ending.records]]}
+        kept = list(range(ending.records)) + ([len(grid)] if ending.extra else [])
+        steps = [*grid[: ending.records], *([ending.steps] if ending.extra else [])]
+        record: dict[str, list[float | None]] = {"step": [float(step) for step in steps]}
         for name, values in host.items():
-            record[name] = [value if np.isfinite(value) else None for value in values[r][: ending.records]]
+            record[name] = [values[r][i] if np.isfinite(values[r][i]) else None for i in kept]
         runs.append(
             Run(
                 seed=seed,
@@ -212,6 +252,7 @@ def train(
                 record=record,
                 final={**{name: value[r] for name, value in frozen.items()}, **ending.final},
                 initial={name: value[r] for name, value in params.items()},
+                step_losses=per_step(early[r], ending.steps, record["train_loss"][-1]),
                 warnings=sorted({message for replicate, message in context.warnings if replicate == r}),
             )
         )

@@ -1,8 +1,9 @@
 """The optimizer registry: one class per spec name, each knowing all there is to know of its
 method on the compute side: its update (`step(k, theta)`, functional, returning the next
-iterate), its `auto` choice from a kernel spectrum (`choose`), the per-step loss factor linear
-theory predicts for it (`predict`, training/theory.py) and how its batch rescales an automatic
-step (`lr_factor`). Its per-step cost for the budget is on its schema model
+iterate and, when the update evaluated it, the loss at theta_k, which the trainer checks
+against its tolerance every step), its `auto` choice from a kernel spectrum (`choose`), the
+per-step loss factor linear theory predicts for it (`predict`, training/theory.py) and how its
+batch rescales an automatic step (`lr_factor`). Its per-step cost for the budget is on its schema model
 (schemas/optimizers.py), so that the API can price a job without torch. Adding an optimizer is
 its schema model, its class here, and a test.
 
@@ -15,9 +16,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from schemas.optimizers import OptimizerSpec
+from schemas.optimizers import OptimizerSpec, check_interval
 from schemas.results import PredictedRate
 from workers.compute.networks import Params
+from workers.compute.training.stacked import Stepped
 from workers.compute.training.theory import (
     ArrayLike,
     AutoHyper,
@@ -68,9 +70,10 @@ class Context:
         self.used = 0
         self.ones: torch.Tensor | None = None
 
-    def gradient(self, theta: Params, batch: torch.Tensor | None) -> Params:
-        """grad L(theta) by reverse-mode autograd on detached leaves (cheaper per call than
-        torch.func.grad's functional transform, measured in bench/train.py). Replicates are
+    def gradient(self, theta: Params, batch: torch.Tensor | None) -> tuple[Params, torch.Tensor]:
+        """grad L(theta) and the (R,) losses L(theta) (detached) by reverse-mode autograd on
+        detached leaves (cheaper per call than torch.func.grad's functional transform, measured in
+        bench/train.py). Replicates are
         independent, so the gradient of the summed losses is each replicate's own gradient: the
         (R,) losses are differentiated against a vector of ones, kept from the first step (no
         sum and no fresh ones per step, two kernels fewer)."""
@@ -79,7 +82,7 @@ class Context:
         if self.ones is None:
             self.ones = torch.ones_like(losses)
         gradients = torch.autograd.grad(losses, list(leaves.values()), grad_outputs=self.ones)
-        return dict(zip(leaves, gradients, strict=True))
+        return dict(zip(leaves, gradients, strict=True)), losses.detach()
 
     def batch(self, size: int) -> torch.Tensor:
         """(R, size): for each replicate, `size` distinct indices uniformly at random from its
@@ -106,8 +109,16 @@ class Optimizer:
     def __init__(self, hyper: dict[str, Any], context: Context) -> None:
         self.hyper, self.context = hyper, context
 
-    def step(self, k: int, theta: Params) -> Params:
-        """theta_{k+1} from theta_k (k = 0, 1, ...)."""
+    @property
+    def check_every(self) -> int:
+        """Steps between two tolerance checks when `step` returns no loss: one pass over the
+        data (schemas/optimizers.py, check_interval)."""
+        n = self.context.n
+        return check_interval(n, min(self.hyper.get("batch_size") or n, n))
+
+    def step(self, k: int, theta: Params) -> Stepped:
+        """theta_{k+1} from theta_k (k = 0, 1, ...), and the (R,) full-batch loss L(theta_k)
+        when the update evaluated it on the way (None otherwise: the trainer computes it)."""
         raise NotImplementedError
 
     @classmethod
@@ -131,8 +142,9 @@ class GradientDescent(Optimizer):
 
     name = "gd"
 
-    def step(self, _k: int, theta: Params) -> Params:
-        return axpy(theta, self.context.gradient(theta, None), -self.hyper["lr"])
+    def step(self, _k: int, theta: Params) -> Stepped:
+        gradient, loss = self.context.gradient(theta, None)
+        return axpy(theta, gradient, -self.hyper["lr"]), loss
 
     @classmethod
     def predict(cls, hyper: dict[str, Any], eigenvalues: ArrayLike, kernel: str) -> PredictedRate:
@@ -149,9 +161,10 @@ class StochasticGradient(Optimizer):
         super().__init__(hyper, context)
         self.size = min(hyper["batch_size"], context.n)
 
-    def step(self, _k: int, theta: Params) -> Params:
+    def step(self, _k: int, theta: Params) -> Stepped:
         batch = self.context.batch(self.size)
-        return axpy(theta, self.context.gradient(theta, batch), -self.hyper["lr"])
+        gradient, _ = self.context.gradient(theta, batch)  # a batch's loss, not L(theta)
+        return axpy(theta, gradient, -self.hyper["lr"]), None
 
     @classmethod
     def lr_factor(cls, hyper: dict[str, Any], n: int) -> tuple[float, str]:
@@ -184,12 +197,13 @@ class HeavyBallMethod(MomentumMethod):
     def predict(cls, hyper: dict[str, Any], eigenvalues: ArrayLike, kernel: str) -> PredictedRate:
         return heavy_ball_rate(eigenvalues, hyper["lr"], hyper["momentum"], kernel)
 
-    def step(self, _k: int, theta: Params) -> Params:
-        moved = axpy(theta, self.context.gradient(theta, None), -self.lr)
+    def step(self, _k: int, theta: Params) -> Stepped:
+        gradient, loss = self.context.gradient(theta, None)
+        moved = axpy(theta, gradient, -self.lr)
         if self.previous is not None:
             moved = axpy(moved, difference(theta, self.previous), self.momentum)
         self.previous = theta
-        return moved
+        return moved, loss
 
 
 class NesterovMethod(MomentumMethod):
@@ -214,14 +228,17 @@ class NesterovMethod(MomentumMethod):
         """b_k for the step from theta_k (k = 1, 2, ...; step 0 has no previous iterate)."""
         return (k - 1) / (k + 2) if self.momentum == "schedule" else self.momentum
 
-    def step(self, k: int, theta: Params) -> Params:
+    def step(self, k: int, theta: Params) -> Stepped:
+        """The gradient is taken at the look-ahead y_k, so L(theta_k) is evaluated only at k = 0."""
         look = (
             theta
             if self.previous is None
             else axpy(theta, difference(theta, self.previous), self.coefficient(k))
         )
+        at_theta = self.previous is None
         self.previous = theta
-        return axpy(look, self.context.gradient(look, None), -self.lr)
+        gradient, loss = self.context.gradient(look, None)
+        return axpy(look, gradient, -self.lr), loss if at_theta else None
 
 
 class AdamMethod(Optimizer):
@@ -234,20 +251,21 @@ class AdamMethod(Optimizer):
         self.first: Params | None = None
         self.second: Params | None = None
 
-    def step(self, k: int, theta: Params) -> Params:
+    def step(self, k: int, theta: Params) -> Stepped:
         beta1, beta2, eps, lr = self.hyper["beta1"], self.hyper["beta2"], self.hyper["eps"], self.hyper["lr"]
-        g = self.context.gradient(theta, None)
+        g, loss = self.context.gradient(theta, None)
         if self.first is None or self.second is None:
             self.first = {name: torch.zeros_like(value) for name, value in g.items()}
             self.second = {name: torch.zeros_like(value) for name, value in g.items()}
         self.first = {name: beta1 * self.first[name] + (1 - beta1) * g[name] for name in g}
         self.second = {name: beta2 * self.second[name] + (1 - beta2) * g[name] ** 2 for name in g}
         correction1, correction2 = 1 - beta1 ** (k + 1), 1 - beta2 ** (k + 1)
-        return {
+        moved = {
             name: theta[name]
             - lr * (self.first[name] / correction1) / ((self.second[name] / correction2).sqrt() + eps)
             for name in theta
         }
+        return moved, loss
 
 
 class GramGaussNewton(Optimizer):
@@ -278,16 +296,19 @@ class GramGaussNewton(Optimizer):
                 raise ValueError("ggn: the Gram matrix is singular even when damped; set damping > 0")
         return torch.cholesky_solve(residual[..., None], factor)[..., 0]
 
-    def step(self, _k: int, theta: Params) -> Params:
+    def step(self, _k: int, theta: Params) -> Stepped:
+        """L(theta_k) is left to the trainer (a forward pass, small beside the batch's kernel and
+        Cholesky factorisation)."""
         size = self.hyper["batch_size"]
         batch = None if size is None or size >= self.context.n else self.context.batch(size)
         leaves = {name: value.detach().requires_grad_() for name, value in theta.items()}
         residual = self.context.residual(leaves, batch)
         z = self.solve(self.context.kernel(theta, batch), residual.detach())
         update = torch.autograd.grad(residual, list(leaves.values()), grad_outputs=z)  # J_B^T z
-        return {
+        moved = {
             name: theta[name] - self.hyper["lr"] * piece for name, piece in zip(leaves, update, strict=True)
         }
+        return moved, None
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {

@@ -1,5 +1,6 @@
-"""What a train job reports of its runs: each run's record, rate fit and test error, the
-kernels' extreme eigenvalues, and the optimizers ranked by steps to 1e-6 of the initial loss."""
+"""What a train job reports of its runs: each run's record, rate fit, order of convergence and
+test error, the kernels' extreme eigenvalues, and the optimizers ranked by steps to 1e-6 of the
+initial loss."""
 
 import math
 
@@ -7,6 +8,7 @@ import numpy as np
 import torch
 
 from schemas.results import KernelSummary, OptimizerResult, RankEntry, RunResult
+from workers.compute.order import convergence_order
 from workers.compute.rates import fit_rates
 from workers.compute.training.engine import Problem, Run
 
@@ -18,7 +20,8 @@ def summary(name: str, eigenvalues: torch.Tensor) -> KernelSummary:
 
 
 def run_result(run: Run, floor: float, problem: Problem) -> RunResult:
-    """The run's record, rate fit and final losses. The test MSE comes from the last recorded test
+    """The run's record, rate fit, order of convergence (from its per-step losses; `floor`
+    leaves round-off out of both) and final losses. The test MSE comes from the last recorded test
     loss, scale/2 sum_test (f - y)^2: test_mse = 2 test_loss / (scale n_test)."""
     losses = [math.inf if value is None else value for value in run.record["train_loss"]]
     steps = [int(step) for step in run.record["step"]]
@@ -32,6 +35,8 @@ def run_result(run: Run, floor: float, problem: Problem) -> RunResult:
         final_loss=run.record["train_loss"][-1],
         test_mse=None if test_loss is None else 2.0 * test_loss / (problem.scale * n_test),
         fit=fit_rates(steps, losses, floor),
+        order=convergence_order(run.step_losses, floor),
+        step_losses=run.step_losses,
         record=run.record,
         warnings=run.warnings,
     )
