@@ -17,7 +17,7 @@ from schemas.costs import (
     Cost,
 )
 from schemas.datasets import DatasetSpec, ReluTeacherLabels, SphereDataset
-from schemas.optimizers import GD, HeavyBall, Nesterov, OptimizerSpec
+from schemas.optimizers import GD, GGN, SGD, Adam, HeavyBall, Nesterov
 
 SDP_N_MAX = 5000
 SDP_D_MAX = 64
@@ -31,6 +31,14 @@ RELU_ENTRIES_MAX = 1_000_000
 """patterns x n x d: coefficients of the ReLU program's sign constraints (1e6 measured: 17 s, 1 GB)."""
 WIDTH_MAX = 512
 COEFFICIENT_MAX = 1e3
+NOISE_MAX = 10.0
+GIVEN_ENTRIES_MAX = 65_536
+"""width x d numbers of a net given inline as the start (512 neurons in d = 128)."""
+LBFGS_HISTORY_MAX = 100
+LBFGS_EVALUATIONS = 2
+"""Objective-and-gradient evaluations per L-BFGS iteration for the estimate: the strong-Wolfe
+search mostly accepts the first trial step (measured 1.1-1.8 per iteration over runs of 30 or more
+iterations on the tests' problems; up to 3 in runs that stall at a ReLU kink or end within 10)."""
 
 CONVEX_EXAMPLE = {
     "kind": "convex",
@@ -58,6 +66,11 @@ class PolynomialProgram(SpecModel):
     a: float = Field(1.0, ge=-COEFFICIENT_MAX, le=COEFFICIENT_MAX, description="coefficient of t^2")
     b: float = Field(1.0, ge=-COEFFICIENT_MAX, le=COEFFICIENT_MAX, description="coefficient of t")
     c: float = Field(0.0, ge=-COEFFICIENT_MAX, le=COEFFICIENT_MAX, description="constant term")
+    return_matrices: bool = Field(
+        False,
+        description="also return the solution's PSD blocks Z and Z' themselves ((d + 1) x (d + 1) "
+        f"each, d <= {SDP_D_MAX}); their eigenvalues and ranks are always returned",
+    )
 
 
 class ReluProgram(SpecModel):
@@ -78,6 +91,82 @@ class ReluProgram(SpecModel):
 
 
 ProgramSpec = Annotated[PolynomialProgram | ReluProgram, Field(discriminator="name")]
+
+
+class LBFGS(SpecModel):
+    """L-BFGS (Nocedal & Wright 2006, alg. 7.4) with a strong-Wolfe line search (their alg. 3.5-3.6;
+    torch.optim.LBFGS) in float64, one replicate at a time (each has its own line search). A
+    step is one iteration, which evaluates the objective and its gradient once or more. Convex
+    comparisons only: `train` jobs do not take it."""
+
+    name: Literal["lbfgs"] = "lbfgs"
+    history: int = Field(
+        10, ge=1, le=LBFGS_HISTORY_MAX, description="curvature pairs (s, y) kept for the inverse Hessian"
+    )
+    lr: float = Field(
+        1.0,
+        gt=0,
+        le=10,
+        description="first trial step of each line search along the quasi-Newton direction (1: the "
+        "quasi-Newton step itself)",
+    )
+
+
+ComparisonSpec = Annotated[GD | SGD | HeavyBall | Nesterov | Adam | GGN | LBFGS, Field(discriminator="name")]
+"""What the comparison runs: the optimizers of `train` (schemas.optimizers.OptimizerSpec) and L-BFGS."""
+
+
+class RandomStart(SpecModel):
+    """Each replicate from its own seeded random net, of scale `init_scale`."""
+
+    name: Literal["random"] = "random"
+
+
+class RecoveredStart(SpecModel):
+    """Each replicate from the net recovered from the program's solution (padded to `width` with
+    silent neurons), every trained parameter plus Gaussian noise of standard deviation `noise` x
+    the root mean square of the recovered parameters (seeded per replicate), so that
+    |theta_0 - theta*| ~ noise |theta*|. Needs width >= the recovered neurons."""
+
+    name: Literal["recovered"] = "recovered"
+    noise: float = Field(
+        0.01,
+        ge=0,
+        le=NOISE_MAX,
+        description="relative scale of the perturbation (0: start exactly at the recovered optimum)",
+    )
+
+
+class GivenStart(SpecModel):
+    """Each replicate from the net given here, `width` neurons in R^d, with the same relative
+    noise as a recovered start. ReLU: W = weights, a = outputs; polynomial: u_j = w_j / |w_j|
+    (rows nonzero) and alpha_j = outputs_j, trained as s_j = sqrt|alpha_j|, t_j = sign(alpha_j) s_j."""
+
+    name: Literal["given"] = "given"
+    weights: list[list[float]] = Field(
+        max_length=WIDTH_MAX, description="first-layer rows w_j: width lists of d numbers"
+    )
+    outputs: list[float] = Field(max_length=WIDTH_MAX, description="output weights alpha_j: width numbers")
+    noise: float = Field(
+        0.0, ge=0, le=NOISE_MAX, description="relative scale of a seeded perturbation per replicate"
+    )
+
+    @field_validator("weights")
+    @classmethod
+    def _rectangular(cls, weights: list[list[float]]) -> list[list[float]]:
+        lengths = sorted({len(row) for row in weights})
+        if not weights or lengths[0] == 0:
+            raise ValueError("give at least one neuron, each a row of d numbers")
+        if len(lengths) > 1:
+            raise ValueError(f"the rows have different lengths {lengths}: give each neuron d numbers")
+        if len(weights) * lengths[0] > GIVEN_ENTRIES_MAX:
+            raise ValueError(
+                f"{len(weights)} x {lengths[0]} weights are more than {GIVEN_ENTRIES_MAX} numbers"
+            )
+        return weights
+
+
+StartSpec = Annotated[RandomStart | RecoveredStart | GivenStart, Field(discriminator="name")]
 
 
 def _default_dataset() -> SphereDataset:
@@ -118,13 +207,14 @@ class ConvexSpec(SpecModel):
         "|optimum| + solver_tolerance of the optimum, a run that close has reached it, and one that "
         "far below it is an error",
     )
-    compare: list[OptimizerSpec] = Field(
+    compare: list[ComparisonSpec] = Field(
         default_factory=lambda: [GD(), HeavyBall(momentum=0.9), Nesterov(momentum="schedule")],
         max_length=6,
         description="optimizers that train the nonconvex net on the same objective; `auto` lr: "
         "1/lambda_max of its Hessian (power iteration at the starts and the recovered optimum); "
         "`auto` momentum is rejected (the nonconvex objective has no curvature floor to tune it to); "
-        "ggn needs the squared loss, damping > 0 and the full batch",
+        "ggn needs the squared loss, damping > 0 and the full batch; lbfgs runs the replicates one "
+        "by one, a step being one iteration",
     )
     width: int = Field(32, ge=1, le=WIDTH_MAX, description="neurons m of the nonconvex nets")
     replicates: int = Field(
@@ -135,8 +225,13 @@ class ConvexSpec(SpecModel):
         1.0,
         gt=0,
         le=10,
-        description="starts: rows of W ~ N(0, scale^2 I / d); ReLU output weights ~ N(0, scale^2 / m), "
-        "polynomial alpha_j = s_j t_j with s, t ~ N(0, scale / m)",
+        description="random starts: rows of W ~ N(0, scale^2 I / d); ReLU output weights ~ N(0, "
+        "scale^2 / m), polynomial alpha_j = s_j t_j with s, t ~ N(0, scale / m)",
+    )
+    start: StartSpec = Field(
+        default_factory=RandomStart,
+        description="where the nonconvex runs start: random (seeded), the recovered optimum plus "
+        "noise, or a net given inline",
     )
     steps: int = Field(5000, ge=1, le=10**6, description="step budget of each nonconvex run")
     max_seconds: float = Field(120, gt=0, le=3600, description="wall-clock budget of one optimizer's runs")
@@ -169,7 +264,7 @@ class ConvexSpec(SpecModel):
 
     @field_validator("compare")
     @classmethod
-    def _trainable(cls, compare: list[OptimizerSpec], info: ValidationInfo) -> list[OptimizerSpec]:
+    def _trainable(cls, compare: list[ComparisonSpec], info: ValidationInfo) -> list[ComparisonSpec]:
         for index, optimizer in enumerate(compare):
             where = f"compare[{index}] ({optimizer.name})"
             if getattr(optimizer, "momentum", None) == "auto":
@@ -191,6 +286,29 @@ class ConvexSpec(SpecModel):
                         f"{where}: batch_size must be null (the penalty is not a sum over points)"
                     )
         return compare
+
+    @field_validator("start")
+    @classmethod
+    def _start_fits(cls, start: RandomStart | RecoveredStart | GivenStart, info: ValidationInfo) -> StartSpec:
+        dataset, width, program = (info.data.get(key) for key in ("dataset", "width", "program"))
+        if not isinstance(start, GivenStart) or dataset is None or width is None:
+            return start  # an invalid dataset or width says so itself
+        m, d = len(start.weights), len(start.weights[0])
+        if m != width or len(start.outputs) != width:
+            raise ValueError(
+                f"the given net has {m} rows of weights and {len(start.outputs)} outputs; width is "
+                f"{width}: give one row and one output per neuron"
+            )
+        if d != dataset.d:
+            raise ValueError(f"the given rows have {d} numbers; the data are in d = {dataset.d}")
+        if isinstance(program, PolynomialProgram):
+            zero = [j for j, row in enumerate(start.weights) if not any(row)]
+            if zero:
+                raise ValueError(
+                    f"rows {zero[:5]} of the given weights are zero: the polynomial net uses "
+                    "u_j = w_j / |w_j|, so every row must be nonzero"
+                )
+        return start
 
     def patterns(self) -> int:
         """Most activation patterns the ReLU program can hold (0 for the SDP)."""
@@ -218,15 +336,25 @@ class ConvexSpec(SpecModel):
         p = m * (d + 2)
         net = 8.0 * n * m * d
         for optimizer in self.compare:
-            extra = 0.0
-            if optimizer.name == "ggn":
-                rows = n + p
-                extra = 2.0 * rows * p * (n + 1) + 2.0 * rows * rows * p + rows**3
-            flops += self.steps * (STEP_OVERHEAD + R * (net + extra))
-            flops += HESSIAN_PRODUCTS * (STEP_OVERHEAD + 4 * R * net)
+            flops += self.steps * _step_flops(optimizer, n, p, R, net)
+            if optimizer.name != "lbfgs":  # the others may take an `auto` lr
+                flops += HESSIAN_PRODUCTS * (STEP_OVERHEAD + 4 * R * net)
         gram = (n + p) * (n + 2 * p) if any(optimizer.name == "ggn" for optimizer in self.compare) else 0
         memory = BYTES_PER_ENTRY * entries + 8.0 * R * (4 * n * m + 8 * p + gram)
         return Cost(flops=flops, memory_bytes=memory)
+
+
+def _step_flops(optimizer: ComparisonSpec, n: int, p: int, R: int, net: float) -> float:
+    """One comparison step of R starts over p parameters, `net` flop a start's gradient: stacked
+    (STEP_OVERHEAD once), a GGN step with the Jacobian (n + p) x p, its Gram and Cholesky; L-BFGS
+    one start at a time, LBFGS_EVALUATIONS gradients and the two-loop recursion (4 history p)."""
+    if optimizer.name == "lbfgs":
+        return R * (LBFGS_EVALUATIONS * (STEP_OVERHEAD + net) + 4.0 * optimizer.history * p)
+    extra = 0.0
+    if optimizer.name == "ggn":
+        rows = n + p
+        extra = 2.0 * rows * p * (n + 1) + 2.0 * rows * rows * p + rows**3
+    return STEP_OVERHEAD + R * (net + extra)
 
 
 def _check_sdp(program: PolynomialProgram, n: int, d: int) -> None:

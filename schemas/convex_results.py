@@ -55,15 +55,62 @@ class Recovery(ResultModel):
     method: str = Field(description="how the neurons were read off")
 
 
+class SdpMatrix(ResultModel):
+    """One PSD block of the SDP's solution (Z: the neurons with alpha > 0, Z': alpha < 0) and its
+    spectrum. The net lifts to Z = sum_{alpha_j > 0} alpha_j [u_j; 1][u_j; 1]^T, so tr Z = 2 sum
+    alpha_j over those neurons and, where the read-off is exact, rank Z is their number."""
+
+    name: Literal["Z", "Z'"]
+    eigenvalues: list[float] = Field(
+        description="all d + 1 eigenvalues of the symmetrised solution (Z + Z^T) / 2, largest first "
+        "(LAPACK's symmetric solver); where the exact solution has zeros an interior-point solver "
+        "leaves values of either sign near solver_tolerance"
+    )
+    rank: int = Field(description="numerical rank: the eigenvalues above the report's `threshold`")
+    neurons: int = Field(
+        description="neurons of the recovered net read off this block (alpha > 0 from Z, < 0 from Z'): "
+        "equal to `rank` when the read-off over the rank's eigen-directions reproduced the optimum"
+    )
+    matrix: list[list[float]] | None = Field(
+        None,
+        description="the (d + 1) x (d + 1) block itself, row by row, as the solver returned it (symmetric "
+        "to rounding), when the program asked (return_matrices)",
+    )
+
+
+class SdpReport(ResultModel):
+    """What checks the SDP's tightness (Bartan & Pilanci 2021): the spectra and numerical ranks of
+    its PSD blocks beside the neurons recovered from each."""
+
+    threshold: float = Field(
+        description="eigenvalue cutoff of the ranks: sqrt(solver_tolerance) x lambda_max, the largest "
+        "eigenvalue of Z and Z' (an interior-point solver leaves a direction that is zero at the exact "
+        "solution near solver_tolerance / its dual slack, below this cutoff while the slack is above "
+        "it); 2 tolerance / beta when lambda_max is below that (the solution is zero within the "
+        "result's tolerance: rank 0)"
+    )
+    matrices: list[SdpMatrix] = Field(description="Z, then Z'")
+
+
 class ConvexRun(ResultModel):
-    """One nonconvex run from one random start."""
+    """One nonconvex run from one start."""
 
     seed: int
-    status: Literal["reached", "diverged", "budget", "steps"] = Field(
-        description="reached: within the result's tolerance of the optimum; diverged: non-finite or "
-        "grown 1e6-fold; budget: out of wall-clock time; steps: out of steps"
+    start: Literal["random", "recovered", "given"] | None = Field(
+        None, description="where the run started (the spec's `start`); null in results before it existed"
     )
-    steps: int
+    noise: float | None = Field(
+        None, description="relative scale of the noise added to a recovered or given start; null for random"
+    )
+    status: Literal["reached", "diverged", "budget", "steps", "stalled"] = Field(
+        description="reached: within the result's tolerance of the optimum; diverged: non-finite or "
+        "grown 1e6-fold; budget: out of wall-clock time; steps: out of steps; stalled: L-BFGS's line "
+        "search could make no further progress (a stationary point or the float floor)"
+    )
+    steps: int = Field(description="steps taken (L-BFGS: iterations)")
+    evaluations: int | None = Field(
+        None, description="L-BFGS: objective-and-gradient evaluations, line searches included; else null"
+    )
     seconds: float = Field(description="wall-clock time of the run (of its stacked batch)")
     objective: float | None = Field(description="final objective (null when not finite)")
     gap: float | None = Field(description="objective - optimum")
@@ -93,7 +140,7 @@ class ComparisonRow(ResultModel):
 
 class ConvexResult(ResultModel):
     """A certified optimum of a regularised two-layer net, its recovered network, and the gaps that
-    nonconvex optimizers leave from random starts."""
+    nonconvex optimizers leave from their starts."""
 
     kind: Literal["convex"] = "convex"
     program: Literal["polynomial_sdp", "relu_convex"]
@@ -114,6 +161,7 @@ class ConvexResult(ResultModel):
     solver: SolverReport
     patterns: PatternReport | None = Field(description="relu_convex only")
     recovery: Recovery
+    sdp: SdpReport | None = Field(None, description="polynomial_sdp only: the PSD blocks' spectra and ranks")
     width: int = Field(description="neurons m of the nonconvex nets")
     record_steps: list[int]
     comparison: list[ComparisonRow]

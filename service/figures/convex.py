@@ -1,5 +1,5 @@
 """A convex result's figures: the nonconvex runs' objective in time against the certified
-optimum, and the network recovered from the convex program."""
+optimum, the network recovered from the convex program, and the SDP's block spectra."""
 
 import math
 from typing import Any
@@ -15,7 +15,9 @@ def convex_figures(result: dict[str, Any]) -> list[Figure]:
     inside their min-max band (log y), and the optimum of the convex program as a horizontal
     line (`optimum`, or `upper bound` when the patterns were sampled); `neurons`: per recovered
     neuron j, the norm of its first-layer weights |u_j| and its output weight alpha_j (markers;
-    the ReLU program's neurons are balanced, |u_j| = |alpha_j|; the SDP's have |u_j| = 1)."""
+    the ReLU program's neurons are balanced, |u_j| = |alpha_j|; the SDP's have |u_j| = 1); with an
+    SDP report, `sdp-spectrum`: |eigenvalue| of each PSD block by position, largest first (log y),
+    and the rank threshold as a horizontal line."""
     steps = result["record_steps"]
     rows = result["comparison"]
     runs = [
@@ -31,6 +33,7 @@ def convex_figures(result: dict[str, Any]) -> list[Figure]:
     )
     neurons = result["recovery"]["neurons"]
     numbers = list(range(len(neurons)))
+    sdp = result.get("sdp")
     return [
         Figure(
             "objective",
@@ -55,4 +58,31 @@ def convex_figures(result: dict[str, Any]) -> list[Figure]:
                 Series("alpha_j", numbers, [finite(neuron["output"]) for neuron in neurons], mode="markers"),
             ],
         ),
+        *([] if sdp is None else [spectrum_figure(sdp)]),
     ]
+
+
+def spectrum_figure(sdp: dict[str, Any]) -> Figure:
+    """The blocks' |eigenvalues| (markers) over the rank threshold (dashed): the rank of a block is
+    the number of its markers above the line."""
+    blocks = sdp["matrices"]
+    size = max(len(block["eigenvalues"]) for block in blocks)
+    return Figure(
+        "sdp-spectrum",
+        "Eigenvalues of the SDP's blocks",
+        "position",
+        "|eigenvalue|",
+        [
+            *(
+                Series(
+                    block["name"],
+                    list(range(len(block["eigenvalues"]))),
+                    [finite(abs(value)) or None for value in block["eigenvalues"]],  # 0: off a log axis
+                    mode="markers",
+                )
+                for block in blocks
+            ),
+            Series("rank threshold", [0, size - 1], [finite(sdp["threshold"])] * 2, dash="dash"),
+        ],
+        y_log=True,
+    )

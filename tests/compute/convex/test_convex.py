@@ -297,9 +297,9 @@ def test_a_recovered_net_that_misses_the_optimum_fails_the_job() -> None:
     U = np.array([neuron.weights for neuron in result.recovery.neurons])
     alpha = np.array([neuron.output for neuron in result.recovery.neurons])
     objective = Objective(spec.program, spec.loss, spec.huber_delta, spec.beta)
-    recovery(spec, objective, (data.X, data.y), (U, alpha), result.optimum)
+    recovery(spec, objective, (data.X, data.y), [("relu_convex", (U, alpha))], result.optimum)
     with pytest.raises(ValueError, match=r"more than the tolerance .* tighten solver_tolerance"):
-        recovery(spec, objective, (data.X, data.y), (U, 1.01 * alpha), result.optimum)
+        recovery(spec, objective, (data.X, data.y), [("relu_convex", (U, 1.01 * alpha))], result.optimum)
 
 
 def test_the_example_is_within_budget_and_a_long_comparison_is_not() -> None:

@@ -1,6 +1,7 @@
 """The `convex` experiment: a convex program's certified optimum for a regularised two-layer net,
 the network recovered from its solution (checked to reproduce the optimum), and what nonconvex
-optimizers reach from random starts on the same objective (docs/science.md §6)."""
+optimizers reach from the spec's starts on the same objective (docs/science.md §6); for the SDP
+also the spectra and ranks of its PSD blocks (tightness.py)."""
 
 import time
 from contextlib import nullcontext
@@ -9,8 +10,9 @@ import numpy as np
 import torch
 
 from schemas.convex import ConvexSpec, PolynomialProgram, ReluProgram
-from schemas.convex_results import ConvexResult
-from workers.compute.convex.compare import Setup, compare
+from schemas.convex_results import ConvexResult, Recovery, SdpReport
+from workers.compute.convex.compare import compare
+from workers.compute.convex.nonconvex import Setup
 from workers.compute.convex.patterns import patterns_of
 from workers.compute.convex.programs import (
     Objective,
@@ -21,6 +23,7 @@ from workers.compute.convex.programs import (
     solve,
 )
 from workers.compute.convex.recovery import recovery, tolerance_of
+from workers.compute.convex.tightness import rank_threshold, sdp_report
 from workers.compute.datasets import make_data
 from workers.compute.device import single_thread
 from workers.compute.progress import Progress
@@ -50,6 +53,30 @@ def describe(spec: ConvexSpec) -> str:
     return f"{LOSS_WORDS[spec.loss]} + {penalty}, f(x) = sum_j alpha_j {net}"
 
 
+def read_off(
+    spec: ConvexSpec,
+    objective: Objective,
+    data: tuple[torch.Tensor, torch.Tensor],
+    solution: tuple[np.ndarray, np.ndarray],
+    optimum: float,
+) -> tuple[Recovery, torch.Tensor, torch.Tensor, SdpReport | None]:
+    """The recovered net (U, alpha) and, for the SDP, the report on its blocks. The SDP's net is
+    read off the eigen-directions above the rank threshold first, so that each block gives as many
+    neurons as its numerical rank, and off every positive eigenvalue when that misses the optimum."""
+    first, second = solution
+    if not isinstance(spec.program, PolynomialProgram):
+        candidates = [("relu_convex", relu_neurons(first, second))]
+        return *recovery(spec, objective, data, candidates, optimum), None
+    tolerance = tolerance_of(spec, optimum)
+    threshold = rank_threshold(first, second, spec.solver_tolerance, tolerance, spec.beta)
+    candidates = [
+        ("sdp_rank", sdp_neurons(first, second, threshold)),
+        ("sdp_all", sdp_neurons(first, second)),
+    ]
+    recovered, U, alpha = recovery(spec, objective, data, candidates, optimum)
+    return recovered, U, alpha, sdp_report(first, second, alpha, threshold, spec.program.return_matrices)
+
+
 def run_convex(spec: ConvexSpec, progress: Progress) -> ConvexResult:
     """Solve the program, recover and check the net, then run the comparison."""
     data = make_data(spec.dataset, torch.float64, torch.device("cpu"))
@@ -70,11 +97,10 @@ def run_convex(spec: ConvexSpec, progress: Progress) -> ConvexResult:
     report = solve(problem, spec.solver, spec.solver_tolerance, spec.solver_seconds)
     seconds["solve"] = report.compile_seconds + report.solve_seconds
     optimum = float(problem.value)
-    read = sdp_neurons if isinstance(spec.program, PolynomialProgram) else relu_neurons
-    net = read(np.asarray(first.value), np.asarray(second.value))
-    recovered, U, alpha = recovery(spec, objective, (X, y), net, optimum)
-    exact = not (isinstance(spec.program, ReluProgram) and spec.program.patterns == "sampled")
     tolerance = tolerance_of(spec, optimum)
+    solution = (np.asarray(first.value), np.asarray(second.value))
+    recovered, U, alpha, sdp = read_off(spec, objective, (X, y), solution, optimum)
+    exact = not (isinstance(spec.program, ReluProgram) and spec.program.patterns == "sampled")
     setup = Setup(objective, X, y, spec.width, spec.init_scale, optimum, exact, tolerance)
     began = time.perf_counter()
     small = spec.replicates * X.shape[0] * spec.width <= SINGLE_THREAD_MAX
@@ -93,6 +119,7 @@ def run_convex(spec: ConvexSpec, progress: Progress) -> ConvexResult:
         solver=report,
         patterns=patterns,
         recovery=recovered,
+        sdp=sdp,
         width=spec.width,
         record_steps=grid,
         comparison=rows,

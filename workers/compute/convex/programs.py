@@ -195,16 +195,18 @@ def relu_neurons(V: Array, W: Array) -> tuple[Array, Array]:
     return pieces[keep] / root[:, None], signs[keep] * root
 
 
-def null_rank_one(Z: Array, d: int) -> list[Array]:
+def null_rank_one(Z: Array, d: int, cutoff: float = 0.0) -> list[Array]:
     """Vectors p_k with Z = sum_k p_k p_k^T and p_k^T G p_k = 0, G = diag(I_d, -1), for a PSD Z
     with tr(G Z) = 0 (tr Z1 = Z4): the rank-one decomposition of Sturm & Zhang (2003, "On cones of
     nonnegative quadratic functions") that Bartan & Pilanci use. From
-    Z's eigenpieces, repeatedly take p_i with g_ii = p_i^T G p_i > 0 and p_j with g_jj < 0, and
-    the root gamma of g_ii + 2 gamma g_ij + gamma^2 g_jj = 0: y = (p_i + gamma p_j) / sqrt(1 +
-    gamma^2) has y^T G y = 0, and z = (p_j - gamma p_i) / sqrt(1 + gamma^2) replaces both
-    (p_i p_i^T + p_j p_j^T = y y^T + z z^T). At most rank(Z) pieces."""
+    Z's eigenpieces with eigenvalue above `cutoff`, repeatedly take p_i with g_ii = p_i^T G p_i > 0
+    and p_j with g_jj < 0, and the root gamma of g_ii + 2 gamma g_ij + gamma^2 g_jj = 0:
+    y = (p_i + gamma p_j) / sqrt(1 + gamma^2) has y^T G y = 0, and z = (p_j - gamma p_i) / sqrt(1 +
+    gamma^2) replaces both (p_i p_i^T + p_j p_j^T = y y^T + z z^T). As many pieces as eigenvalues
+    above the cutoff: a cutoff at the numerical rank keeps the solver's noise directions out of
+    the mixing (each mix would carry them into a real neuron)."""
     values, vectors = np.linalg.eigh((Z + Z.T) / 2)
-    keep = values > 0
+    keep = values > cutoff
     pieces = list((vectors[:, keep] * np.sqrt(values[keep])).T)
     G = np.ones(d + 1)
     G[d] = -1.0
@@ -223,14 +225,15 @@ def null_rank_one(Z: Array, d: int) -> list[Array]:
     return done + pieces
 
 
-def sdp_neurons(Z: Array, Zp: Array) -> tuple[Array, Array]:
-    """Neurons from the rank-one pieces p = [q; t] of Z and Z' (docs/science.md §6): u = sign(t) q / |q|,
-    alpha = t^2 from Z and -t^2 from Z'; p p^T = t^2 [u; 1][u; 1]^T when |q| = |t|. At most
-    2 (d + 1) neurons. Returns U (k, d) with unit rows and alpha (k,)."""
+def sdp_neurons(Z: Array, Zp: Array, cutoff: float = 0.0) -> tuple[Array, Array]:
+    """Neurons from the rank-one pieces p = [q; t] of Z and Z' (docs/science.md §6), over their
+    eigenvalues above `cutoff`: u = sign(t) q / |q|, alpha = t^2 from Z and -t^2 from Z'; p p^T =
+    t^2 [u; 1][u; 1]^T when |q| = |t|. At most 2 (d + 1) neurons. Returns U (k, d) with unit rows
+    and alpha (k,)."""
     d = Z.shape[0] - 1
     rows, outputs = [], []
     for matrix, sign in ((Z, 1.0), (Zp, -1.0)):
-        for p in null_rank_one(matrix, d):
+        for p in null_rank_one(matrix, d, cutoff):
             q, t = p[:d], p[d]
             if np.linalg.norm(q) > 0 and t != 0:
                 rows.append(np.sign(t) * q / np.linalg.norm(q))
