@@ -13,11 +13,15 @@ times, in the same run and on the same points:
   MONTE_CARLO_STARTS students. ReLU makes that loss piecewise quadratic, so its Hessian misses
   the curvature the kinks contribute in expectation (the H11 blocks, E[delta(w.x) ...]): it is
   biased, not merely noisy, and more samples do not close the gap;
-- the census the issue sizes: 200 random starts, L-BFGS and Newton polishing to |grad| <= 1e-10,
-  deduplication and symmetry, end to end through `run_landscape`.
+- censuses end to end through `run_landscape` (one thread, as the worker runs them): k = d = n =
+  10 with 1000 starts and k = d = n = 20 with 200 starts, L-BFGS and Newton polishing to
+  |grad| <= 1e-10, the tally up to symmetry and each distinct point's spectrum; the time per start
+  beside the job's cost estimate (`LandscapeSpec.cost`, flop-equivalents at 5e10 a second), the
+  mean L-BFGS iterations, and at k = 20 the closed-form Hessian and its eigendecomposition per
+  point (what Newton polishing and the spectra pay).
 
-Each timing is the best of REPEATS after a warm-up call, given per student; the alternative's
-largest relative gap to our result is printed beside it.
+Each closed-form timing is the best of REPEATS after a warm-up call, given per student; the
+alternative's largest relative gap to our result is printed beside it. Censuses run once.
 """
 
 import math
@@ -35,6 +39,8 @@ from workers.compute.progress import silent
 
 K = 8
 STARTS = 200
+CENSUSES = ((10, 1000), (20, 200))  # (k = d = n, random starts)
+WORK_PER_SECOND = 5e10  # flop-equivalents a second behind the job budget (schemas/costs.py)
 SAMPLES = 2**14
 MONTE_CARLO_STARTS = 4
 F64 = torch.float64
@@ -45,7 +51,8 @@ def relative_gap(estimate: torch.Tensor, exact: torch.Tensor) -> float:
 
 
 def main() -> None:
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}, float64")
+    torch.set_num_threads(1)  # the worker runs landscape jobs on one thread (`single_thread`)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, {platform.machine()}, float64")
     print(f"k = d = n = {K}, R = {STARTS} students (batched); best of {REPEATS} after a warm-up\n")
     layout = Layout(K, K, trained=False)
     objective = PopulationLoss(torch.eye(K, dtype=F64), layout)
@@ -88,13 +95,40 @@ def main() -> None:
             f"| {case:<{width}} | {1e3 * ours:17.4f} | {1e3 * alternative:24.4f} | {ratio:16.1f} | {gap:12.2e} |"
         )
 
-    spec = LandscapeSpec(input_dim=K, teacher={"neurons": K}, student_width=K, starts=STARTS, seed=0)
+    print()
+    for k, starts in CENSUSES:
+        census_row(k, starts)
+    hessian_row(20)
+
+
+def census_row(k: int, starts: int) -> None:
+    """One census end to end, with its cost estimate and where the time went."""
+    spec = LandscapeSpec(input_dim=k, teacher={"neurons": k}, student_width=k, starts=starts, seed=0)
     start = time.perf_counter()
-    census = run_landscape(spec, silent).census
+    result = run_landscape(spec, silent)
     seconds = time.perf_counter() - start
+    census, estimate = result.census, spec.cost().flops / WORK_PER_SECOND
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(census.reached.items()))
-    print(f"\ncensus k = d = {K}, {STARTS} starts: {seconds:.1f} s end to end ({kinds}; ", end="")
-    print(f"{len(census.points)} distinct points, {len(census.unconverged)} unconverged)")
+    stages = ", ".join(f"{stage} {value:.2f} s" for stage, value in result.seconds.items())
+    print(
+        f"census k = d = n = {k}, {starts} starts: {seconds:.1f} s, {1e3 * seconds / starts:.1f} ms a start; "
+        f"estimate {estimate:.1f} s (estimate / measured {estimate / seconds:.2f}); {stages}; "
+        f"L-BFGS iterations mean {census.lbfgs_iterations['mean']:.0f}, max {census.lbfgs_iterations['max']:.0f}; "
+        f"{len(census.points)} distinct points ({kinds}; {len(census.unconverged)} unconverged)"
+    )
+
+
+def hessian_row(k: int) -> None:
+    """The closed-form Hessian and its eigendecomposition per point at k = d = n (24 points)."""
+    layout = Layout(k, k, trained=False)
+    objective = PopulationLoss(torch.eye(k, dtype=F64), layout)
+    theta = torch.randn(24, layout.size, generator=torch.Generator().manual_seed(1), dtype=F64) / math.sqrt(k)
+    build, H = best_time(lambda: objective.hessian(theta))
+    solve, _ = best_time(lambda: torch.linalg.eigh(H))
+    print(
+        f"k = d = n = {k} (P = {layout.size}): closed-form Hessian {1e3 * build / 24:.1f} ms a point, "
+        f"eigh {1e3 * solve / 24:.1f} ms a point"
+    )
 
 
 if __name__ == "__main__":

@@ -1,17 +1,54 @@
 """The `landscape` experiment: critical points of teacher-student ReLU nets (docs/science.md §2 and §3)."""
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from schemas.common import Device, SpecModel, device_field, seed_field
+from schemas.common import SEED_MAX, Device, SpecModel, device_field, seed_field
 from schemas.costs import BATCH_BYTES, LBFGS_MEMORY, Cost
 
 LANDSCAPE_WIDTH_MAX = 32
 LANDSCAPE_DIM_MAX = 32
+STARTS_MAX = 100_000
+"""Random starts of one census; the job budget (`cost`) decides how many a given size affords."""
 SAMPLES_MAX = 2**17
 ENUMERATION_MAX = 2**16
 """T and G are confirmed by enumeration when the maps to enumerate ((r* + 1)^m, r^m) are at most this."""
+
+# The census's cost, measured on one core (bench/landscape.py; flop-equivalents at the 5e10 a
+# second of schemas/costs.py): the population loss's work goes by student-(student or teacher)
+# pair, not by coordinate, since its atan2, norms and temporaries dominate up to d = 20.
+PAIR_WORK = 3500
+"""Per pair and evaluation of the population loss (or loss and gradient), the L-BFGS iteration's
+own bookkeeping included: ~0.07 us (the evaluation alone ~0.04 us)."""
+PAIR_COORDINATE_WORK = 20
+"""Per pair, input coordinate and evaluation, on top of PAIR_WORK."""
+SAMPLE_WORK = 80
+"""Per sample, neuron and coordinate and evaluation of the empirical loss (15-30 for the loss,
+40-100 with the gradient; 80 matched a census at N = 2000, d = 6 within 15%)."""
+HESSIAN_PAIR_WORK = 400
+"""Per pair and d^2 of the closed-form Hessian's blocks (200 at k = d = 10, 600 at 20)."""
+SAMPLE_HESSIAN_WORK = 8
+"""Per sample and P^2 of the empirical Hessian J^T J / N."""
+EIGH_WORK = 12
+"""Per P^3 of a symmetric eigendecomposition with eigenvectors (16 ms at P = 400)."""
+ITERATIONS_PER_ROOT_P = 10
+"""Mean L-BFGS iterations per start over sqrt(P), k = d = n, a fixed: measured 39, 70, 103, 143,
+195 at k = 4, 7, 10, 14, 20 (P = 16 ... 400); 1.6-2x that with trained a or n != k."""
+NEWTON_HESSIANS = 2
+"""Hessians per start: one Newton step from |grad| <= 1e-7 reaches 1e-12, plus the spectra."""
+TALLY_WORK = 4e6
+"""Per converged start: its frame and the assignment problem that places it in its class (~80 us)."""
+CHUNK_ITERATION_WORK = 5e7
+"""Python and dispatch around one batched L-BFGS iteration (~1 ms: a census at k = d = 10 took
+0.2 s longer per extra chunk)."""
+CHUNK_TAIL = 2.5
+"""A chunk's iterations over the mean per start (its slowest start sets them; measured 1.6-2.6)."""
+SEARCH_TEMPORARIES = 6
+"""(pairs, d)-sized temporaries per start alive at once in an evaluation (the Hessian needs ~2d + 6)."""
+CHUNK_MAX = 1024
+"""Random starts per chunk at most (progress and the tally between chunks)."""
 
 LANDSCAPE_EXAMPLE = {
     "kind": "landscape",
@@ -97,14 +134,28 @@ class LandscapeSpec(SpecModel):
         "on N points x_s ~ N(0, I_d)",
     )
     sample_seed: int = seed_field("seed of the sampled points")
-    starts: int = Field(32, ge=0, le=1000, description="random starts of the census")
+    starts: int = Field(
+        32,
+        ge=0,
+        le=STARTS_MAX,
+        description="random starts of the census, searched in chunks of up to 1024 and tallied as "
+        "each ends (memory does not grow with the starts); how many fit is the job budget's call "
+        "(about 4 ms a start at k = d = n = 10 and 50 ms at 20 on one core)",
+    )
+    start_seeds: Literal["sequential", "per_start"] = Field(
+        "sequential",
+        description="sequential: start s is the s-th draw of one generator seeded `seed`; per_start: "
+        "start s is drawn alone from a generator seeded seed + s, so it equals the only start of a "
+        "job with seed + s, and a census split into jobs with seeds spaced by their `starts` "
+        "covers disjoint starts of one larger census",
+    )
     init: Literal["gaussian", "sphere"] = Field(
         "gaussian",
         description="gaussian: w_ij ~ N(0, scale^2 / d) (Xavier); sphere: rows uniform on the sphere of "
         "radius scale; trained output weights start at 1",
     )
     init_scale: float = Field(1.0, gt=0, le=10, description="scale of the initial rows")
-    seed: int = seed_field("seed of the random starts; start s is the s-th draw")
+    seed: int = seed_field("seed of the random starts (see start_seeds)")
     iterations: int = Field(2000, ge=0, le=20000, description="L-BFGS iterations per start (batched)")
     newton_steps: int = Field(20, ge=0, le=100, description="Newton polishing steps after L-BFGS")
     gradient_tolerance: float = Field(
@@ -116,6 +167,13 @@ class LandscapeSpec(SpecModel):
     zero_loss: float = Field(1e-12, gt=0, le=1e-4, description="loss at or below this is a global minimum")
     symmetry_tolerance: float = Field(
         1e-6, gt=0, le=1e-2, description="largest gap between inner products of two points called equal"
+    )
+    multiplicity_tolerance: float = Field(
+        1e-6,
+        gt=0,
+        le=1e-2,
+        description="Hessian eigenvalues whose sorted neighbours differ by at most this max|lambda| + "
+        "1e-9 are grouped into one eigenvalue with a multiplicity (CriticalPoint.spectrum)",
     )
     points: list[PointSpec] = Field(
         default_factory=list, max_length=64, description="students to polish and analyse with the starts"
@@ -132,6 +190,8 @@ class LandscapeSpec(SpecModel):
             self._check_point(index, point)
         if self.starts + len(self.points) == 0:
             raise ValueError("nothing to analyse: give starts > 0 or at least one point")
+        if self.start_seeds == "per_start" and self.seed + self.starts - 1 > SEED_MAX:
+            raise ValueError(f"per_start seeds seed + s must stay at most {SEED_MAX}: lower seed")
         if self.problem == "symmetry_embedding":
             if self.embedding is None:
                 raise ValueError("problem symmetry_embedding needs an `embedding` (its width at least)")
@@ -172,22 +232,23 @@ class LandscapeSpec(SpecModel):
             if len(point.output) != n:
                 raise ValueError(f"points[{index}].output must have {n} entries (student_width)")
 
-    def _per_point(self, width: int) -> tuple[float, float, float]:
-        """(loss-and-gradient flop, Hessian-and-eigendecomposition flop, bytes) for one point of
-        the given width: pair geometry ~30 flop per pair and coordinate; Hessian pair blocks
-        ~8 d^2 per pair; symmetric eigensolver ~10 P^3; empirical loss ~6 N n d and J^T J 2 N P^2."""
+    def _per_point(self, width: int) -> tuple[float, float, float, float]:
+        """(one loss or loss-and-gradient evaluation, a Hessian with its eigendecomposition, search
+        bytes, Hessian bytes) for one point of the given width, in the measured work units above."""
         k, d = self.teacher.neurons, self.input_dim
         P = self.parameters(width)
         pairs = width * (width + k)
         if self.samples is None:
-            evaluate, hessian = 30.0 * pairs * d, 8.0 * pairs * d * d
-            temporaries = pairs * d * (2 * d + 6)
+            evaluate = PAIR_WORK * pairs + PAIR_COORDINATE_WORK * pairs * d
+            hessian = HESSIAN_PAIR_WORK * pairs * d * d
+            search, temporaries = SEARCH_TEMPORARIES * pairs * d, pairs * d * (2 * d + 6)
         else:
             N = self.samples
-            evaluate, hessian = 6.0 * N * width * d, 2.0 * N * P**2
-            temporaries = N * (4 * width + P)
-        memory = 8.0 * (temporaries + 4 * P**2 + 2 * LBFGS_MEMORY * P)
-        return evaluate, hessian + 10.0 * P**3, memory
+            evaluate, hessian = SAMPLE_WORK * N * width * d, SAMPLE_HESSIAN_WORK * N * P**2
+            search, temporaries = SEARCH_TEMPORARIES * N * width, N * (4 * width + P)
+        search_bytes = 8.0 * (search + (2 * LBFGS_MEMORY + 8) * P)
+        hessian_bytes = 8.0 * (temporaries + 4 * P**2)
+        return evaluate, hessian + EIGH_WORK * P**3, search_bytes, hessian_bytes
 
     def parameters(self, width: int | None = None) -> int:
         """P = n d, plus n trained output weights (n: the student width unless given)."""
@@ -195,25 +256,44 @@ class LandscapeSpec(SpecModel):
         return n * self.input_dim + (n if self.output_weights == "trained" else 0)
 
     def batch_size(self, width: int | None = None) -> int:
-        """Points of this width (default: the student's) processed together: as many as fit in
-        BATCH_BYTES, at least one."""
+        """Points of this width (default: the student's) whose Hessians are formed together: as
+        many as fit in BATCH_BYTES, at least one."""
         width = self.student_width if width is None else width
-        return max(1, int(BATCH_BYTES // self._per_point(width)[2]))
+        return max(1, int(BATCH_BYTES // self._per_point(width)[3]))
+
+    def chunk_size(self) -> int:
+        """Random starts searched together (batched L-BFGS, then Newton in `batch_size` batches,
+        then tallied): as many as fit in BATCH_BYTES without Hessians, at most CHUNK_MAX."""
+        return max(1, min(CHUNK_MAX, int(BATCH_BYTES // self._per_point(self.student_width)[2])))
+
+    def expected_iterations(self) -> float:
+        """Mean L-BFGS iterations per start: ITERATIONS_PER_ROOT_P sqrt(P) when the student has the
+        teacher's width and fixed output weights, twice that otherwise; at most `iterations`."""
+        k, n = self.teacher.neurons, self.student_width
+        scale = 1.0 if n == k and self.output_weights == "fixed" else 2.0
+        return min(float(self.iterations), scale * ITERATIONS_PER_ROOT_P * self.parameters() ** 0.5)
 
     def cost(self) -> Cost:
-        """Per start: each L-BFGS iteration one gradient and ~3 line-search losses plus the
-        two-loop recursion (4 M P), then Newton steps (a Hessian, its eigendecomposition, a
-        gradient) and a final spectrum. Embedding, per base point: the constructions' Hessians at
-        width m and the enumerated constructions' gradients; T once."""
-        P, total = self.parameters(), self.starts + len(self.points)
-        evaluate, hessian, memory = self._per_point(self.student_width)
-        per_start = self.iterations * (4 * evaluate + 4 * LBFGS_MEMORY * P)
-        per_start += (self.newton_steps + 2) * (hessian + evaluate)
-        flops = total * per_start
-        memory *= min(total, self.batch_size())
+        """Per start: `expected_iterations` L-BFGS iterations of two evaluations each (a gradient,
+        a line-search loss), NEWTON_HESSIANS Hessians with their eigendecompositions (one Newton
+        step, and the distinct points' spectra; up to `newton_steps` when the student is wider
+        than the teacher, whose minima are degenerate and polish linearly), and the tally; per
+        chunk, the Python around CHUNK_TAIL x the mean iterations (a chunk iterates until its
+        slowest start stops). Embedding, per base point: the constructions' Hessians at width m
+        and the enumerated constructions' gradients; T once."""
+        total = self.starts + len(self.points)
+        evaluate, hessian, search_bytes, hessian_bytes = self._per_point(self.student_width)
+        iterations = self.expected_iterations()
+        hessians = NEWTON_HESSIANS if self.student_width <= self.teacher.neurons else self.newton_steps + 1
+        per_start = iterations * 2 * evaluate + min(hessians, self.newton_steps + 1) * (hessian + evaluate)
+        chunks = math.ceil(self.starts / self.chunk_size()) + (1 if self.points else 0)
+        flops = total * (per_start + TALLY_WORK) + chunks * CHUNK_TAIL * iterations * CHUNK_ITERATION_WORK
+        memory = max(
+            search_bytes * min(total, self.chunk_size()), hessian_bytes * min(total, self.batch_size())
+        )
         if self.embedding is not None:
             m, r, k = self.embedding.width, self.student_width, self.teacher.neurons
-            evaluate_m, hessian_m, memory_m = self._per_point(m)
+            evaluate_m, hessian_m, _, memory_m = self._per_point(m)
             constructions = r * len(self.embedding.split_ratios) + 1
             enumerated = 0
             if self.embedding.enumerate:

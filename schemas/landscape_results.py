@@ -36,6 +36,36 @@ class PointSymmetry(ResultModel):
     )
 
 
+CONFIDENCE = 0.95
+UNCONVERGED_LISTED = 100
+"""Random starts listed in `Census.unconverged` (the first ones; every supplied point is listed)."""
+FREQUENCY_DESCRIPTION = (
+    "how many of the random starts (trials) reached it, with the exact (Clopper-Pearson) 95% "
+    "confidence interval for the probability p that a start does: lower = Beta quantile "
+    "B(0.025; x, n - x + 1), upper = B(0.975; x + 1, n - x) for x of n (lower 0 when x = 0, upper 1 "
+    "when x = n), which covers p at least 95% of the time for every p; 0 of n gives "
+    "[0, 1 - 0.025^(1/n)], about [0, 3.7 / n]. Null when the job had no random starts"
+)
+
+
+class Frequency(ResultModel):
+    """x of n random starts, and an exact 95% confidence interval for the probability behind it."""
+
+    count: int = Field(ge=0, description="x: random starts that reached it")
+    trials: int = Field(ge=1, description="n: random starts of the census")
+    estimate: float = Field(ge=0, le=1, description="x / n")
+    lower: float = Field(ge=0, le=1, description="Clopper-Pearson: B(0.025; x, n - x + 1), 0 when x = 0")
+    upper: float = Field(ge=0, le=1, description="Clopper-Pearson: B(0.975; x + 1, n - x), 1 when x = n")
+
+
+class Multiplet(ResultModel):
+    """Hessian eigenvalues equal within the tolerance, counted once with their multiplicity."""
+
+    value: float = Field(description="mean of the grouped eigenvalues")
+    multiplicity: int = Field(ge=1)
+    spread: float = Field(ge=0, description="largest minus smallest of the grouped eigenvalues")
+
+
 class CriticalPoint(ResultModel):
     """One distinct critical point (up to symmetry), as the first start that reached it left it."""
 
@@ -53,12 +83,25 @@ class CriticalPoint(ResultModel):
     symmetry: PointSymmetry
     starts: int = Field(ge=0, description="random starts that reached this point (up to symmetry)")
     supplied: list[int] = Field(description="indices of user `points` that reached it")
+    probability: Frequency | None = Field(None, description=FREQUENCY_DESCRIPTION)
+    spectrum: list[Multiplet] | None = Field(
+        None,
+        description="`eigenvalues` grouped: sorted neighbours within multiplicity_tolerance "
+        "max|lambda| + 1e-9 are one eigenvalue (a chain of such neighbours is one group). At a point "
+        "whose isotropy contains S_m the multiplicities are the dimensions of the isotypic "
+        "components (Arjevani & Field 2020): for k = d, a = 1, the global minimum has 1/4 - 1/(2 pi) "
+        "with multiplicity d(d - 1)/2, 1/4 + 1/(2 pi) with d(d - 3)/2, two of multiplicity d - 1 "
+        "and two simple ones",
+    )
 
 
 class Unconverged(ResultModel):
     """A start or supplied point that did not reach the gradient tolerance."""
 
-    start: int | None = Field(description="random start index, or null for a supplied point")
+    start: int | None = Field(
+        description="random start index s (with start_seeds per_start, drawn from the seed seed + s), "
+        "or null for a supplied point"
+    )
     supplied: int | None = Field(description="index in `points`, or null for a random start")
     loss: float | None = Field(description="null when not finite")
     gradient_norm: float | None = Field(description="null when not finite")
@@ -73,8 +116,24 @@ class Census(ResultModel):
     converged: int
     points: list[CriticalPoint] = Field(description="sorted by loss, then index")
     reached: dict[str, int] = Field(description="starts (and supplied points) per kind of point reached")
-    unconverged: list[Unconverged]
-    lbfgs_iterations: dict[str, float] = Field(description="median and max L-BFGS iterations per start")
+    unconverged: list[Unconverged] = Field(
+        description=f"the first {UNCONVERGED_LISTED} random starts that did not converge, in order, "
+        "then every supplied point that did not (`did_not_converge` counts all the starts)"
+    )
+    lbfgs_iterations: dict[str, float] = Field(
+        description="median, max (and mean) L-BFGS iterations per start"
+    )
+    did_not_converge: Frequency | None = Field(
+        None, description=f"random starts that did not converge: {FREQUENCY_DESCRIPTION}"
+    )
+    kinds: dict[str, Frequency] | None = Field(
+        None,
+        description="random starts per kind of point reached (global_minimum, spurious_minimum, "
+        f"saddle, degenerate), each {FREQUENCY_DESCRIPTION}",
+    )
+    chunks: int | None = Field(
+        None, description="chunks the starts ran in (each a batch of batched L-BFGS, then tallied)"
+    )
 
 
 class EmbeddedPoint(ResultModel):
@@ -154,4 +213,7 @@ class LandscapeResult(ResultModel):
     output_weights: str
     census: Census
     embedding: EmbeddingStudy | None = None
-    seconds: dict[str, float] = Field(description="wall-clock time of each stage")
+    seconds: dict[str, float] = Field(
+        description="wall-clock time of each stage (search: L-BFGS, Newton and deduplication, whose "
+        "share is also given as deduplication; census: the distinct points' spectra and symmetry)"
+    )

@@ -1,4 +1,5 @@
 """Loss landscapes of ReLU teacher-student nets: the population and sample losses (`loss`),
-critical-point search and classification (`critical_points`), symmetry (`symmetry`),
-symmetry-induced embeddings of wider nets (`embedding`), and the `landscape` experiment
-(`experiment`)."""
+the problem and its seeded starts (`problem`), critical-point search and classification
+(`critical_points`), symmetry (`symmetry`), the census in chunks (`census`) with each class's
+frequency and exact interval (`frequency`), symmetry-induced embeddings of wider nets
+(`embedding`), and the `landscape` experiment (`experiment`)."""

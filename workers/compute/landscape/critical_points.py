@@ -11,6 +11,7 @@ Classification follows the Hessian spectrum at the polished point (`classify`).
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 
@@ -18,7 +19,10 @@ from schemas.costs import LBFGS_MEMORY
 from workers.compute.landscape.loss import Layout, Objective
 
 ARMIJO = 1e-4
-HALVINGS = 40
+HALVINGS = 20
+"""Step halvings a line search tries before the start counts as stalled and goes to Newton. A
+quasi-Newton direction needing more is broken (a k = d = 20 start at |grad| = 1.4e-7 once accepted
+steps of 2^-30 for 2000 iterations; Newton polished it to 3e-15 in one step)."""
 CURVATURE_FLOOR = 1e-12
 """Pairs (s, y) with s.y <= CURVATURE_FLOOR |s| |y| are not stored (the update would not be
 positive definite)."""
@@ -57,17 +61,23 @@ def _backtrack(
     direction: torch.Tensor,
     slope: torch.Tensor,
     step: torch.Tensor,
+    pending: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Halve each start's step until L(theta + t d) <= L(theta) + ARMIJO t g.d; returns the steps
-    (0 where HALVINGS halvings did not suffice) and a mask of accepted starts."""
-    accepted = torch.zeros_like(loss, dtype=torch.bool)
+    """Halve each pending start's step until L(theta + t d) <= L(theta) + ARMIJO t g.d; returns the
+    steps (0 where HALVINGS halvings did not suffice) and a mask of accepted starts. Only the starts
+    still searching are evaluated, so one start that needs many halvings (or one already at its
+    target, where rounding hides any decrease) costs its own losses, not the whole batch's."""
+    accepted = ~pending
+    step = step.clone()
     for _ in range(HALVINGS):
-        trial = objective.loss(theta + step[:, None] * direction)
-        accepted |= trial <= loss + ARMIJO * step * slope  # NaN never passes
-        if bool(accepted.all()):
+        rows = torch.nonzero(~accepted).flatten()
+        if rows.numel() == 0:
             break
-        step = torch.where(accepted, step, step / 2)
-    return torch.where(accepted, step, torch.zeros_like(step)), accepted
+        trial = objective.loss(theta[rows] + step[rows, None] * direction[rows])
+        passed = trial <= loss[rows] + ARMIJO * step[rows] * slope[rows]  # NaN never passes
+        accepted[rows] = passed
+        step[rows] = torch.where(passed, step[rows], step[rows] / 2)
+    return torch.where(accepted & pending, step, torch.zeros_like(step)), accepted & pending
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,11 @@ class Descent:
     stalled: torch.Tensor  # (R,) the line search found no decrease
 
 
+COMPACT_FRACTION = 0.125
+"""The batch is compacted to the starts still iterating once this fraction of it has stopped:
+each iteration then costs in proportion to the starts left, not the batch."""
+
+
 def lbfgs(
     objective: Objective,
     theta: torch.Tensor,
@@ -87,28 +102,39 @@ def lbfgs(
     on_iteration: Callable[[int], None] | None = None,
 ) -> Descent:
     """Batched L-BFGS until every start has |grad| <= LBFGS_TARGET, stalls, or runs out of
-    iterations. theta: (R, P)."""
+    iterations. theta: (R, P). Each start's iterates depend on that start alone: the batch only
+    shares the calls, and starts that stopped leave it (`COMPACT_FRACTION`)."""
     R, P = theta.shape
+    out = theta.clone()
+    count = torch.zeros(R, dtype=torch.long, device=theta.device)
+    stalled = torch.zeros(R, dtype=torch.bool, device=theta.device)
+    rows = torch.arange(R, device=theta.device)  # the working set: starts still iterating
     loss, grad = objective.loss_and_gradient(theta)
     S = theta.new_zeros(memory, R, P)
     Y = theta.new_zeros(memory, R, P)
     rho = theta.new_zeros(memory, R)
     gamma = theta.new_ones(R)
-    count = torch.zeros(R, dtype=torch.long, device=theta.device)
-    stalled = torch.zeros(R, dtype=torch.bool, device=theta.device)
+    halted = torch.zeros(R, dtype=torch.bool, device=theta.device)  # stalled, in the working set
     for it in range(iterations):
-        active = (grad.norm(dim=1) > LBFGS_TARGET) & ~stalled
-        if not bool(active.any()):
+        active = (grad.norm(dim=1) > LBFGS_TARGET) & ~halted
+        idle = int((~active).sum())
+        if idle == rows.numel():
             break
+        if idle >= COMPACT_FRACTION * rows.numel():
+            out[rows], stalled[rows] = theta, halted
+            keep = torch.nonzero(active).flatten()
+            rows, theta, loss, grad, halted = rows[keep], theta[keep], loss[keep], grad[keep], halted[keep]
+            S, Y, rho, gamma, active = S[:, keep], Y[:, keep], rho[:, keep], gamma[keep], active[keep]
+        r = rows.numel()
         direction = -_two_loop(grad, S, Y, rho, gamma, (it - 1) % memory)
         slope = (direction * grad).sum(-1)
         uphill = ~(slope < 0)
         direction = torch.where(uphill[:, None], -grad, direction)
         slope = torch.where(uphill, -grad.square().sum(-1), slope)
-        first = 1.0 / grad.norm(dim=1).clamp_min(1.0) if it == 0 else theta.new_ones(R)
-        step, accepted = _backtrack(objective, theta, loss, direction, slope, first)
+        first = 1.0 / grad.norm(dim=1).clamp_min(1.0) if it == 0 else theta.new_ones(r)
+        step, accepted = _backtrack(objective, theta, loss, direction, slope, first, active)
         moving = active & accepted
-        stalled |= active & ~accepted
+        halted |= active & ~accepted
         new_theta = torch.where(moving[:, None], theta + step[:, None] * direction, theta)
         new_loss, new_grad = objective.loss_and_gradient(new_theta)
         s, y = new_theta - theta, new_grad - grad
@@ -119,33 +145,38 @@ def lbfgs(
         rho[slot] = torch.where(good, 1.0 / torch.where(good, sy, 1.0), 0.0)
         gamma = torch.where(good, sy / y.square().sum(-1).clamp_min(1e-300), gamma)
         theta, loss, grad = new_theta, new_loss, new_grad
-        count += moving.long()
+        count[rows] += moving.long()
         if on_iteration is not None:
             on_iteration(it)
-    return Descent(theta, count, stalled)
+    out[rows], stalled[rows] = theta, halted
+    return Descent(out, count, stalled)
 
 
 def newton(objective: Objective, theta: torch.Tensor, steps: int, tolerance: float) -> torch.Tensor:
     """Newton polishing theta <- theta - H^+ g, batched; a start stops once |g| <= tolerance / 100
-    or when a step would not lower |g| (then it keeps its best point). theta: (R, P)."""
+    or when a step would not lower |g| (then it keeps its best point). theta: (R, P). Hessians
+    are formed only for the starts still polishing."""
+    theta = theta.clone()
     _, grad = objective.loss_and_gradient(theta)
     norm = grad.norm(dim=1)
     frozen = norm <= tolerance / 100
     for _ in range(steps):
-        if bool(frozen.all()):
+        rows = torch.nonzero(~frozen).flatten()
+        if rows.numel() == 0:
             break
-        values, vectors = torch.linalg.eigh(objective.hessian(theta))
+        point, slope = theta[rows], grad[rows]
+        values, vectors = torch.linalg.eigh(objective.hessian(point))
         scale = values.abs().amax(-1, keepdim=True).clamp_min(1.0)
         inverse = torch.where(values.abs() > NEWTON_CUTOFF * scale, 1.0 / values, 0.0)
-        coefficients = (vectors.transpose(1, 2) @ grad[..., None])[..., 0] * inverse
-        trial = theta - (vectors @ coefficients[..., None])[..., 0]
+        coefficients = (vectors.transpose(1, 2) @ slope[..., None])[..., 0] * inverse
+        trial = point - (vectors @ coefficients[..., None])[..., 0]
         _, trial_grad = objective.loss_and_gradient(trial)
         trial_norm = trial_grad.norm(dim=1)
-        better = ~frozen & (trial_norm < norm)  # NaN never passes
-        theta = torch.where(better[:, None], trial, theta)
-        grad = torch.where(better[:, None], trial_grad, grad)
-        norm = torch.where(better, trial_norm, norm)
-        frozen |= ~better | (norm <= tolerance / 100)
+        better = trial_norm < norm[rows]  # NaN never passes
+        theta[rows] = torch.where(better[:, None], trial, point)
+        grad[rows] = torch.where(better[:, None], trial_grad, slope)
+        norm[rows] = torch.where(better, trial_norm, norm[rows])
+        frozen[rows] = ~better | (norm[rows] <= tolerance / 100)
     return theta
 
 
@@ -203,3 +234,24 @@ def classify(loss: float, eigenvalues: list[float], tolerance: float, zero_loss:
     else:
         kind = "degenerate"
     return Verdict(kind, index, nullity)
+
+
+MULTIPLET_FLOOR = 1e-9
+"""Absolute part of the gap within which sorted Hessian eigenvalues are grouped (`multiplets`)."""
+
+
+def multiplets(eigenvalues: list[float], tolerance: float) -> list[tuple[float, int, float]]:
+    """Ascending eigenvalues grouped where neighbours differ by at most tolerance max|lambda| +
+    MULTIPLET_FLOOR: (mean, multiplicity, spread) per group. Symmetry makes eigenvalues exactly
+    equal (the dimensions of the isotypic components, Arjevani & Field 2020); at a point polished to
+    |grad| ~ 1e-10 they split by ~1e-12, far inside the tolerance."""
+    if not eigenvalues:
+        return []
+    gap = tolerance * max(abs(value) for value in eigenvalues) + MULTIPLET_FLOOR
+    groups = [[eigenvalues[0]]]
+    for previous, value in pairwise(eigenvalues):
+        if value - previous <= gap:
+            groups[-1].append(value)
+        else:
+            groups.append([value])
+    return [(sum(group) / len(group), len(group), group[-1] - group[0]) for group in groups]

@@ -4,7 +4,7 @@ when asked, their symmetry-induced embeddings into wider nets (docs/science.md Â
 from schemas.landscape import LandscapeSpec
 from schemas.landscape_results import LandscapeResult
 from workers.compute.device import Clock, single_thread
-from workers.compute.landscape.census import census, search
+from workers.compute.landscape.census import run_census
 from workers.compute.landscape.embedding import SEARCH_SPAN, embed
 from workers.compute.landscape.problem import initial_points, make_problem
 from workers.compute.progress import Progress
@@ -23,11 +23,11 @@ def landscape(spec: LandscapeSpec, progress: Progress) -> LandscapeResult:
     problem = make_problem(spec)
     layout = problem.objective(spec.student_width).layout
     clock = Clock(problem.teacher.device)
-    theta = initial_points(spec, layout, problem.teacher.device)
+    chunks = initial_points(spec, layout, problem.teacher.device)
     span = SEARCH_SPAN if spec.embedding is not None else 1.0
-    found = search(problem, theta, progress, span)
+    tally = run_census(problem, chunks, progress, span)
     clock.lap("search")
-    points = census(problem, found)
+    points = tally.census()
     clock.lap("census")
     study = None
     if spec.embedding is not None:
@@ -46,5 +46,5 @@ def landscape(spec: LandscapeSpec, progress: Progress) -> LandscapeResult:
         output_weights=spec.output_weights,
         census=points,
         embedding=study,
-        seconds=clock.seconds,
+        seconds={**clock.seconds, "deduplication": tally.placing},
     )

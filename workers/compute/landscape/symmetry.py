@@ -164,15 +164,39 @@ def _swap_fixes(f: Frame, i: int, j: int, tolerance: float) -> bool:
     return _residual(f, f, P, np.arange(f.C.shape[1])) <= tolerance
 
 
+class Classes:
+    """Points up to the group, met one at a time: each class is represented by its first point.
+    `place` compares a new frame with the representatives whose invariants (`_invariants`) agree
+    within the tolerance (usually one), in the order the classes were found, so the classes and
+    their order do not depend on how the points were chunked."""
+
+    def __init__(self, relabel: bool, tolerance: float) -> None:
+        self.relabel, self.tolerance = relabel, tolerance
+        self.frames: list[Frame] = []
+        self.table: np.ndarray | None = None  # (classes, invariants) of the representatives
+
+    def place(self, f: Frame) -> tuple[int, bool]:
+        """The class of f, and whether f founded it (a new class)."""
+        key = _invariants(f)
+        if self.table is not None and self.table.shape[1] == key.size:
+            close = np.abs(self.table - key).max(axis=1, initial=0.0) <= self.tolerance
+            for index in np.flatnonzero(close):
+                if align(self.frames[index], f, self.relabel, self.tolerance) is not None:
+                    return int(index), False
+        self.frames.append(f)
+        self.table = key[None] if self.table is None else np.vstack([self.table, key])
+        return len(self.frames) - 1, True
+
+
 def deduplicate(frames: list[Frame], relabel: bool, tolerance: float) -> list[int]:
     """For each frame, the index of the first earlier frame equal to it up to the group (itself if
     none): representatives are the frames that map to themselves."""
-    representatives: list[int] = []
+    classes = Classes(relabel, tolerance)
+    first: list[int] = []
     owner: list[int] = []
     for index, f in enumerate(frames):
-        match = next((r for r in representatives if same_point(frames[r], f, relabel, tolerance)), None)
-        if match is None:
-            representatives.append(index)
-            match = index
-        owner.append(match)
+        found, new = classes.place(f)
+        if new:
+            first.append(index)
+        owner.append(first[found])
     return owner
