@@ -48,7 +48,7 @@ def case(method: str, n: int, device: torch.device, products: int) -> dict[str, 
             "lambda_min": float(values[0]),
             "peak_mib": peak_mib(),
         }
-    pairs = spectrum_of(BlockKernel(KernelBlocks(kernel_of(TwoLayerNet()), X)), K, TOLERANCE, products)
+    pairs = spectrum_of(BlockKernel(KernelBlocks(kernel_of(TwoLayerNet(), D), X)), K, TOLERANCE, products)
     seconds = time.perf_counter() - start
     assert pairs.residuals is not None
     return {

@@ -3,11 +3,11 @@ that are all zero (every kernel of a bias-free net is then zero), and training i
 every tangent kernel singular. Only data sent in the request (`inline`) is looked at: generated
 and bundled datasets are known only once a worker loads them, and fail there with a message.
 
-Why a repeated direction makes the kernel singular: the nets here have no biases, and
-sigma(0) = 0 for every activation, so a zero input has a zero gradient (a zero row and column
-of K). ReLU and quadratic nets are positively homogeneous, f(c x) = c^p f(x) for c > 0, so two
-inputs on one ray have proportional gradients and proportional rows of K; any net gives equal
-rows for equal inputs. lambda_min is then 0, and whatever is chosen from it (Polyak's momentum,
+Why a repeated direction makes the kernel singular: without biases (every net but a
+`fully_connected` one with b_std > 0), and sigma(0) = 0 for every activation, a zero input has a
+zero gradient (a zero row and column of K). ReLU and quadratic nets without biases are positively
+homogeneous, f(c x) = c^p f(x) for c > 0, so two inputs on one ray have proportional gradients and
+proportional rows of K; any net gives equal rows for equal inputs. lambda_min is then 0, and whatever is chosen from it (Polyak's momentum,
 critical damping) does not exist.
 """
 
@@ -40,11 +40,11 @@ def singular_kernel(dataset: DatasetSpec, network: NetworkSpec) -> str | None:
     training rows are drawn by the worker, so only the unsplit data is judged here."""
     if not isinstance(dataset, InlineDataset) or dataset.test_fraction > 0:
         return None
-    homogeneous = network.activation in HOMOGENEOUS
+    homogeneous = network.activation in HOMOGENEOUS and not network.has_biases
     seen: dict[tuple[float, ...], int] = {}
     for i, row in enumerate(dataset.X):
         norm = sum(value * value for value in row) ** 0.5
-        if norm == 0:
+        if norm == 0 and not network.has_biases:
             return f"dataset.X row {i} is zero: its kernel row is zero, so lambda_min = 0"
         key = tuple(round(value / norm, DIRECTION_DIGITS) for value in row) if homogeneous else tuple(row)
         if key in seen:

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.common import Device, SpecModel, device_field, seed_field
 from schemas.convex import ConvexSpec
@@ -13,6 +13,7 @@ from schemas.landscape import LandscapeSpec
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet, parameter_count
 from schemas.ode import OdeSpec
 from schemas.optimizers import GD, HeavyBall, OptimizerSpec
+from schemas.weights import InitialWeights, check_initial
 
 EMPIRICAL_WIDTH_MAX = 2**22
 DEEP_WIDTH_MAX = 8192
@@ -220,7 +221,15 @@ class TrainSpec(SpecModel):
         "(same numbers either way); auto: batched on a GPU, and on a CPU while replicates x n x width "
         "<= 2^22 (faster there; sequential above)",
     )
-    seed: int = seed_field("seed of the first replicate's initialisation and batches")
+    seed: int = seed_field(
+        "seed of the first replicate's initialisation (unless `initial` gives the weights) and batches"
+    )
+    initial: InitialWeights | None = Field(
+        None,
+        description="the weights at step 0, by parameter name (InitialWeights), instead of the seeded "
+        "initialisation: every replicate of every optimizer starts from them, and the seeds still "
+        "drive everything else that is random (sgd's and ggn's batches); null: drawn from the seeds",
+    )
     steps: int = Field(1000, ge=1, le=10**6, description="step budget")
     tolerance: float = Field(1e-24, ge=0, description="stop once the training loss is at most this")
     max_seconds: float = Field(600, gt=0, le=3600, description="wall-clock budget of one run")
@@ -234,6 +243,14 @@ class TrainSpec(SpecModel):
     device: Device = device_field()
 
     model_config = ConfigDict(json_schema_extra={"examples": [TRAIN_EXAMPLE]})
+
+    @field_validator("initial")
+    @classmethod
+    def _initial_fits(cls, initial: InitialWeights | None, info: ValidationInfo) -> InitialWeights | None:
+        dataset, network, width = (info.data.get(key) for key in ("dataset", "network", "width"))
+        if initial is not None and None not in (dataset, network, width):  # else they say why
+            check_initial(initial, network, dataset.d, width)
+        return initial
 
     @model_validator(mode="after")
     def _trainable(self) -> "TrainSpec":

@@ -6,7 +6,7 @@ flow in parameter space."""
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from schemas.common import Device, SpecModel, device_field, seed_field
 from schemas.costs import EVALUATION_OVERHEAD, ITERATION_OVERHEAD, Cost
@@ -14,6 +14,7 @@ from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.degeneracy import singular_kernel, zero_inputs, zero_labels
 from schemas.networks import NetworkSpec, TwoLayerNet, parameter_count
 from schemas.optimizers import LearningRate, gradient_step_flops
+from schemas.weights import InitialWeights, check_initial
 
 ODE_N_MAX = 4096
 """Largest training set: the exact solution needs the full eigendecomposition (~10 n^3)."""
@@ -248,7 +249,10 @@ class OdeSpec(SpecModel):
         "empirical_init: the NTK of a seeded network of `width` at init, from e(0) = f(x; theta_0) - y",
     )
     width: int | None = Field(None, ge=1, le=KERNEL_WIDTH_MAX, description="width m for empirical_init")
-    seed: int = seed_field("seed of the network at init (empirical_init) and of the first replicate")
+    seed: int = seed_field(
+        "seed of the network at init (empirical_init, discrete.network_width; unless `initial` gives "
+        "its weights) and of parameter_space's first replicate"
+    )
     loss: Literal["sum", "mean"] = Field(
         "sum", description="1/2 sum_i (f - y)^2 (K = H), or divided by n (K = H / n)"
     )
@@ -267,6 +271,13 @@ class OdeSpec(SpecModel):
     )
     discrete: DiscreteSpec | None = Field(None, description="also run the discrete methods")
     parameter_space: ParameterSpaceSpec | None = Field(None, description="also integrate finite networks")
+    initial: InitialWeights | None = Field(
+        None,
+        description="the finite net's weights at init, by parameter name (InitialWeights), instead of "
+        "the seed's: the net of the empirical_init kernel and the net trained beside the discrete runs "
+        "(discrete.network_width), one net of one width; not with parameter_space (seeded nets of "
+        "several widths); null: drawn from `seed`",
+    )
     dtype: Literal["float64", "float32"] = "float64"
     device: Device = device_field()
 
@@ -275,6 +286,33 @@ class OdeSpec(SpecModel):
     @property
     def n_train(self) -> int:
         return self.dataset.n - held_out_count(self.dataset.n, self.dataset.test_fraction)
+
+    @field_validator("initial")
+    @classmethod
+    def _initial_fits(cls, initial: InitialWeights | None, info: ValidationInfo) -> InitialWeights | None:
+        before = ("dataset", "network", "kernel", "width", "discrete", "parameter_space")
+        if initial is None or any(key not in info.data for key in before):
+            return initial  # an invalid field says why itself
+        if info.data["parameter_space"] is not None:
+            raise ValueError(
+                "initial weights are one net of one width, parameter_space compares seeded nets of "
+                "several widths: leave one of them out"
+            )
+        width = info.data["width"] if info.data["kernel"] == "empirical_init" else None
+        discrete = info.data["discrete"]
+        widths = {width, None if discrete is None else discrete.network_width} - {None}
+        if not widths:
+            raise ValueError(
+                "initial weights need a finite net: kernel 'empirical_init' with a width, or "
+                "discrete.network_width"
+            )
+        if len(widths) > 1:
+            raise ValueError(
+                f"initial weights are one net: width {width} and discrete.network_width "
+                f"{discrete.network_width} must be equal"
+            )
+        check_initial(initial, info.data["network"], info.data["dataset"].d, widths.pop())
+        return initial
 
     @model_validator(mode="after")
     def _sizes(self) -> "OdeSpec":

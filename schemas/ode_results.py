@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.common import ResultModel, Verdict
+from schemas.weights import CHECKSUM
 
 
 class ContinuousRate(ResultModel):
@@ -97,6 +98,9 @@ class DiscreteStudy(ResultModel):
     order: float = Field(description="slope of log gap against log lr (least squares)")
     expected_order: float = Field(description="1 for GD (Euler's method), 1/2 for the momentum methods")
     network: str | None = Field(None, description="the finite network trained beside, and with what")
+    network_checksum: str | None = Field(
+        None, description=f"its initial weights, seeded or given: {CHECKSUM}"
+    )
     network_order: float | None = Field(
         None,
         description="slope of log network_gap against log lr: it follows `order` until the gap reaches "
@@ -155,6 +159,10 @@ class OdeResult(ResultModel):
     lambda_max: float
     t: list[float] = Field(description="the time grid")
     initial_loss: float
+    initial_checksum: str | None = Field(
+        None,
+        description=f"the empirical_init net's initial weights, seeded or given (null for H_inf): {CHECKSUM}",
+    )
     dynamics: list[DynamicsResult]
     parameter_space: list[ParameterStudy] | None
     seconds: dict[str, float] = Field(description="wall-clock time of each stage")

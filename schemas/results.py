@@ -8,6 +8,7 @@ from schemas.common import ResultModel, Verdict
 from schemas.convex_results import ConvexResult
 from schemas.landscape_results import LandscapeResult
 from schemas.ode_results import OdeResult
+from schemas.weights import CHECKSUM
 
 STEP_LOSSES = 64
 """A train run keeps its training loss at every one of its first this many steps."""
@@ -240,6 +241,11 @@ class RunResult(ResultModel):
     """One optimizer run from one seed."""
 
     seed: int
+    initial_checksum: str | None = Field(
+        None,
+        description=f"the run's initial weights, seeded or given: {CHECKSUM} (null in results stored "
+        "before it was reported)",
+    )
     status: Literal["converged", "diverged", "budget", "steps"] = Field(
         description="converged: loss <= tolerance (checked at every step; `steps` is the first "
         "such step and the record's last point); diverged: non-finite or grown 1e6-fold; "

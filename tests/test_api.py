@@ -2,6 +2,8 @@
 and PostgreSQL): what a user sees from submit to result."""
 
 import base64
+import hashlib
+import struct
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -341,3 +343,24 @@ def test_a_train_job_runs_through_the_stack(stack: Stack) -> None:
     too_wide = {**spec, "network": {"name": "fully_connected", "depth": 3}, "width": 8192, "steps": 10**6}
     message = assert_422(stack.client.post("/v1/jobs", json={"spec": too_wide}), ["body", "spec"])
     assert "budget" in message
+
+
+def test_given_initial_weights_are_checked_at_submit_and_named_in_the_result(stack: Stack) -> None:
+    W, a = [[0.5, -1.0], [1.0, 0.25], [0.0, 2.0]], [1.0, -1.0, 0.5]
+    spec = {
+        "kind": "train",
+        "dataset": {"name": "sphere", "n": 8, "d": 2, "seed": 0},
+        "width": 3,
+        "optimizers": [{"name": "gd", "lr": 0.1}],
+        "steps": 5,
+    }
+    short = {**spec, "initial": {"params": {"W": W[:2], "a": a}}}
+    message = assert_422(
+        stack.client.post("/v1/jobs", json={"spec": short}), ["body", "spec", "train", "initial"]
+    )
+    assert "W has shape (2, 2), but the two_layer net at width 3 on d = 2 has W (3, 2), a (3,)" in message
+    job = stack.wait(stack.submit({**spec, "initial": {"params": {"W": W, "a": a}}})["id"])
+    assert job["status"] == "succeeded", job
+    [run] = TrainResult.model_validate(stack.client.get(job["links"]["result"]).json()).optimizers[0].runs
+    numbers = [value for row in W for value in row] + a  # sorted names: W, a; little-endian float64
+    assert run.initial_checksum == hashlib.sha256(struct.pack(f"<{len(numbers)}d", *numbers)).hexdigest()

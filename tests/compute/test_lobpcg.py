@@ -25,7 +25,7 @@ F64 = torch.float64
 
 
 def operator(network: NetworkSpec, X: torch.Tensor) -> BlockKernel:
-    return BlockKernel(KernelBlocks(kernel_of(network), X))
+    return BlockKernel(KernelBlocks(kernel_of(network, X.shape[1]), X))
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
+from schemas.weights import parameter_shapes
 
 Params = dict[str, torch.Tensor]
 F64 = torch.float64
@@ -59,21 +60,42 @@ def forward_two_layer(spec: TwoLayerNet, params: Params, X: torch.Tensor) -> tor
 def init_fully_connected(
     spec: FullyConnected, d: int, m: int, generator: torch.Generator, dtype: torch.dtype, device: torch.device
 ) -> Params:
-    """W1: (m, d), W2..W{L-1}: (m, m), W{L}: (1, m), all N(0, 1)."""
-    shapes = [(m, d)] + [(m, m)] * (spec.depth - 2) + [(1, m)]
+    """Every parameter of `parameter_shapes`, N(0, 1), in its order: W1: (m, d), W2..W{L-1}:
+    (m, m), W{L}: (1, m), then b{l}: (m,) ((1,) for the readout) for each layer with b_std_l > 0.
+    The weights are drawn first, so a seed gives the same weights with or without biases."""
     return {
-        f"W{layer}": normal(shape, generator, dtype, device) for layer, shape in enumerate(shapes, start=1)
+        name: normal(shape, generator, dtype, device) for name, shape in parameter_shapes(spec, d, m).items()
     }
 
 
+def dense_gains(spec: FullyConnected, params: Params) -> list[tuple[float, float]]:
+    """(W_std_l / sqrt(fan-in), b_std_l) of each layer l = 1..L: h^l = gain W^l x^{l-1} + b_std b^l.
+    The fan-in is read from W^l, so stacked (R, ...) parameters work alike. With the default
+    W_std the first gain is exactly 1 and the others sqrt(2/m), sqrt(1/m)."""
+    variances = spec.weight_variances(params["W1"].shape[-1])
+    return [
+        (math.sqrt(variance / params[f"W{layer}"].shape[-1]), std)
+        for layer, (variance, std) in enumerate(zip(variances, spec.bias_stds(), strict=True), start=1)
+    ]
+
+
+def dense(params: Params, layer: int, gains: tuple[float, float], x: torch.Tensor) -> torch.Tensor:
+    """h^l = gain x W^l^T + b_std b^l: x (..., n, fan-in) -> (..., n, fan-out), the bias (fan-out,)
+    or stacked (R, fan-out) broadcast over the n points."""
+    gain, std = gains
+    h = x @ params[f"W{layer}"].mT
+    h = h * gain if gain != 1.0 else h
+    return h + std * params[f"b{layer}"].unsqueeze(-2) if std > 0 else h
+
+
 def forward_fully_connected(spec: FullyConnected, params: Params, X: torch.Tensor) -> torch.Tensor:
-    """h^1 = W^1 x, h^l = sqrt(2/m) W^l relu(h^{l-1}), f = m^-1/2 W^L relu(h^{L-1}).
-    X: (n, d) -> (n,); with every W^l stacked as (R, ...) for R replicates, -> (R, n)."""
-    h = X @ params["W1"].mT
+    """h^l = W_std_l / sqrt(fan-in) W^l x^{l-1} + b_std_l b^l, x^0 = x, x^l = relu(h^l), f = h^L;
+    by default h^1 = W^1 x, h^l = sqrt(2/m) W^l relu(h^{l-1}), f = m^-1/2 W^L relu(h^{L-1}).
+    X: (n, d) -> (n,); with every parameter stacked as (R, ...) for R replicates, -> (R, n)."""
+    gains = dense_gains(spec, params)
+    h = dense(params, 1, gains[0], X)
     for layer in range(2, spec.depth + 1):
-        W = params[f"W{layer}"]
-        scale = 1.0 if layer == spec.depth else 2.0
-        h = torch.relu(h) @ W.mT * math.sqrt(scale / W.shape[-1])
+        h = dense(params, layer, gains[layer - 1], torch.relu(h))
     return h[..., 0]
 
 
@@ -107,4 +129,6 @@ def trained_names(spec: NetworkSpec, params: Params) -> list[str]:
     """The parameters the tangent kernel differentiates."""
     if isinstance(spec, TwoLayerNet):
         return {"first": ["W"], "second": ["a"], "both": ["W", "a"]}[spec.trained]
+    if spec.trained == "last":
+        return [name for name in (f"W{spec.depth}", f"b{spec.depth}") if name in params]
     return list(params)

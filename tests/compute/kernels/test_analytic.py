@@ -137,6 +137,6 @@ def test_the_cross_kernel_is_the_joint_kernels_block(network: NetworkSpec) -> No
     X, X_test = points(n=30, d=5, seed=11), points(n=7, d=5, seed=12)
     X_test[0] = 2.0 * X[3]  # a test point parallel to a training point: its cosine rounds near 1
     joint = analytic_kernel(network, torch.cat([X, X_test]))
-    cross = cross_kernel(kernel_of(network), X_test, X)
+    cross = cross_kernel(kernel_of(network, 5), X_test, X)
     torch.testing.assert_close(cross, joint[30:, :30], atol=1e-7 * float(joint.abs().max()), rtol=0)
     torch.testing.assert_close(cross[1:], joint[31:, :30], atol=1e-13 * float(joint.abs().max()), rtol=0)

@@ -23,6 +23,8 @@ NETWORKS = [
     TwoLayerNet(trained="both", kappa=0.7),
     TwoLayerNet(activation="quadratic", trained="both"),
     FullyConnected(depth=4),
+    FullyConnected(depth=3, W_std=1.5, b_std=[0.2, 0.0, 0.3], trained="last"),
+    FullyConnected(depth=3, W_std=[1.2, 1.5, 0.8], b_std=0.1),
 ]
 
 
@@ -31,7 +33,7 @@ NETWORKS = [
 def test_products_diagonal_and_norm_are_the_stored_kernels(network: NetworkSpec, rows: int) -> None:
     X = points(n=203, d=6)  # norms in [0.5, 1.5]
     H = analytic_kernel(network, X)
-    K = BlockKernel(KernelBlocks(kernel_of(network), X))
+    K = BlockKernel(KernelBlocks(kernel_of(network, 6), X))
     K.rows = rows
     V = torch.randn(203, 5, generator=torch.Generator().manual_seed(1), dtype=F64)
     scale = float(H.abs().max())
@@ -44,7 +46,7 @@ def test_products_diagonal_and_norm_are_the_stored_kernels(network: NetworkSpec,
 
 def test_the_norm_needs_no_product_first_and_products_keep_the_vectors_dtype() -> None:
     X = points(n=50, d=4).float()
-    K = BlockKernel(KernelBlocks(kernel_of(TwoLayerNet()), X))
+    K = BlockKernel(KernelBlocks(kernel_of(TwoLayerNet(), 4), X))
     H = analytic_kernel(TwoLayerNet(), X.double())
     assert K.frobenius_norm() == pytest.approx(float(torch.linalg.matrix_norm(H)), rel=1e-5)
     V = torch.randn(50, 3, generator=torch.Generator().manual_seed(2), dtype=F64)

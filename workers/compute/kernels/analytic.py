@@ -1,21 +1,26 @@
 """Analytic (infinite-width) tangent and Gaussian-process kernels.
 
-Conventions match neural-tangents' `stax` in NTK parameterization with b_std=None: for the
-two-layer net, Dense(m, W_std=sqrt(d)) -> act -> Dense(1, W_std=1); for depth L,
-Dense(m, W_std=sqrt(d)) -> Relu -> [Dense(m, W_std=sqrt(2)) -> Relu] x (L-2) -> Dense(1, W_std=1).
-With these, stax's `nngp` is our NNGP and its `ntk` our NTK with every layer trained; for the
-two-layer ReLU net `ntk - nngp` is the first-layer Gram H_inf of Du et al. (2019).
+Conventions are neural-tangents' `stax` in NTK parameterization. The two-layer net is
+Dense(m, W_std=sqrt(d) kappa, b_std=None) -> act -> Dense(1, W_std=1, b_std=None); the depth-L
+net is Dense(m, W_std_1, b_std_1) -> Relu -> [Dense(m, W_std_l, b_std_l) -> Relu] x (L-2) ->
+Dense(1, W_std_L, b_std_L), by default W_std = sqrt(d), sqrt(2), ..., 1 and no biases
+(schemas/networks.py). stax's `nngp` is then our NNGP (`trained: second` / `last`) and its `ntk`
+our NTK with every layer trained; for the two-layer ReLU net `ntk - nngp` is the first-layer Gram
+H_inf of Du et al. (2019).
 
-Every kernel here is homogeneous in each input: K_ij = (|x_i| |x_j|)^p F(cos t_ij) with
-cos t_ij = x_i.x_j / (|x_i| |x_j|) and F applied entry by entry (p = 1 for ReLU, 2 for the
-quadratic activation). A `DotProductKernel` holds p and F; `KernelBlocks` gives any block of F on
-a dataset, from which the kernel is assembled (`analytic_kernel`) or applied to vectors without
-being stored (`workers.compute.kernels.operator`).
+Every kernel here depends on the inputs through their norms and angles only:
+K_ij = (|x_i| |x_j|)^p F(cos t_ij, |x_i|, |x_j|) with cos t_ij = x_i.x_j / (|x_i| |x_j|) and F
+applied entry by entry. Kernels of nets without biases are homogeneous in each input and F sees
+the cosine alone (p = 1 for ReLU, 2 for the quadratic activation); a deep net with biases has
+p = 0 and F uses the norms. A `DotProductKernel` holds p and F; `KernelBlocks` gives any block of
+F on a dataset, from which the kernel is assembled (`analytic_kernel`) or applied to vectors
+without being stored (`workers.compute.kernels.operator`).
 """
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -25,14 +30,16 @@ BLOCK_ROWS = 64
 """Rows per block when a kernel is assembled: a 64 x n block of float64 temporaries stays in
 cache; measured fastest among 32..512 at n = 4000 (bench/ntk.py)."""
 
-Entries = Callable[[torch.Tensor], torch.Tensor]
-"""F: normalised kernel values from a block of cosines (clamped to [-1, 1], exactly 1 where
-i = j); it may overwrite its argument."""
+Entries = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""F(cosine, rows, cols): normalised kernel values from a block of cosines (r, c) (clamped to
+[-1, 1], exactly 1 where i = j) and the norms |x_i| of its rows (r, 1) and |x_j| of its columns
+(1, c), which homogeneous kernels ignore; it may overwrite the cosines. The three broadcast: with
+(n, 1) each it gives the diagonal."""
 
 
 @dataclass(frozen=True)
 class DotProductKernel:
-    """K_ij = (|x_i| |x_j|)^degree F(cos t_ij)."""
+    """K_ij = (|x_i| |x_j|)^degree F(cos t_ij, |x_i|, |x_j|)."""
 
     degree: int
     entries: Entries
@@ -41,9 +48,10 @@ class DotProductKernel:
         """|x_i|^degree for each row of X: (n, d) -> (n,)."""
         return X.norm(dim=1) ** self.degree
 
-    def at_one(self, dtype: torch.dtype) -> float:
-        """F(1): K_ii = |x_i|^(2 degree) F(1)."""
-        return float(self.entries(torch.ones(1, 1, dtype=dtype)))
+    def diagonal(self, norms: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+        """K_ii = |x_i|^(2 degree) F(1, |x_i|, |x_i|) from the norms (n,) and scales (n,)."""
+        column = norms[:, None]
+        return scales.square() * self.entries(torch.ones_like(column), column, column)[:, 0]
 
 
 def unit_rows(X: torch.Tensor) -> torch.Tensor:
@@ -78,7 +86,7 @@ DEGREE = {"relu": 1, "quadratic": 2}
 is homogeneous of this degree in each input."""
 
 
-def two_layer_entries(spec: TwoLayerNet, width: int | None = None) -> DotProductKernel:
+def two_layer_entries(spec: TwoLayerNet, _d: int, width: int | None = None) -> DotProductKernel:
     """The tangent kernel of the layers `spec.trained` covers (`both`: the sum of the two):
     first layer x_i.x_j E[sigma'(w.x_i) sigma'(w.x_j)], second E[sigma(w.x_i) sigma(w.x_j)]. In
     the standard and mean-field parameterizations it depends on the width m (layer_scales)."""
@@ -94,12 +102,12 @@ def two_layer_entries(spec: TwoLayerNet, width: int | None = None) -> DotProduct
     }
     layers = ("first", "second") if spec.trained == "both" else (spec.trained,)
 
-    def relu(cosine: torch.Tensor) -> torch.Tensor:
+    def relu(cosine: torch.Tensor, _rows: torch.Tensor, _cols: torch.Tensor) -> torch.Tensor:
         theta = torch.arccos(cosine)
         terms = {"first": _relu_first, "second": _relu_second}
         return _weighted_sum([(weights[layer], terms[layer](cosine, theta)) for layer in layers])
 
-    def quadratic(cosine: torch.Tensor) -> torch.Tensor:
+    def quadratic(cosine: torch.Tensor, _rows: torch.Tensor, _cols: torch.Tensor) -> torch.Tensor:
         terms = {"first": _quadratic_first, "second": _quadratic_second}
         return _weighted_sum([(weights[layer], terms[layer](cosine)) for layer in layers])
 
@@ -114,30 +122,82 @@ def _weighted_sum(terms: list[tuple[float, torch.Tensor]]) -> torch.Tensor:
     return total
 
 
-def fully_connected_entries(spec: FullyConnected, _width: int | None = None) -> DotProductKernel:
-    """NTK of the depth-L ReLU net of FullyConnected, every layer trained (Jacot et al. 2018;
-    Arora et al. 2019):
+def fully_connected_entries(spec: FullyConnected, d: int, _width: int | None = None) -> DotProductKernel:
+    """NTK (`trained: all`) or NNGP (`last`) of the depth-L ReLU net of FullyConnected (Jacot et
+    al. 2018; Arora et al. 2019; Lee et al. 2018; stax's Dense + Relu), w_l = W_std_l^2,
+    b_l = b_std_l^2:
 
-    Sigma^1 = Theta^1 = X X^T;  for l = 2..L with c_l = 2 (hidden) or 1 (output layer):
-    Sigma^l = c_l kappa1(Sigma^{l-1}),  Theta^l = Sigma^l + c_l kappa0(Sigma^{l-1}) * Theta^{l-1}.
-    Normalised by |x_i| |x_j|: the hidden layers keep Sigma^l_ii = |x_i|^2 (c_l kappa1(1) = 1),
-    so each layer's angle is the arccos of the previous normalised Sigma. Depth 2 gives the
-    two-layer net with both layers trained."""
-    depth = spec.depth
+    Sigma^1 = w_1 <x, x'> / d + b_1,   Theta^1 = Sigma^1;   for l = 2..L:
+    Sigma^l = w_l kappa1(Sigma^{l-1}) + b_l,   Theta^l = Sigma^l + w_l kappa0(Sigma^{l-1}) * Theta^{l-1};
+    NTK = Theta^L, NNGP = Sigma^L. By default w = d, 2, ..., 2, 1 and b = 0.
+    Without biases the kernel is homogeneous (degree 1) and computed normalised by |x_i| |x_j|;
+    with biases, from the norms (degree 0)."""
+    weights = spec.weight_variances(d)
+    biases = [std * std for std in spec.bias_stds()]
+    first = weights[0] / d
+    nngp = spec.trained == "last"
+    if spec.has_biases:
+        return DotProductKernel(0, partial(_deep_biased, first, weights[1:], biases, nngp))
+    return DotProductKernel(1, partial(_deep_homogeneous, first, weights[1:], nngp))
 
-    def entries(cosine: torch.Tensor) -> torch.Tensor:
-        theta_kernel = cosine.clone()
-        for layer in range(2, depth + 1):
-            scale = 1.0 if layer == depth else 2.0
-            theta = torch.arccos(cosine)
-            kappa0 = (math.pi - theta).div_(2 * math.pi)
-            cosine = _relu_second(cosine, theta).mul_(scale)
-            theta_kernel = theta_kernel.mul_(kappa0).mul_(scale).add_(cosine)
-            if layer < depth:
-                cosine = cosine.clamp_(-1.0, 1.0)
-        return theta_kernel
 
-    return DotProductKernel(1, entries)
+def _deep_homogeneous(
+    first: float,
+    weights: list[float],
+    nngp: bool,
+    cosine: torch.Tensor,
+    _rows: torch.Tensor,
+    _cols: torch.Tensor,
+) -> torch.Tensor:
+    """The recursion without biases, divided by |x_i| |x_j|: Sigma^l = s_l |x_i| |x_j| c^l with a
+    diagonal s_l shared by every point (s_1 = w_1 / d, s_l = w_l s_{l-1} / 2 since kappa1 is
+    half the variance at t = 0) and the correlation c^l (c^1 = cos t). Each layer's angle is the
+    arccos of the previous c. By default s_l = 1 up to the readout and c^l is the normalised
+    Sigma, exactly (the multiplications and divisions by 1 are exact)."""
+    scale = first
+    sigma = cosine.mul(scale) if scale != 1.0 else cosine.clone()
+    theta_kernel = None if nngp else sigma
+    for layer, weight in enumerate(weights, start=2):
+        angle = torch.arccos(cosine)
+        sigma = _relu_second(cosine, angle).mul_(weight * scale)
+        if theta_kernel is not None:
+            kappa0 = (math.pi - angle).div_(2 * math.pi)
+            theta_kernel = theta_kernel.mul_(kappa0).mul_(weight).add_(sigma)
+        scale = weight * scale / 2
+        if layer <= len(weights):
+            cosine = (sigma / scale).clamp_(-1.0, 1.0)
+    return sigma if theta_kernel is None else theta_kernel
+
+
+def _deep_biased(
+    first: float,
+    weights: list[float],
+    biases: list[float],
+    nngp: bool,
+    cosine: torch.Tensor,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+) -> torch.Tensor:
+    """The recursion with biases on the covariances themselves: Sigma^l_ij from the variances
+    q_i = Sigma^l_ii, q_j (carried for the rows (r, 1) and columns (1, c)) and the correlation
+    Sigma^l_ij / sqrt(q_i q_j). The variances follow q <- w_l q / 2 + b_l by the same operations
+    as the entries where cos t = 1, so the diagonal's correlation stays exactly 1."""
+    tiny = torch.finfo(cosine.dtype).tiny
+    q_rows = (rows * rows).mul_(first).add_(biases[0])
+    q_cols = (cols * cols).mul_(first).add_(biases[0])
+    sigma = cosine.mul_(rows * cols).mul_(first).add_(biases[0])
+    theta_kernel = None if nngp else sigma.clone()
+    for weight, bias in zip(weights, biases[1:], strict=True):
+        norm = (q_rows * q_cols).sqrt_()
+        correlation = (sigma / norm.clamp_min(tiny)).clamp_(-1.0, 1.0)
+        angle = torch.arccos(correlation)
+        sigma = _relu_second(correlation, angle).mul_(norm).mul_(weight).add_(bias)
+        if theta_kernel is not None:
+            kappa0 = (math.pi - angle).div_(2 * math.pi)
+            theta_kernel = theta_kernel.mul_(kappa0).mul_(weight).add_(sigma)
+        q_rows = (q_rows * 0.5).mul_(weight).add_(bias)
+        q_cols = (q_cols * 0.5).mul_(weight).add_(bias)
+    return sigma if theta_kernel is None else theta_kernel
 
 
 ENTRIES: dict[str, Callable[..., DotProductKernel]] = {
@@ -146,10 +206,11 @@ ENTRIES: dict[str, Callable[..., DotProductKernel]] = {
 }
 
 
-def kernel_of(spec: NetworkSpec, width: int | None = None) -> DotProductKernel:
-    """The infinite-width tangent kernel of a network spec (scaled to `width` where the
-    parameterization makes it width-dependent)."""
-    return ENTRIES[spec.name](spec, width)
+def kernel_of(spec: NetworkSpec, d: int, width: int | None = None) -> DotProductKernel:
+    """The infinite-width kernel of a network spec on d inputs (the first layer's W_std / sqrt(d)
+    enters a deep net's kernel; scaled to `width` where the parameterization makes it
+    width-dependent)."""
+    return ENTRIES[spec.name](spec, d, width)
 
 
 class KernelBlocks:
@@ -160,13 +221,18 @@ class KernelBlocks:
     def __init__(self, kernel: DotProductKernel, X: torch.Tensor) -> None:
         self.kernel = kernel
         self.directions = unit_rows(X)
+        self.norms = X.norm(dim=1)
         self.scales = kernel.scales(X)
         self.n = X.shape[0]
 
     def block(self, start: int, stop: int, first: int) -> torch.Tensor:
         cosine = self.directions[start:stop] @ self.directions[first:].T
         cosine.clamp_(-1.0, 1.0).diagonal(start - first).fill_(1.0)
-        return self.kernel.entries(cosine)
+        return self.kernel.entries(cosine, self.norms[start:stop, None], self.norms[None, first:])
+
+    def diagonal(self) -> torch.Tensor:
+        """K_ii: (n,)."""
+        return self.kernel.diagonal(self.norms, self.scales)
 
 
 def assemble(blocks: KernelBlocks) -> torch.Tensor:
@@ -186,14 +252,15 @@ def assemble(blocks: KernelBlocks) -> torch.Tensor:
 def cross_kernel(kernel: DotProductKernel, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """K(a_i, b_j) between the rows of A (t, d) and B (n, d): (t, n). A row of A equal to one of
     B gives a cosine rounded to within an ulp of 1, which the clamp keeps in arccos's domain."""
-    values = kernel.entries((unit_rows(A) @ unit_rows(B).T).clamp_(-1.0, 1.0))
+    cosine = (unit_rows(A) @ unit_rows(B).T).clamp_(-1.0, 1.0)
+    values = kernel.entries(cosine, A.norm(dim=1)[:, None], B.norm(dim=1)[None, :])
     return values.mul_(kernel.scales(A)[:, None]).mul_(kernel.scales(B)[None, :])
 
 
 def analytic_kernel(spec: NetworkSpec, X: torch.Tensor, width: int | None = None) -> torch.Tensor:
-    """The infinite-width tangent kernel of a network spec on inputs X: (n, d) -> (n, n). Use
-    float64 for spectra: arccos is ill-conditioned near t = 0."""
-    return assemble(KernelBlocks(kernel_of(spec, width), X))
+    """The infinite-width kernel of a network spec on inputs X: (n, d) -> (n, n). Use float64
+    for spectra: arccos is ill-conditioned near t = 0."""
+    return assemble(KernelBlocks(kernel_of(spec, X.shape[1], width), X))
 
 
 def relu_ntk_first_layer(X: torch.Tensor) -> torch.Tensor:

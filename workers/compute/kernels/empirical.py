@@ -1,7 +1,6 @@
 """Finite-width tangent kernels H_ij = <df(x_i)/dtheta, df(x_j)/dtheta> over the trained
 parameters: closed forms without autograd, and the generic torch.func path for any network."""
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -9,7 +8,16 @@ from torch.func import jacrev, vmap
 
 from schemas.costs import EMPIRICAL_CHUNK
 from schemas.networks import FullyConnected, NetworkSpec, TwoLayerNet
-from workers.compute.networks import ACTIVATIONS, OUTPUT_SCALE, Params, forward, normal, trained_names
+from workers.compute.networks import (
+    ACTIVATIONS,
+    OUTPUT_SCALE,
+    Params,
+    dense,
+    dense_gains,
+    forward,
+    normal,
+    trained_names,
+)
 
 DERIVATIVES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": lambda p: (p >= 0).to(torch.float32),  # 0/1: S S^T counts are exact in float32 below 2^24
@@ -65,31 +73,31 @@ def two_layer_kernel_at(spec: TwoLayerNet, params: Params, X: torch.Tensor) -> t
 
 
 def fully_connected_empirical(spec: FullyConnected, params: Params, X: torch.Tensor) -> torch.Tensor:
-    """H = sum_l (delta^l delta^l^T) * s_l^2 (alpha^{l-1} alpha^{l-1}^T): a dense layer
-    h^l = s_l W^l alpha^{l-1} has df/dW^l = delta^l (s_l alpha^{l-1})^T with delta^l = df/dh^l,
-    so its kernel is a product of two Gram matrices (backpropagation by hand, no autograd).
-    alpha^0 = X, s_1 = 1, s_l = sqrt(c_l / m); delta^L = 1,
-    delta^{l-1} = s_l (delta^l W^l) * relu'(h^{l-1}). X: (n, d) -> (n, n); with every W^l
-    stacked as (R, ...) for R replicates -> (R, n, n)."""
+    """H = sum over trained layers l of (delta^l delta^l^T) * (s_l^2 alpha^{l-1} alpha^{l-1}^T + b_l^2):
+    a dense layer h^l = s_l W^l alpha^{l-1} + b_l b^l has df/dW^l = delta^l (s_l alpha^{l-1})^T and
+    df/db^l = b_l delta^l with delta^l = df/dh^l, so its kernel is a product of two Gram matrices
+    (backpropagation by hand, no autograd). alpha^0 = X, s_l = W_std_l / sqrt(fan-in), b_l =
+    b_std_l (0: no bias); delta^L = 1, delta^{l-1} = s_l (delta^l W^l) * relu'(h^{l-1}). Trained
+    layers: all, or the readout alone (`trained: last`, the finite NNGP). X: (n, d) -> (n, n); with
+    every parameter stacked as (R, ...) for R replicates -> (R, n, n)."""
     depth = spec.depth
-    weights = [params[f"W{layer}"] for layer in range(1, depth + 1)]
-    scales = [1.0] + [
-        math.sqrt((1.0 if layer == depth else 2.0) / weights[layer - 1].shape[-1])
-        for layer in range(2, depth + 1)
-    ]
+    gains = dense_gains(spec, params)
+    lowest = depth if spec.trained == "last" else 1
     inputs, pre = [X], []  # alpha^{l-1} and h^l for l = 1..L
     for layer in range(1, depth + 1):
-        h = inputs[-1] @ weights[layer - 1].mT * scales[layer - 1]
+        h = dense(params, layer, gains[layer - 1], inputs[-1])
         pre.append(h)
         if layer < depth:
             inputs.append(torch.relu(h))
     delta = torch.ones(*X.shape[:-1], 1, dtype=X.dtype, device=X.device)
     terms = []
-    for layer in range(depth, 0, -1):
-        gram = inputs[layer - 1] @ inputs[layer - 1].mT
-        terms.append((delta @ delta.mT) * (scales[layer - 1] ** 2 * gram))
-        if layer > 1:
-            delta = (delta @ weights[layer - 1]) * scales[layer - 1] * (pre[layer - 2] >= 0).to(X.dtype)
+    for layer in range(depth, lowest - 1, -1):
+        scale, std = gains[layer - 1]
+        gram = scale**2 * (inputs[layer - 1] @ inputs[layer - 1].mT)
+        terms.append((delta @ delta.mT) * (gram + std**2 if std > 0 else gram))
+        if layer > lowest:
+            weights = params[f"W{layer}"]
+            delta = (delta @ weights) * scale * (pre[layer - 2] >= 0).to(X.dtype)
     return sum(terms[1:], terms[0])
 
 

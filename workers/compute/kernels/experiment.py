@@ -37,7 +37,7 @@ def kernel_operator(
         return StoredKernel(H), K_test
     if spec.stored():
         return StoredKernel(analytic_kernel(spec.network, X)), None
-    return BlockKernel(KernelBlocks(kernel_of(spec.network), X)), None
+    return BlockKernel(KernelBlocks(kernel_of(spec.network, X.shape[1]), X)), None
 
 
 def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:

@@ -79,7 +79,7 @@ class BlockKernel:
         return out.mul_(scales[:, None]).to(V.dtype)
 
     def diagonal(self) -> torch.Tensor:
-        return self.blocks.scales.square() * self.blocks.kernel.at_one(self.dtype)
+        return self.blocks.diagonal()
 
     def frobenius_norm(self) -> float:
         if self._frobenius is None:

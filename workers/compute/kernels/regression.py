@@ -31,7 +31,7 @@ def joint_kernel(
     """K (n, n) on the training points X (n, d) and K_* (t, n) between X_test (t, d) and X: the
     kernel is (|x||x'|)^p F(cos t) entry by entry (analytic.py), so the cross block needs only
     the t x n cosines, never the test points' own t x t block."""
-    kernel = kernel_of(network)
+    kernel = kernel_of(network, X.shape[1])
     return analytic_kernel(network, X), cross_kernel(kernel, X_test, X)
 
 

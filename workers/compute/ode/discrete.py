@@ -36,6 +36,7 @@ class NetworkRuns:
 
     description: str
     gap: Callable[[float, np.ndarray], float]
+    checksum: str  # of its weights at init (workers/compute/weights.py)
 
 
 def iterate(
@@ -120,6 +121,7 @@ def discrete_study(
         order=log_slope([row.lr for row in rows], [row.gap for row in rows]),
         expected_order=1.0 if flow.order == 1 else 0.5,
         network=None if network is None else network.description,
+        network_checksum=None if network is None else network.checksum,
         network_order=None
         if network is None
         else log_slope([row.lr for row in rows], [row.network_gap or 0.0 for row in rows]),

@@ -37,17 +37,26 @@ from workers.compute.progress import Progress
 from workers.compute.rates import rounding_floor
 from workers.compute.spectrum import eigendecompose
 from workers.compute.training.engine import Problem, Start, initial_params, start
+from workers.compute.weights import weights_checksum
 
 
-def kernel_and_start(spec: OdeSpec, data: Data) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """The kernel H (n, n), the initial residual e(0) (n,) and a description of the kernel."""
+def kernel_and_start(spec: OdeSpec, data: Data) -> tuple[torch.Tensor, torch.Tensor, str, str | None]:
+    """The kernel H (n, n), the initial residual e(0) (n,), a description of the kernel and the
+    checksum of the net at init behind it (None for H_inf)."""
     X, y = data.X, data.y
     if spec.kernel == "analytic":
-        return analytic_kernel(spec.network, X), -y, f"H_inf: {spec.network.describe()}"
+        return analytic_kernel(spec.network, X), -y, f"H_inf: {spec.network.describe()}", None
     assert spec.width is not None  # schemas/ode.py: a width exactly when the kernel is empirical_init
-    params = initial_params(spec.network, spec.width, X, spec.seed)
-    description = f"empirical NTK at init (width {spec.width}, seed {spec.seed}): {spec.network.describe()}"
-    return tangent_kernel(spec.network, params, X), forward(spec.network, params, X) - y, description
+    params = initial_params(spec.network, spec.width, X, spec.seed, spec.initial)
+    net = f"width {spec.width}, {origin(spec)}"
+    description = f"empirical NTK at init ({net}): {spec.network.describe()}"
+    e0 = forward(spec.network, params, X) - y
+    return tangent_kernel(spec.network, params, X), e0, description, weights_checksum(params)
+
+
+def origin(spec: OdeSpec) -> str:
+    """Where the finite net's weights at init come from."""
+    return "given initial weights" if spec.initial is not None else f"seed {spec.seed}"
 
 
 def solve_dynamics(
@@ -102,8 +111,9 @@ def solve_dynamics(
         runs = None
         if network is not None:
             runs = NetworkRuns(
-                describe(network[0].network, network[0].width, spec.seed),
+                describe(network[0].network, network[0].width, origin(spec)),
                 lambda lr, record: network_gap(flow, *network, lr, record, (lam, V), tick),
+                network[1].checksums[0],
             )
         study = discrete_study(flow, K, lam, V, e0, lrs, quanta * tau, tick, runs)
         clock.lap("discrete")
@@ -159,7 +169,7 @@ def run_ode(spec: OdeSpec, progress: Progress) -> OdeResult:
     clock = Clock(device)
     progress(0.0, "making data and the kernel")
     data = make_data(spec.dataset, DTYPES[spec.dtype], device)
-    H, e0, description = kernel_and_start(spec, data)
+    H, e0, description, checksum = kernel_and_start(spec, data)
     n = H.shape[0]
     scale = 1.0 if spec.loss == "sum" else 1.0 / n
     K = scale * H
@@ -172,7 +182,8 @@ def run_ode(spec: OdeSpec, progress: Progress) -> OdeResult:
     grid = time_grid(spec.grid)
     network = None
     if spec.discrete is not None and spec.discrete.network_width is not None:
-        problem = network_problem(spec.network, spec.discrete.network_width, data.X, data.y, scale, V)
+        width = spec.discrete.network_width
+        problem = network_problem(spec.network, width, data.X, data.y, scale, V, spec.initial)
         network = (problem, start(problem, [spec.seed]))  # one initialisation for every dynamics and lr
     results = []
     for index, dynamics in enumerate(spec.dynamics):
@@ -199,6 +210,7 @@ def run_ode(spec: OdeSpec, progress: Progress) -> OdeResult:
         lambda_max=float(lam[0]),
         t=(grid[0] * grid[1]).tolist(),
         initial_loss=float(0.5 * scale * e0.double().norm() ** 2),
+        initial_checksum=checksum,
         dynamics=results,
         parameter_space=studies,
         seconds=clock.seconds,

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from schemas.networks import NetworkSpec
+from schemas.weights import InitialWeights
 from workers.compute.networks import forward
 from workers.compute.ode.flows import Flow, Tick, exact_on
 from workers.compute.training.engine import Problem, Start, train
@@ -59,11 +60,19 @@ def network_gap(
 
 
 def network_problem(
-    network: NetworkSpec, width: int, X: torch.Tensor, y: torch.Tensor, scale: float, V: torch.Tensor
+    network: NetworkSpec,
+    width: int,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    scale: float,
+    V: torch.Tensor,
+    initial: InitialWeights | None = None,
 ) -> Problem:
-    """The training problem of the finite net on the job's data and loss scale."""
-    return Problem(network, width, X, y, None, None, scale, V[:, 0], V[:, -1], False, False)
+    """The training problem of the finite net on the job's data and loss scale, from the
+    `initial` weights when given."""
+    return Problem(network, width, X, y, None, None, scale, V[:, 0], V[:, -1], False, False, initial)
 
 
-def describe(network: NetworkSpec, width: int, seed: int) -> str:
-    return f"{network.describe()}, width {width}, seed {seed}, trained by the training engine"
+def describe(network: NetworkSpec, width: int, origin: str) -> str:
+    """origin: where its weights at init come from ("seed 0", "given initial weights")."""
+    return f"{network.describe()}, width {width}, {origin}, trained by the training engine"

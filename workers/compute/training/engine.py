@@ -17,10 +17,12 @@ import torch
 
 from schemas.networks import NetworkSpec
 from schemas.results import STEP_LOSSES
+from schemas.weights import InitialWeights
 from workers.compute.kernels.empirical import tangent_kernel
 from workers.compute.networks import Params, forward, init_params, trained_names
 from workers.compute.training.optimizers import OPTIMIZERS, Context
 from workers.compute.training.stacked import Target, run_stacked
+from workers.compute.weights import given_params, weights_checksum
 
 DIVERGENCE_FACTOR = 1e6
 FIRST_LAYER = {"two_layer": "W", "fully_connected": "W1"}
@@ -47,6 +49,7 @@ class Problem:
     bottom: torch.Tensor  # (n,) ... smallest eigenvalue
     binary: bool  # training and test labels in {-1, +1}: report the test error
     ntk_drift: bool
+    initial: InitialWeights | None = None  # every seed's start, given; None: drawn from each seed
 
     def loss(self, residual: torch.Tensor) -> torch.Tensor:
         """(R,) losses of (R, b) residuals f - y: scale / 2 |f - y|^2."""
@@ -56,11 +59,12 @@ class Problem:
 @dataclass(frozen=True)
 class Start:
     """Where a group of replicates starts, whatever the optimizer: each seed's initial
-    parameters stacked (W: (R, m, d)), the first layer's activation patterns 1[w_r.x_i >= 0]
-    when it is trained, and the tangent kernel when its drift is recorded."""
+    parameters stacked (W: (R, m, d)) and their checksums, the first layer's activation patterns
+    1[w_r.x_i >= 0] when it is trained, and the tangent kernel when its drift is recorded."""
 
     seeds: list[int]
     params: Params
+    checksums: list[str]  # weights_checksum of each seed's initial parameters
     patterns: torch.Tensor | None  # (R, n, m)
     kernel: torch.Tensor | None  # (R, n, n)
 
@@ -77,6 +81,7 @@ class Run:
     record: dict[str, list[float | None]]
     final: Params
     initial: Params
+    initial_checksum: str
     step_losses: list[float | None] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -126,20 +131,28 @@ def per_step(losses: list[float], steps: int, last: float | None) -> list[float 
     return kept
 
 
-def initial_params(network: NetworkSpec, width: int, X: torch.Tensor, seed: int) -> Params:
-    """The seed's initialisation, on X's device and in its dtype (every run of a seed starts here)."""
+def initial_params(
+    network: NetworkSpec, width: int, X: torch.Tensor, seed: int, given: InitialWeights | None = None
+) -> Params:
+    """The seed's initialisation, or the `given` weights whatever the seed, on X's device and in
+    its dtype (every run of a seed starts here)."""
+    if given is not None:
+        return given_params(given, X.dtype, X.device)
     return init_params(network, X.shape[1], width, torch.Generator().manual_seed(seed), X.dtype, X.device)
 
 
 def start(problem: Problem, seeds: list[int]) -> Start:
     """The seeds' shared starting point (built once, used by every optimizer of a job)."""
-    per_seed = [initial_params(problem.network, problem.width, problem.X, seed) for seed in seeds]
+    per_seed = [
+        initial_params(problem.network, problem.width, problem.X, seed, problem.initial) for seed in seeds
+    ]
     params = {name: torch.stack([one[name] for one in per_seed]) for name in per_seed[0]}
     first = FIRST_LAYER[problem.network.name]
     trained = first in trained_names(problem.network, params)
     return Start(
         seeds=seeds,
         params=params,
+        checksums=[weights_checksum(one) for one in per_seed],
         patterns=problem.X @ params[first].mT >= 0 if trained else None,
         kernel=tangent_kernel(problem.network, params, problem.X) if problem.ntk_drift else None,
     )
@@ -252,6 +265,7 @@ def train(
                 record=record,
                 final={**{name: value[r] for name, value in frozen.items()}, **ending.final},
                 initial={name: value[r] for name, value in params.items()},
+                initial_checksum=begin.checksums[r],
                 step_losses=per_step(early[r], ending.steps, record["train_loss"][-1]),
                 warnings=sorted({message for replicate, message in context.warnings if replicate == r}),
             )

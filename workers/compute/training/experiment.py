@@ -33,7 +33,8 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     scale = 1.0 if spec.loss == "sum" else 1.0 / n
     progress(0.0, "kernels behind auto and predictions")
     binary = sign_labels(y, data.y_test)
-    initial = tangent_kernel(spec.network, initial_params(spec.network, spec.width, X, spec.seed), X)
+    theta0 = initial_params(spec.network, spec.width, X, spec.seed, spec.initial)
+    initial = tangent_kernel(spec.network, theta0, X)
     reference = analytic_kernel(spec.network, X, spec.width) if spec.network.analytic else initial
     pairs = spectrum_of(StoredKernel(reference), 1)  # residual directions: its extremes
     values, vectors = pairs.values, pairs.vectors
@@ -43,7 +44,18 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
         spectra = {"empirical_init": scale * values}
     top, bottom = vectors[:, 0], vectors[:, -1]
     problem = Problem(
-        spec.network, spec.width, X, y, data.X_test, data.y_test, scale, top, bottom, binary, spec.ntk_drift
+        spec.network,
+        spec.width,
+        X,
+        y,
+        data.X_test,
+        data.y_test,
+        scale,
+        top,
+        bottom,
+        binary,
+        spec.ntk_drift,
+        spec.initial,
     )
     auto_spectrum = spectra["analytic" if spec.auto_kernel == "analytic" else "empirical_init"]
     grid = record_steps(spec.steps, spec.record_points)

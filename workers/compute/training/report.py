@@ -29,6 +29,7 @@ def run_result(run: Run, floor: float, problem: Problem) -> RunResult:
     n_test = 0 if problem.y_test is None else problem.y_test.shape[0]
     return RunResult(
         seed=run.seed,
+        initial_checksum=run.initial_checksum,
         status=run.status,
         steps=run.steps,
         seconds=run.seconds,
