@@ -281,10 +281,12 @@ class TrainSpec(SpecModel):
     def cost(self) -> Cost:
         """Per step what the optimizer says a step costs (schemas/optimizers.py: ~6 b p flop over
         the b points of the step plus STEP_OVERHEAD; GGN adds the batch kernel, its Cholesky
-        factorisation and a vector-Jacobian product); each record ~4 n p (the metrics' forward passes); kernels at init, at the end and for drift
+        factorisation and a vector-Jacobian product); each record ~4 n p (the metrics' forward passes); kernels at init (every replicate's for an empirical `auto`), at the end and for drift
         records by their closed forms (never the n x p Jacobian); eigenvalue solves ~10 n^3 each."""
         n, p = self.dataset.n, self.parameters()
         flops = 3 * (self._kernel_flops(n) + 10.0 * n**3)
+        if self.auto_kernel == "empirical" and any(o.uses_auto for o in self.optimizers):
+            flops += (self.replicates - 1) * (self._kernel_flops(n) + 10.0 * n**3)  # auto's envelope
         for optimizer in self.optimizers:
             step = optimizer.step_flops(n, p, self._kernel_flops)
             records = self.record_points * 4.0 * n * p

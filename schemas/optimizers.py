@@ -44,6 +44,11 @@ class OptimizerModel(SpecModel):
     choice needs lambda_min, how many points a step touches, and what a step costs."""
 
     @property
+    def uses_auto(self) -> bool:
+        """Whether a hyperparameter is `auto` (chosen from a kernel spectrum)."""
+        return "auto" in (getattr(self, "lr", None), getattr(self, "momentum", None))
+
+    @property
     def uses_lambda_min(self) -> bool:
         """Whether its `auto` choice needs lambda_min > 0 (a singular kernel has none)."""
         return False

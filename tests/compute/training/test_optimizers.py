@@ -14,6 +14,9 @@ from pydantic import TypeAdapter
 from schemas import TrainSpec
 from schemas.optimizers import OptimizerSpec
 from workers.compute import run_experiment
+from workers.compute.datasets import make_data
+from workers.compute.kernels.empirical import tangent_kernel
+from workers.compute.training.engine import initial_params
 from workers.compute.training.optimizers import OPTIMIZERS, Context, NesterovMethod, resolve
 
 from .helpers import SPHERE, train
@@ -84,3 +87,28 @@ def test_ggn_on_a_singular_gram_damps_or_says_why() -> None:
         assert "singular" in str(error)
     else:
         assert any("singular Gram" in warning for warning in result.optimizers[0].runs[0].warnings)
+
+
+def test_auto_hyperparameters_are_stable_for_every_replicate() -> None:
+    """Heavy ball at Polyak's optimum for [mu, L] is stable only for eigenvalues below L + mu
+    (lr lambda < 2 (1 + momentum)). With the last layer of a deep net trained the loss is exactly
+    quadratic in it, with each replicate's own kernel: the automatic choice must hold for the
+    largest lambda_max among them (it came from the first seed's alone, and one replicate in four
+    diverged), so every replicate converges."""
+    network = {"name": "fully_connected", "depth": 3, "trained": "last"}
+    result = train(network=network, width=256, steps=3000, replicates=4, optimizers=[{"name": "heavy_ball"}])
+    optimizer = result.optimizers[0]
+    assert [run.status for run in optimizer.runs] == ["converged"] * 4
+    spec = TrainSpec.model_validate({"dataset": SPHERE, "network": network, "width": 256})
+    data = make_data(spec.dataset, torch.float64, torch.device("cpu"))
+    largest = max(
+        float(
+            torch.linalg.eigvalsh(
+                tangent_kernel(spec.network, initial_params(spec.network, 256, data.X, seed), data.X)
+            )[-1]
+        )
+        for seed in range(4)
+    )
+    lr, momentum = optimizer.hyperparameters["lr"], optimizer.hyperparameters["momentum"]
+    assert isinstance(lr, float) and isinstance(momentum, float)
+    assert lr * largest < 2 * (1 + momentum)

@@ -23,6 +23,24 @@ from workers.compute.training.report import ranking, run_result, summary
 from workers.compute.training.stacked import seed_groups
 
 
+def replicate_envelope(spec: TrainSpec, X: torch.Tensor, scale: float, first: torch.Tensor) -> torch.Tensor:
+    """The spectrum behind an empirical `auto`: the first seed's kernel at init, widened by the
+    smallest lambda_min and the largest lambda_max of every other replicate's, so that one
+    choice is stable for every replicate. Heavy ball at Polyak's optimum for [mu, L] is stable
+    only for eigenvalues below L + mu (lr lambda < 2 (1 + momentum)), so a replicate whose
+    lambda_max exceeds the first seed's by more than mu diverged (measured: one replicate in
+    four, a depth-3 net with only its last layer trained, whose loss is exactly quadratic)."""
+    if spec.replicates == 1 or spec.initial is not None or not any(o.uses_auto for o in spec.optimizers):
+        return first
+    ends = [first.min(), first.max()]
+    for seed in range(spec.seed + 1, spec.seed + spec.replicates):
+        values = torch.linalg.eigvalsh(
+            tangent_kernel(spec.network, initial_params(spec.network, spec.width, X, seed), X)
+        )
+        ends += [scale * values[0], scale * values[-1]]
+    return torch.cat([first, torch.stack(ends)]).sort().values
+
+
 def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
     """Kernels and spectra first (for `auto` and the predictions), then every optimizer's runs."""
     device = resolve_device(spec.device)
@@ -57,7 +75,11 @@ def run_train(spec: TrainSpec, progress: Progress) -> TrainResult:
         spec.ntk_drift,
         spec.initial,
     )
-    auto_spectrum = spectra["analytic" if spec.auto_kernel == "analytic" else "empirical_init"]
+    auto_spectrum = (
+        spectra["analytic"]
+        if spec.auto_kernel == "analytic"
+        else replicate_envelope(spec, X, scale, spectra["empirical_init"])
+    )
     grid = record_steps(spec.steps, spec.record_points)
     groups = seed_groups(spec, device)
     chosen = [resolve(optimizer, auto_spectrum, n) for optimizer in spec.optimizers]
