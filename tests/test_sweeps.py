@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -23,6 +24,7 @@ from service.server.formats import csv_bytes
 from service.server.processes import stop
 from service.server.settings import ServerSettings
 from service.tables import table
+from workers.compute.datasets import make_data
 from workers.sweeps import kendall_tau
 
 from .conftest import Stack, authorize, embedded_settings, start_worker, wait_for_workers
@@ -233,6 +235,31 @@ def test_the_generalization_example_fits_the_default_budgets() -> None:
     for child in spec.children:
         assert over_budget(child.cost(), settings.max_flops, settings.max_memory_bytes) is None, child
     assert spec.cost().flops <= settings.max_sweep_flops
+
+
+SEPARATION = json.loads((EXAMPLE.parent / "sweep_concept_separation.json").read_text())["spec"]
+
+
+def test_the_separation_example_moves_the_split_not_the_concept() -> None:
+    """The training-set size moves through test_fraction over one seeded pool of points: a
+    `dataset.n` axis would draw another concept at each n (its weights come from the same
+    generator, after the inputs). Every child of one concept labels the same 2048 points."""
+    spec = SweepSpec.model_validate(SEPARATION)
+    settings = ServerSettings()
+    assert spec.cost().flops <= settings.max_sweep_flops
+    assert all(
+        over_budget(c.cost(), settings.max_flops, settings.max_memory_bytes) is None for c in spec.children
+    )
+    for layers in (2, 3):
+        datasets = [c.dataset for c in spec.children if c.dataset.labels.layers == layers]
+        assert len({(d.n, d.d, d.seed, d.labels) for d in datasets}) == 1
+        assert {d.test_fraction for d in datasets} == {0.875, 0.75, 0.5}  # 256, 512, 1024 to train
+        pools = []
+        for test_fraction in (0.875, 0.5):
+            dataset = datasets[0].model_copy(update={"test_fraction": test_fraction})
+            data = make_data(dataset, torch.float64, torch.device("cpu"))
+            pools.append(torch.cat([data.y, data.y_test]).sort().values)
+        assert torch.equal(pools[0], pools[1]), "one concept, one pool, another split"
 
 
 def test_the_generalization_study_at_a_reduced_size(workers: Pair) -> None:
