@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from schemas.common import SpecModel, seed_field
+from schemas.common import SEED_MAX, SpecModel, seed_field
 
 N_MAX = 2**17
 D_MAX = 4096
@@ -63,6 +63,18 @@ def _test_fraction_field() -> Any:
 # ---------------------------------------------------------------------------------------------
 
 
+def weights_seed_field() -> Any:
+    """The optional seed of a label rule's own weights (beta, the teacher, the concept)."""
+    return Field(
+        None,
+        ge=0,
+        le=SEED_MAX,
+        description="seed of the rule's weights alone; null: they come from the dataset's seed, "
+        "after the points, so they change with n and d. Give it to keep one teacher across datasets "
+        "of different sizes (e.g. a sweep over n); the label noise still comes from the dataset's seed",
+    )
+
+
 class RandomSignLabels(SpecModel):
     """y_i uniform in {-1, +1}, independent of x_i (random labels: pure memorisation)."""
 
@@ -73,6 +85,7 @@ class LinearLabels(SpecModel):
     """y_i = <beta, x_i> with beta uniform on the unit sphere."""
 
     rule: Literal["linear"] = "linear"
+    weights_seed: int | None = weights_seed_field()
 
 
 class ReluTeacherLabels(SpecModel):
@@ -86,6 +99,7 @@ class ReluTeacherLabels(SpecModel):
         "random", description="rows independent and uniform on the sphere, or orthonormal (k <= d)"
     )
     noise: float = Field(0.0, ge=0.0, le=NOISE_MAX, description="std of Gaussian noise added to each label")
+    weights_seed: int | None = weights_seed_field()
 
 
 class ConceptLabels(SpecModel):
@@ -113,6 +127,7 @@ class ConceptLabels(SpecModel):
     noise: float = Field(
         0.0, ge=0.0, le=NOISE_MAX, description="std of Gaussian noise added to the unit-variance labels"
     )
+    weights_seed: int | None = weights_seed_field()
 
 
 LabelRule = Annotated[

@@ -118,6 +118,30 @@ def test_existing_specs_keep_their_data() -> None:
     torch.testing.assert_close(data.y, torch.relu(X @ V.T) @ a / math.sqrt(2), atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("n", [32, 200])
+def test_a_weights_seed_keeps_one_teacher_for_every_dataset_size(n: int) -> None:
+    """With `weights_seed` the rule's weights come from their own generator: the teacher (and the
+    concept, up to its scale over the n points) drawn from Generator(weights_seed) alone labels
+    datasets of every size and point seed; without it they follow the points (another n, another
+    teacher)."""
+    teacher = ReluTeacherLabels(k=3, weights_seed=11)
+    data = data_of(SphereDataset(n=n, d=5, seed=n, labels=teacher))
+    weights = torch.Generator().manual_seed(11)
+    V = teacher_rows(teacher, 5, weights)
+    a = torch.randint(0, 2, (3,), generator=weights).to(F64) * 2 - 1
+    torch.testing.assert_close(data.y, torch.relu(data.X @ V.T) @ a / math.sqrt(3), atol=0, rtol=0)
+
+    concept = ConceptLabels(layers=3, k=4, scale=2.0, weights_seed=11)
+    data = data_of(SphereDataset(n=n, d=5, seed=n, labels=concept))
+    F = draw_concept(concept, 5, torch.Generator().manual_seed(11))(data.X)
+    assert float(torch.corrcoef(torch.stack([F, data.y]))[0, 1]) == pytest.approx(1.0, abs=1e-12)
+
+    small, large = (
+        data_of(SphereDataset(n=size, d=5, seed=0, labels=ReluTeacherLabels(k=3))) for size in (32, 200)
+    )
+    assert torch.equal(small.X, large.X[:32]) and not torch.allclose(small.y, large.y[:32])
+
+
 # ---------------------------------------------------------------------------------------------
 # input distributions
 # ---------------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 with an optional held-out test set.
 
 One generator per spec, `torch.Generator().manual_seed(spec.seed)`, drives everything in a fixed
-order: the points, then the label rule's weights and noise, then the train/test split. So equal
+order: the points, then the label rule's weights and noise, then the train/test split; a rule
+with `weights_seed` draws its weights from a generator of their own instead (the same teacher
+for every n and every seed of the points). So equal
 specs give equal data, and `test_fraction` changes only which points are held out. Random data
 is drawn in float64 on the CPU and moved at the end, so a spec gives the same points on every
 device and in every dtype.
@@ -78,9 +80,17 @@ def random_sign_labels(_rule: RandomSignLabels, X: torch.Tensor, g: torch.Genera
     return random_signs(X.shape[0], g)
 
 
-def linear_labels(_rule: LinearLabels, X: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def weights_generator(
+    rule: LinearLabels | ReluTeacherLabels | ConceptLabels, g: torch.Generator
+) -> torch.Generator:
+    """The generator of a label rule's weights: its own, seeded by `weights_seed`, so that they do
+    not depend on how many points were drawn before them; else the dataset's `g`."""
+    return g if rule.weights_seed is None else torch.Generator().manual_seed(rule.weights_seed)
+
+
+def linear_labels(rule: LinearLabels, X: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """y_i = <beta, x_i>, beta uniform on the unit sphere."""
-    beta = uniform_sphere(1, X.shape[1], g)[0]
+    beta = uniform_sphere(1, X.shape[1], weights_generator(rule, g))[0]
     return X @ beta
 
 
@@ -96,8 +106,9 @@ def teacher_rows(rule: ReluTeacherLabels, d: int, g: torch.Generator) -> torch.T
 
 def relu_teacher_labels(rule: ReluTeacherLabels, X: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """y = k^-1/2 sum_j a_j relu(<v_j, x>) + noise * eps, a_j uniform in {-1, +1}, eps ~ N(0, 1)."""
-    V = teacher_rows(rule, X.shape[1], g)
-    a = random_signs(rule.k, g)
+    weights = weights_generator(rule, g)
+    V = teacher_rows(rule, X.shape[1], weights)
+    a = random_signs(rule.k, weights)
     y = torch.relu(X @ V.T) @ a / math.sqrt(rule.k)
     eps = torch.randn(X.shape[0], generator=g, dtype=F64)  # drawn even without noise: same split
     return y + rule.noise * eps
@@ -153,7 +164,7 @@ def draw_concept(rule: ConceptLabels, d: int, g: torch.Generator) -> Concept:
 def concept_labels(rule: ConceptLabels, X: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """y = F(x) / s + noise * eps, eps ~ N(0, 1), s the (population) std of F over the dataset's
     n points, training and test together: there the noiseless labels have variance exactly 1."""
-    F = draw_concept(rule, X.shape[1], g)(X)
+    F = draw_concept(rule, X.shape[1], weights_generator(rule, g))(X)
     if not bool(torch.isfinite(F).all()):
         raise ValueError(
             f"the concept overflows with {rule.activation} at scale {rule.scale}: lower the scale"
