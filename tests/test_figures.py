@@ -142,7 +142,10 @@ def test_train_losses_are_replicate_means_with_fits_and_predictions() -> None:
     # the mean stops where a replicate that converged sooner ends (at the step it reached the
     # tolerance, recorded off the grid); the band goes on over the other
     flips = series(named(figures(result), "pattern-flips"), "heavy_ball")
-    short, long = (outcome["record"] for outcome in result["optimizers"][1]["runs"])
+    short, long = sorted(
+        (outcome["record"] for outcome in result["optimizers"][1]["runs"]),
+        key=lambda record: record["step"][-1],
+    )
     assert short["step"][-1] < long["step"][-1] and flips.x == sorted(set(short["step"]) | set(long["step"]))
     common = [step for step in short["step"] if step in long["step"]]
     both = [
