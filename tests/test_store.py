@@ -1,14 +1,20 @@
 """The job store on SQLite and PostgreSQL: transitions happen once, in the right order."""
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
+from celery import Celery
+from kombu.exceptions import OperationalError
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from schemas.jobs import JobStatus
+from workers.dispatch import Dispatcher
+from workers.heartbeat import PREFIX
 from workers.store import JobRow, JobStore, migrate
 from workers.store.access import AccessStore, User
 from workers.store.jobs import fair_order
@@ -291,3 +297,24 @@ def test_a_job_is_dispatched_once_and_only_while_it_waits(store: JobStore) -> No
     store.start(waiting, 3)
     store.finish(waiting, JobStatus.succeeded, result={})
     assert store.in_flight("cpu") == 0
+
+
+def test_a_job_the_broker_refused_waits_again(store: JobStore, redis_server) -> None:  # type: ignore[no-untyped-def]
+    """A dispatch pass marks a job dispatched, then publishes it; when the broker refuses the
+    message (a real Celery app on a port nobody listens on), the job must wait again for the
+    next pass instead of counting as in flight, unsent, until the reconciler's grace ends."""
+    client = redis.Redis.from_url(redis_server.url)
+    beat = PREFIX + "refused-test"  # a live worker for the pass: one free slot on cpu
+    client.set(beat, json.dumps({"name": "refused-test", "queues": ["cpu"], "concurrency": 1}), ex=60)
+    try:
+        nowhere = Celery("nowhere", broker="redis://127.0.0.1:1/0")
+        nowhere.conf.broker_connection_timeout = 0.2
+        job = new_job(store)
+        with pytest.raises(OperationalError):
+            Dispatcher(store, client, nowhere).run_pass()
+        row = store.get(job)
+        assert row is not None and row.status == JobStatus.queued.value and row.dispatched_at is None
+        assert store.in_flight("cpu") == 0 and [waiting.id for waiting in store.next_fair("cpu", 5)] == [job]
+        assert store.undo_dispatch(job) is False  # only a dispatched job goes back
+    finally:
+        client.delete(beat)  # no ghost worker for the tests after this one

@@ -6,7 +6,8 @@ A queue holds at most as many dispatched, unfinished jobs as its live workers ha
 (their heartbeats say so): the broker's FIFO order then never decides who runs next. A pass runs
 after every submit, after every job a worker ends, when a worker comes up, and on the API's
 heartbeat period; one pass at a time (a Redis lock), each job dispatched once (a conditional
-UPDATE). A job marked but not sent (the broker failed) is sent again by the reconciler.
+UPDATE). A job whose message the broker refused is put back to wait, for the next pass; one
+marked but never sent (the process died between the two) is sent again by the reconciler.
 """
 
 import logging
@@ -53,6 +54,10 @@ class Dispatcher:
         sent = []
         for row in self.store.next_fair(queue, free):
             if self.store.mark_dispatched(row.id):
-                send_job(self.celery, row.id, queue)
+                try:
+                    send_job(self.celery, row.id, queue)
+                except Exception:  # not sent: it waits again (else in flight until the reconciler)
+                    self.store.undo_dispatch(row.id)
+                    raise
                 sent.append(row.id)
         return sent

@@ -328,6 +328,12 @@ class JobStore:
         waiting = (JobRow.status == JobStatus.queued.value, JobRow.dispatched_at.is_(None))
         return self._transition(job_id, *waiting, dispatched_at=now, updated_at=now) is not None
 
+    def undo_dispatch(self, job_id: str) -> bool:
+        """dispatched and still queued -> waiting again (its message never reached the broker),
+        for the next pass to send; False if a worker has it already or it ended."""
+        queued = (JobRow.status == JobStatus.queued.value, JobRow.dispatched_at.is_not(None))
+        return self._transition(job_id, *queued, dispatched_at=None, updated_at=utcnow()) is not None
+
     def _transition(self, job_id: str, *conditions: ColumnElement[bool], **values: Any) -> JobRow | None:
         """UPDATE the job WHERE all conditions hold, in a transaction of its own; the updated
         row, or None if none matched."""
