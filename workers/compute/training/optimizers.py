@@ -110,11 +110,16 @@ class Optimizer:
         self.hyper, self.context = hyper, context
 
     @property
+    def size(self) -> int:
+        """Points a step evaluates: its `batch_size` (at most n), or all n points."""
+        n = self.context.n
+        return min(self.hyper.get("batch_size") or n, n)
+
+    @property
     def check_every(self) -> int:
         """Steps between two tolerance checks when `step` returns no loss: one pass over the
         data (schemas/optimizers.py, check_interval)."""
-        n = self.context.n
-        return check_interval(n, min(self.hyper.get("batch_size") or n, n))
+        return check_interval(self.context.n, self.size)
 
     def step(self, k: int, theta: Params) -> Stepped:
         """theta_{k+1} from theta_k (k = 0, 1, ...), and the (R,) full-batch loss L(theta_k)
@@ -156,10 +161,6 @@ class StochasticGradient(Optimizer):
     generator), the batch loss scaled by n / b so that its gradient is unbiased."""
 
     name = "sgd"
-
-    def __init__(self, hyper: dict[str, Any], context: Context) -> None:
-        super().__init__(hyper, context)
-        self.size = min(hyper["batch_size"], context.n)
 
     def step(self, _k: int, theta: Params) -> Stepped:
         batch = self.context.batch(self.size)
@@ -299,8 +300,7 @@ class GramGaussNewton(Optimizer):
     def step(self, _k: int, theta: Params) -> Stepped:
         """L(theta_k) is left to the trainer (a forward pass, small beside the batch's kernel and
         Cholesky factorisation)."""
-        size = self.hyper["batch_size"]
-        batch = None if size is None or size >= self.context.n else self.context.batch(size)
+        batch = None if self.size == self.context.n else self.context.batch(self.size)
         leaves = {name: value.detach().requires_grad_() for name, value in theta.items()}
         residual = self.context.residual(leaves, batch)
         z = self.solve(self.context.kernel(theta, batch), residual.detach())
