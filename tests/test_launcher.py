@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.server.embedded import EmbeddedRedis
 from service.server.settings import ServerSettings
 from workers.store import make_engine
 from workers.store.access import AccessStore
@@ -145,8 +146,14 @@ def test_children_die_with_a_killed_launcher(data_dir: Path) -> None:
 
 
 def test_external_redis_and_store_start_nothing_embedded(
-    data_dir: Path, redis_server, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:  # type: ignore[no-untyped-def]
+    data_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # a Redis of its own: the session's shared one may hold what earlier tests' API processes
+    # left (a dispatch lock, heartbeats), which is not what this test is about
+    redis_server = EmbeddedRedis(tmp_path / "redis")
+    (tmp_path / "redis").mkdir()
+    redis_server.start()
+    request.addfinalizer(redis_server.stop)
     # the session's own PostgreSQL database when there is one: the server's database itself may
     # hold another branch's migrations
     backend = "postgresql" if os.environ.get(POSTGRES_ENV) else "sqlite"
