@@ -4,7 +4,8 @@ file's worker-gpu, prefork with one child, unless --pool says otherwise). A smal
 a small train job with `"device": "cuda"` go through the HTTP API to the gpu queue; each must
 succeed and its result must say it ran on cuda. Prints the wall time of each: POST to the
 finished job, and the worker's run (its start to its end in the store; the first cuda job
-includes the pool child's CUDA start).
+includes the pool child's CUDA start); then the device memory /metrics shows from the worker's
+heartbeat.
 
 Without a CUDA device it prints "no CUDA device: skipped" and exits 0. Run from the repository
 root: `python bench/gpu_worker.py` (bench/gpu.sh does).
@@ -84,6 +85,14 @@ def wait_for_gpu_worker(client: httpx.Client, log: Path) -> float:
     raise SystemExit(f"no gpu worker reported in {TIMEOUT:g} s\n{log.read_text()[-3000:]}")
 
 
+def gpu_memory_metric(client: httpx.Client) -> list[str]:
+    """The gpu worker's device memory as /metrics shows it, one line per device."""
+    lines = client.get("/metrics").text.splitlines()
+    shown = [line for line in lines if line.startswith("ntkdyn_gpu_memory_")]
+    assert any(line.startswith("ntkdyn_gpu_memory_total_bytes{") for line in shown), "no GPU memory metric"
+    return shown
+
+
 def run_job(client: httpx.Client, spec: dict, log: Path) -> tuple[dict, float, float]:
     """Submit `spec`, wait for its end; the result, the POST-to-end and the worker's seconds."""
     began = time.monotonic()
@@ -118,6 +127,7 @@ def main() -> None:
             print(
                 f"{spec['kind']} job on {result['device']}: POST to end {wall:.2f} s, worker ran it {ran:.2f} s"
             )
+        print("\n".join(gpu_memory_metric(client)))
     print(f"gpu worker smoke check passed ({torch.cuda.get_device_name(0)}, pool {pool})")
 
 

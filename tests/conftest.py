@@ -74,8 +74,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
     engine.dispose()
 
 
-def start_worker(settings: ServerSettings, log: Path, **env: str) -> subprocess.Popen:
-    """A real `ntkdyn worker` subprocess on the settings' Redis and store."""
+def start_worker(settings: ServerSettings, log: Path, queues: str = "cpu", **env: str) -> subprocess.Popen:
+    """A real `ntkdyn worker --queues QUEUES` subprocess on the settings' Redis and store."""
     environment = settings.environment()
     environment.update(
         NTKDYN_MAX_JOB_SECONDS=str(settings.max_job_seconds),
@@ -85,7 +85,8 @@ def start_worker(settings: ServerSettings, log: Path, **env: str) -> subprocess.
         NTKDYN_WORKER_HEARTBEAT_SECONDS="1",
         **env,
     )
-    return spawn([sys.executable, "-m", "service.cli", "worker"], env=environment, log_file=log)
+    argv = [sys.executable, "-m", "service.cli", "worker", "--queues", queues]
+    return spawn(argv, env=environment, log_file=log)
 
 
 def wait_for_workers(settings: ServerSettings, count: int = 1, timeout: float = 60) -> None:

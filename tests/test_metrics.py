@@ -8,6 +8,7 @@ job slots and heartbeat ages; nothing that the store does not say.
 """
 
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from workers.failures import GAVE_UP, INTERNAL, INVALID_SPEC, SWEEP, TIME_LIMIT, reason_of
@@ -19,9 +20,9 @@ from .test_api import slow, sphere
 TINY = {"name": "inline", "X": [[1e-200, 0.0], [0.0, 1e-200]], "y": [1.0, -1.0]}  # the kernel is zero
 
 
-def scrape(stack: Stack) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample of /metrics: (name, labels) -> value."""
-    response = stack.client.get("/metrics")
+def scrape(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of the client's API's /metrics: (name, labels) -> value."""
+    response = client.get("/metrics")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
     return {
@@ -42,12 +43,12 @@ def test_metrics_are_for_admins_only(stack: Stack) -> None:
 
 
 def test_jobs_and_requests_are_counted_as_the_store_says(stack: Stack) -> None:
-    before = scrape(stack)
+    before = scrape(stack.client)
     good = stack.wait(stack.submit(sphere(seed=901))["id"])
     bad = stack.wait(stack.submit({"kind": "kernel", "dataset": TINY})["id"])
     assert (good["status"], bad["status"]) == ("succeeded", "failed")
     stack.client.get("/v1/jobs/not-a-job")
-    after = scrape(stack)
+    after = scrape(stack.client)
     ended = "ntkdyn_jobs_ended_total"
     assert (
         value(after, ended, kind="kernel", status="succeeded")
@@ -74,7 +75,7 @@ def test_jobs_and_requests_are_counted_as_the_store_says(stack: Stack) -> None:
 def test_queues_owners_and_workers_are_seen(stack: Stack) -> None:
     busy = stack.submit(slow(seed=902))
     stack.wait_running(busy["id"])
-    samples = scrape(stack)
+    samples = scrape(stack.client)
     assert value(samples, "ntkdyn_jobs", queue="cpu", status="running") >= 1
     assert value(samples, "ntkdyn_user_jobs", owner="admin", status="running") >= 1
     assert value(samples, "ntkdyn_workers", queue="cpu") == 1

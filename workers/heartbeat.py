@@ -5,6 +5,8 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import redis
 
@@ -17,11 +19,19 @@ def ttl(every: float) -> int:
     return max(1, round(3 * every))
 
 
-def beat(client: redis.Redis, name: str, queues: list[str], concurrency: int, every: float) -> None:
+Probe = Callable[[], dict[str, Any]]
+"""Extra fields read afresh for each beat (a GPU worker's device memory)."""
+
+
+def beat(
+    client: redis.Redis, name: str, queues: list[str], concurrency: int, every: float, probe: Probe | None
+) -> None:
     """Refresh `ntkdyn:worker:<name>` every `every` seconds (expires after 3 missed beats): its
-    queues, how many jobs it runs at once (the dispatcher's capacity) and the beat's Unix time."""
+    queues, how many jobs it runs at once (the dispatcher's capacity), the beat's Unix time and
+    what `probe` reads."""
     while True:
-        payload = json.dumps({"name": name, "queues": queues, "concurrency": concurrency, "at": time.time()})
+        fields = {"name": name, "queues": queues, "concurrency": concurrency, "at": time.time()}
+        payload = json.dumps(fields | (probe() if probe else {}))
         try:
             client.set(PREFIX + name, payload, ex=ttl(every))
         except redis.RedisError as error:
@@ -30,9 +40,15 @@ def beat(client: redis.Redis, name: str, queues: list[str], concurrency: int, ev
 
 
 def start_heartbeat(
-    client: redis.Redis, name: str, queues: list[str], concurrency: int, every: float
+    client: redis.Redis,
+    name: str,
+    queues: list[str],
+    concurrency: int,
+    every: float,
+    probe: Probe | None = None,
 ) -> None:
-    threading.Thread(target=beat, args=(client, name, queues, concurrency, every), daemon=True).start()
+    args = (client, name, queues, concurrency, every, probe)
+    threading.Thread(target=beat, args=args, daemon=True).start()
 
 
 def live_workers(client: redis.Redis) -> list[dict]:

@@ -31,6 +31,7 @@ from workers.claims import claimed
 from workers.compute import run_experiment
 from workers.dispatch import Dispatcher
 from workers.events import EventLog
+from workers.gpus import gpu_fields
 from workers.heartbeat import start_heartbeat
 from workers.settings import get_settings
 from workers.store import JobRow, JobStore, make_engine
@@ -108,13 +109,15 @@ def _configure_torch(**_kwargs: object) -> None:
 @celeryd_after_setup.connect
 def _announce(sender: str, instance: WorkController, **_kwargs: object) -> None:
     """Beat from before the worker consumes, so that the API never reads a job's claim by a
-    worker it has not heard from. A beat that Redis does not answer within a period fails, once,
+    worker it has not heard from; a worker on the gpu queue adds its devices' memory (NVML,
+    no CUDA context in this parent). A beat that Redis does not answer within a period fails, once,
     and is tried again a period later, rather than hanging past the heartbeat's lifetime."""
     every = get_settings().worker_heartbeat_seconds
     queues = [queue.name for queue in instance.app.amqp.queues.consume_from.values()]
     url = get_settings().effective_redis_url
     client = redis.Redis.from_url(url, socket_timeout=every, socket_connect_timeout=every, retry=None)
-    start_heartbeat(client, sender, queues, instance.concurrency, every)
+    probe = gpu_fields if "gpu" in queues else None
+    start_heartbeat(client, sender, queues, instance.concurrency, every, probe)
 
 
 @task_failure.connect

@@ -96,14 +96,20 @@ def job_families(stats: Statistics) -> Iterator[Metric]:
 
 
 def worker_families(workers: Iterable[dict[str, Any]], now: float) -> Iterator[Metric]:
-    """Live workers per queue, their job slots, and each heartbeat's age."""
+    """Live workers per queue, their job slots, each heartbeat's age, and the memory of each GPU
+    worker's devices as its last beat read it (NVML: every process's use of the device)."""
     slots: dict[str, list[int]] = {}
     ages: dict[Labels, float] = {}
+    used: dict[Labels, float] = {}
+    total: dict[Labels, float] = {}
     for worker in workers:
         for queue in worker.get("queues", []):
             slots.setdefault(queue, []).append(int(worker.get("concurrency", 0)))
         if "at" in worker:
             ages[worker["name"],] = max(0.0, now - float(worker["at"]))
+        for gpu in worker.get("gpus", []):
+            labels = (worker["name"], str(gpu["index"]), gpu["name"])
+            used[labels], total[labels] = float(gpu["used"]), float(gpu["total"])
     per_queue = slots.items()
     yield family(
         GaugeMetricFamily,
@@ -125,6 +131,21 @@ def worker_families(workers: Iterable[dict[str, Any]], now: float) -> Iterator[M
         "seconds since each worker's last heartbeat",
         ["worker"],
         ages,
+    )
+    gpu_labels = ["worker", "gpu", "model"]
+    yield family(
+        GaugeMetricFamily,
+        "ntkdyn_gpu_memory_used_bytes",
+        "memory in use on a GPU worker's device",
+        gpu_labels,
+        used,
+    )
+    yield family(
+        GaugeMetricFamily,
+        "ntkdyn_gpu_memory_total_bytes",
+        "memory of a GPU worker's device",
+        gpu_labels,
+        total,
     )
 
 
