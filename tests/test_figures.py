@@ -21,7 +21,7 @@ NAMES = {
     "kernel": ["spectrum", "label-energy", "widths"],
     "train": ["loss", "weight-change", "pattern-flips", "test-loss"],
     "ode": ["trajectories", "loss", "modes", "discrete-gap", "widths"],
-    "landscape": ["census", "hessian"],
+    "landscape": ["census", "frequency", "hessian"],
     "convex": ["objective", "neurons"],
     "sweep": ["test_mse-vs-network.depth", "test_mse-vs-width"],
 }
@@ -214,6 +214,29 @@ def test_landscape_census_and_hessians() -> None:
     hessian = named(found, "hessian")
     for number, point in enumerate(points):
         assert series(hessian, f"{number} {point['kind']}").y == point["eigenvalues"]
+    frequency = named(found, "frequency")
+    assert frequency.y_log
+    for kind in {point["kind"] for point in points}:
+        mine = [(n, p) for n, p in enumerate(points) if p["kind"] == kind]
+        drawn = series(frequency, kind)
+        assert drawn.bars and drawn.x == [f"{n}: {p['symmetry']['isotropy']}" for n, p in mine]
+        assert drawn.y == [p["probability"]["count"] / result["census"]["starts"] for _, p in mine]
+        assert all(lo < y < hi for lo, y, hi in zip(drawn.low, drawn.y, drawn.high, strict=True))
+    counted = sum(p["probability"]["count"] for p in points) + result["census"]["did_not_converge"]["count"]
+    assert counted == result["census"]["starts"]
+    shown = plotly(frequency)
+    for trace, one in zip(shown["data"], frequency.series, strict=True):  # error bars, no band traces
+        assert trace["error_y"]["array"] == pytest.approx(
+            [h - y for y, h in zip(one.y, one.high, strict=True)]
+        )
+        assert trace["error_y"]["arrayminus"] == pytest.approx(
+            [y - lo for y, lo in zip(one.y, one.low, strict=True)]
+        )
+    points_only = copy.deepcopy(result)
+    points_only["census"] |= {"starts": 0, "did_not_converge": None}
+    for point in points_only["census"]["points"]:
+        point["probability"] = None
+    assert "frequency" not in [figure.name for figure in figures(points_only)]
 
 
 def test_convex_runs_against_the_optimum_and_the_neurons() -> None:
@@ -262,7 +285,7 @@ def test_plotly_json_names_the_series_and_their_bands() -> None:
             json.dumps(shown, allow_nan=False)
             expected = []
             for one in figure.series:
-                expected += [f"{one.name} band"] * 2 if one.low is not None else []
+                expected += [f"{one.name} band"] * 2 if one.low is not None and not one.bars else []
                 expected.append(one.name)
             assert [trace["name"] for trace in shown["data"]] == expected, (kind, figure.name)
             layout = shown["layout"]

@@ -31,7 +31,7 @@ FIGURES = {
     "kernel": {"spectrum", "label-energy", "widths"},
     "train": {"loss", "weight-change", "pattern-flips", "test-loss"},
     "ode": {"trajectories", "loss", "modes", "discrete-gap", "widths"},
-    "landscape": {"census", "hessian"},
+    "landscape": {"census", "frequency", "hessian"},
     "convex": {"objective", "neurons"},
     "sweep": {"lambda_min-vs-dataset.n", "lambda_min-vs-dataset.seed"},
 }

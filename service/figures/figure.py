@@ -17,7 +17,8 @@ Category = str
 @dataclass(frozen=True)
 class Series:
     """One line (or set of markers): `y[i]` at `x[i]`; with a band, `low[i] <= y[i] <= high[i]`
-    (the spread of the replicates behind a mean)."""
+    (the spread of the replicates behind a mean, a confidence interval), drawn filled around a
+    line and as error bars on markers alone."""
 
     name: str
     x: list[Number | Category]
@@ -35,6 +36,11 @@ class Series:
             raise ValueError(f"series {self.name!r} has coordinates of lengths {sorted(lengths)}")
         if (self.low is None) != (self.high is None):
             raise ValueError(f"series {self.name!r} has one side of a band")
+
+    @property
+    def bars(self) -> bool:
+        """Whether its band is drawn as error bars: markers without a line."""
+        return self.low is not None and "lines" not in self.mode
 
     @property
     def key(self) -> str:

@@ -23,27 +23,28 @@ BAND_OPACITY = "33"
 
 
 def plotly(figure: Figure) -> dict[str, Any]:
-    """`data`: one scatter trace per series, named as the series, preceded by its band when it has
-    one (two traces named `<series> band`: the lower edge, then the upper one filled down to it,
-    both out of the legend and toggled with the series); `layout`: axis titles, log axes, and
-    `meta.name`, the figure's name."""
+    """`data`: one scatter trace per series, named as the series; a line's band comes before it
+    (two traces named `<series> band`: the lower edge, then the upper one filled down to it, both
+    out of the legend and toggled with the series), markers' band is their `error_y`; `layout`:
+    axis titles, log axes, and `meta.name`, the figure's name."""
     data = []
     colors = figure.colors()
     for series in figure.series:
         color = COLORS[colors[series.key] % len(COLORS)]
-        if series.low is not None and series.high is not None:
+        trace = {
+            "type": "scatter",
+            "name": series.name,
+            "x": clean(series.x),
+            "y": clean(series.y),
+            "mode": series.mode,
+            "line": {"color": color, "dash": series.dash},
+            "legendgroup": series.key,
+        }
+        if series.bars:
+            trace["error_y"] = error_bars(series, color)
+        elif series.low is not None and series.high is not None:
             data += [band(series, series.low, color, None), band(series, series.high, color, "tonexty")]
-        data.append(
-            {
-                "type": "scatter",
-                "name": series.name,
-                "x": clean(series.x),
-                "y": clean(series.y),
-                "mode": series.mode,
-                "line": {"color": color, "dash": series.dash},
-                "legendgroup": series.key,
-            }
-        )
+        data.append(trace)
     layout = {
         "xaxis": axis(figure.x_label, figure.x_log),
         "yaxis": axis(figure.y_label, figure.y_log),
@@ -68,6 +69,19 @@ def band(series: Series, edge: list[Number], color: str, fill: str | None) -> di
         "hoverinfo": "skip",
     }
     return trace | ({"fill": fill, "fillcolor": color + BAND_OPACITY} if fill else {})
+
+
+def error_bars(series: Series, color: str) -> dict[str, Any]:
+    """Markers' band as asymmetric error bars: up to `high`, down to `low` (none where unknown)."""
+    y, low, high = clean(series.y), clean(series.low or []), clean(series.high or [])
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": [None if None in (h, v) else h - v for v, h in zip(y, high, strict=True)],
+        "arrayminus": [None if None in (v, lo) else v - lo for v, lo in zip(y, low, strict=True)],
+        "color": color,
+        "thickness": 1.5,
+    }
 
 
 def axis(title: str, log: bool) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def image_format(path: Path) -> str:
 def render(figures: list[Figure], path: Path) -> None:
     """Write the figures as one image at `path`, PNG or SVG by its suffix: a grid of subplots
     `COLUMNS` wide with each figure's title, axis labels and scales, its series (a band filled in
-    its line's colour) and a legend. ValueError for a bad suffix or no figure; PlotExtraMissing
+    its line's colour, error bars on markers) and a legend. ValueError for a bad suffix or no figure; PlotExtraMissing
     without matplotlib."""
     shape = image_format(path)
     if not figures:
@@ -69,7 +69,9 @@ def draw(figure: Figure, panel: Any) -> None:
     for series in figure.series:
         color = f"C{colors[series.key] % CYCLE}"
         plot(series, panel, color)
-        if series.low is not None and series.high is not None:
+        if series.bars:
+            bars(series, panel, color)
+        elif series.low is not None and series.high is not None:
             panel.fill_between(
                 series.x,
                 numbers(series.low),
@@ -98,6 +100,14 @@ def plot(series: Series, panel: Any, color: str) -> None:
         color=color,
         label=series.name,
     )
+
+
+def bars(series: Series, panel: Any, color: str) -> None:
+    """Markers' band as error bars from `low` to `high` (none where either is unknown)."""
+    y, low, high = (numbers(values or []) for values in (series.y, series.low, series.high))
+    below = [value - edge for value, edge in zip(y, low, strict=True)]
+    above = [edge - value for value, edge in zip(y, high, strict=True)]
+    panel.errorbar(series.x, y, yerr=[below, above], fmt="none", ecolor=color, elinewidth=1, capsize=2)
 
 
 def numbers(values: list[float | None]) -> list[float]:
