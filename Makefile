@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python bench/landscape.py
 	$(BIN)/python bench/convex.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/heartbeat.py
 
 clean:
 	rm -rf $(VENV) .ntkdyn

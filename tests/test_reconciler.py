@@ -1,7 +1,6 @@
 """A job the broker forgot (Redis lost its data, or was down at submit) is sent again from the
 store, exactly once."""
 
-import json
 import os
 import signal
 
@@ -23,8 +22,7 @@ SPEC = {"kind": "kernel", "dataset": {"name": "sphere", "n": 16, "d": 3, "seed":
 
 def pretend_a_worker(client: redis.Redis) -> None:
     """A heartbeat of a worker of one process on the cpu queue that takes no message."""
-    payload = json.dumps({"name": "pretend", "queues": ["cpu"], "concurrency": 1})
-    client.set(heartbeat.PREFIX + "pretend", payload, ex=600)
+    heartbeat.publish(client, {"name": "pretend", "queues": ["cpu"], "concurrency": 1}, lifetime=600)
 
 
 def test_lost_queued_job_is_sent_again(tmp_path) -> None:  # type: ignore[no-untyped-def]

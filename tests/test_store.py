@@ -1,6 +1,5 @@
 """The job store on SQLite and PostgreSQL: transitions happen once, in the right order."""
 
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from schemas.jobs import JobStatus
 from workers.dispatch import Dispatcher
-from workers.heartbeat import PREFIX
+from workers.heartbeat import PREFIX, publish
 from workers.store import JobRow, JobStore, migrate
 from workers.store.access import AccessStore, User
 from workers.store.jobs import fair_order
@@ -304,8 +303,8 @@ def test_a_job_the_broker_refused_waits_again(store: JobStore, redis_server) -> 
     message (a real Celery app on a port nobody listens on), the job must wait again for the
     next pass instead of counting as in flight, unsent, until the reconciler's grace ends."""
     client = redis.Redis.from_url(redis_server.url)
-    beat = PREFIX + "refused-test"  # a live worker for the pass: one free slot on cpu
-    client.set(beat, json.dumps({"name": "refused-test", "queues": ["cpu"], "concurrency": 1}), ex=60)
+    # a live worker for the pass: one free slot on cpu
+    publish(client, {"name": "refused-test", "queues": ["cpu"], "concurrency": 1}, lifetime=60)
     try:
         nowhere = Celery("nowhere", broker="redis://127.0.0.1:1/0")
         nowhere.conf.broker_connection_timeout = 0.2
@@ -317,4 +316,4 @@ def test_a_job_the_broker_refused_waits_again(store: JobStore, redis_server) -> 
         assert store.in_flight("cpu") == 0 and [waiting.id for waiting in store.next_fair("cpu", 5)] == [job]
         assert store.undo_dispatch(job) is False  # only a dispatched job goes back
     finally:
-        client.delete(beat)  # no ghost worker for the tests after this one
+        client.delete(PREFIX + "refused-test")  # no ghost worker for the tests after this one

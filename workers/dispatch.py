@@ -45,7 +45,7 @@ class Dispatcher:
             slots = capacity(self.client)
             sent = []
             for queue in QUEUES:
-                free = slots[queue] - self.store.in_flight(queue)
+                free = slots[queue] and slots[queue] - self.store.in_flight(queue)  # no worker: no query
                 if free > 0:
                     sent += self.fill(queue, free)
             return sent
