@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python bench/ntk.py
 	$(BIN)/python bench/kernel.py
 	$(BIN)/python bench/spectrum.py
+	$(BIN)/python bench/empirical.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/ode.py
 	$(BIN)/python bench/landscape.py

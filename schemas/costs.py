@@ -31,6 +31,20 @@ HESSIAN_PRODUCTS = 40
 BLOCK_ENTRIES = {"cpu": 2**21, "cuda": 2**27}
 """Entries per row block of a matrix-free kernel product: 16 MiB of float64 temporaries on a CPU
 (the cost is the arccos, not the memory traffic), 1 GiB on a GPU (enough work per launch)."""
+EMPIRICAL_K = 8
+"""Eigenpairs at each end of a finite-width kernel applied matrix-free, for its lambda_min: at
+n = 4200, m = 2048 (sphere, d = 10) 4 took 221 products and 38 s to 1e-4, 8 took 195 and 24 s,
+16 took 150 and 37 s."""
+EMPIRICAL_PRODUCTS = 200
+"""Products LOBPCG takes for lambda_min of H_m at the default tolerance (the estimate's count):
+its bottom is a Marchenko-Pastur-like cluster, slowest when m (d + 1) is near n: measured 106
+(m = 8192) to 195 (m = 2048) at n = 4200; 400 (the default cap) at m = 512 left the residual at
+2.5e-2 with lambda_min within 1.5e-5 of dense eigvalsh."""
+KRYLOV_BLOCK = 8
+"""Vectors per product of the block Krylov iteration for |H_m - H_inf|_2 (matrix-free)."""
+KRYLOV_PRODUCTS = 30
+"""Products that iteration takes at the default tolerance 1e-4 (the estimate's count): 7 for
+H_m - H_inf at n = 4200, m = 512 to 1e-3 (residual 5e-4); 21 for a Wigner matrix at n = 400."""
 SKETCH_RANK = 256
 """Columns of the random sketch behind the Nystrom preconditioner of the bottom of a spectrum."""
 LOBPCG_PRODUCTS = 120

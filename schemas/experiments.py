@@ -6,7 +6,18 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 
 from schemas.common import Device, SpecModel, device_field, seed_field
 from schemas.convex import ConvexSpec
-from schemas.costs import ARCCOS_WORK, BLOCK_ENTRIES, EMPIRICAL_CHUNK, LOBPCG_PRODUCTS, SKETCH_RANK, Cost
+from schemas.costs import (
+    ARCCOS_WORK,
+    BLOCK_ENTRIES,
+    EMPIRICAL_CHUNK,
+    EMPIRICAL_K,
+    EMPIRICAL_PRODUCTS,
+    KRYLOV_BLOCK,
+    KRYLOV_PRODUCTS,
+    LOBPCG_PRODUCTS,
+    SKETCH_RANK,
+    Cost,
+)
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.degeneracy import singular_kernel, zero_inputs, zero_labels
 from schemas.landscape import LandscapeSpec
@@ -21,6 +32,10 @@ MATRIX_N_MAX = 2048
 FULL_SPECTRUM_MAX = 4096
 SPECTRUM_PRODUCTS = 400
 """Products with the kernel the extreme eigenpairs may take unless a spec says otherwise."""
+DENSE_EMPIRICAL_MAX = 8192
+"""Up to this many points finite-width kernels are compared in full (both stored, dense
+eigenvalue solves): at 8192 points, m = 2048, that took 28 s and 2.8 GiB against 154 s and
+0.7 GiB matrix-free (bench/empirical.py); above, the matrices' memory and n^3 solves win out."""
 STORED_MAX = 16384
 """Largest kernel held in memory (2 GiB in float64): regression and finite-width comparisons need
 it; above, the kernel is applied block by block and never stored."""
@@ -124,10 +139,14 @@ class KernelSpec(SpecModel):
             raise ValueError(
                 "regression is scored on held-out points: set dataset.test_fraction > 0 (e.g. 0.25)"
             )
-        if self.dataset.n > STORED_MAX and (self.regression is not None or self.empirical is not None):
+        held = self.regression is not None or (
+            self.empirical is not None and not self.matrix_free_empirical()
+        )
+        if self.dataset.n > STORED_MAX and held:
             raise ValueError(
-                f"regression and empirical comparisons hold the n x n kernel: at most {STORED_MAX} "
-                f"points, the dataset has {self.dataset.n} (the spectrum alone has no such limit)"
+                f"regression and empirical comparisons other than the two-layer closed form hold the "
+                f"n x n kernel: at most {STORED_MAX} points, the dataset has {self.dataset.n} (the "
+                "spectrum alone, and two-layer closed-form comparisons, have no such limit)"
             )
         deep = isinstance(self.network, FullyConnected)
         if self.empirical and deep and max(self.empirical.widths) > DEEP_WIDTH_MAX:
@@ -138,11 +157,28 @@ class KernelSpec(SpecModel):
             raise ValueError(reason)
         return self
 
+    def matrix_free_empirical(self) -> bool:
+        """Whether finite-width kernels are compared without storing any kernel (H_m applied
+        through its Jacobian): two-layer nets by the closed form, above DENSE_EMPIRICAL_MAX
+        points and without regression (which stores H_inf anyway)."""
+        empirical = self.empirical
+        return (
+            empirical is not None
+            and empirical.method == "closed_form"
+            and isinstance(self.network, TwoLayerNet)
+            and self.dataset.n > DENSE_EMPIRICAL_MAX
+            and self.regression is None
+        )
+
     def stored(self) -> bool:
         """Whether the job holds the n x n kernel: up to FULL_SPECTRUM_MAX points, or to
-        STORED_MAX when regression or finite-width comparisons need it."""
+        STORED_MAX when regression or finite-width comparisons other than the matrix-free ones
+        need it."""
         n = self.dataset.n
-        return n <= FULL_SPECTRUM_MAX or (n <= STORED_MAX and (self.regression or self.empirical) is not None)
+        held = self.regression is not None or (
+            self.empirical is not None and not self.matrix_free_empirical()
+        )
+        return n <= FULL_SPECTRUM_MAX or (n <= STORED_MAX and held)
 
     def cost(self) -> Cost:
         """Analytic kernel (its upper triangle: n^2 d / 2 for the inner products, ARCCOS_WORK per
@@ -177,10 +213,35 @@ class KernelSpec(SpecModel):
             memory += 8.0 * 2 * n_train**2
         if self.empirical is not None:
             for m in self.empirical.widths:
-                kernel_flops, kernel_bytes = self._empirical_cost(n, d, m)
-                flops += self.empirical.replicates * (kernel_flops + 8.0 * n**3)
-                memory = max(memory, 8.0 * 7 * n * n + kernel_bytes)
+                if self.stored():
+                    kernel_flops, kernel_bytes = self._empirical_cost(n, d, m)
+                    flops += self.empirical.replicates * (kernel_flops + 8.0 * n**3)
+                    memory = max(memory, 8.0 * 7 * n * n + kernel_bytes)
+                else:
+                    comparison_flops, comparison_bytes = self._matrix_free_cost(n, d, m, entries)
+                    flops += self.empirical.replicates * comparison_flops
+                    memory = max(memory, comparison_bytes + eigenpairs + BLOCK_BYTES)
         return Cost(flops=flops, memory_bytes=memory)
+
+    def _matrix_free_cost(self, n: int, d: int, m: int, entries: float) -> tuple[float, float]:
+        """One matrix-free comparison at width m: a product with H_m through its Jacobian costs
+        2 n m d (X W^T) plus 4 n m c b for b vectors, c = d + 1 columns per neuron at most;
+        lambda_min(H_m) takes the Nystrom sketch (SKETCH_RANK vectors) and EMPIRICAL_PRODUCTS products
+        of 3 EMPIRICAL_K + 8 vectors; |H_m - H_inf|_2 KRYLOV_PRODUCTS products of KRYLOV_BLOCK
+        vectors with both kernels (H_inf's entries again each time); |H_m - H_inf|_F both
+        kernels' entries once (2 n^2 m for H_m's patterns). Memory: W, a chunk's Jacobian (about
+        BLOCK_ENTRIES numbers) and the Krylov basis with its images."""
+        products = min(EMPIRICAL_PRODUCTS, self.spectrum_products)
+        krylov = min(KRYLOV_PRODUCTS, self.spectrum_products)
+
+        def jacobian_product(vectors: int) -> float:
+            return 2.0 * n * m * d + 4.0 * n * m * (d + 1) * vectors
+
+        bottom = jacobian_product(SKETCH_RANK) + products * jacobian_product(3 * EMPIRICAL_K + 8)
+        operator = krylov * (jacobian_product(KRYLOV_BLOCK) + entries + 2.0 * n * n * KRYLOV_BLOCK)
+        frobenius = entries + 2.0 * n * n * (m + d)
+        memory = 8.0 * (m * d + 2 * BLOCK_ENTRIES["cpu"] + 2 * n * KRYLOV_BLOCK * krylov)
+        return bottom + operator + frobenius, memory
 
     def _empirical_cost(self, n: int, d: int, m: int) -> tuple[float, float]:
         depth = self.network.depth

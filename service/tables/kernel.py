@@ -9,14 +9,15 @@ from typing import Any
 from .table import Table
 
 SPECTRUM = ("position", "eigenvalue", "label_energy", "cumulative_energy")
-WIDTHS = ("width", "replicates", "statistic", "mean", "std")
+WIDTHS = ("width", "replicates", "statistic", "mean", "std", "residual")
 WIDTH_STATISTICS = ("relative_frobenius", "relative_operator", "lambda_min")
 
 
 def kernel_tables(result: dict[str, Any]) -> dict[str, Table]:
     """`spectrum`: one row per eigenvalue, largest first (position 0; with an incomplete spectrum
     the top k, then the bottom k); `widths` (with an empirical study): one row per width and
-    statistic of H_m against H_inf, mean and standard deviation over the replicates."""
+    statistic of H_m against H_inf, mean and standard deviation over the replicates, and the
+    worst relative residual of a matrix-free comparison (null when it was dense)."""
     values = result["spectrum"]["eigenvalues"]
     spectrum = Table.of(
         SPECTRUM,
@@ -27,7 +28,14 @@ def kernel_tables(result: dict[str, Any]) -> dict[str, Table]:
         found["widths"] = Table.of(
             WIDTHS,
             (
-                (row["width"], row["replicates"], statistic, row[statistic]["mean"], row[statistic]["std"])
+                (
+                    row["width"],
+                    row["replicates"],
+                    statistic,
+                    row[statistic]["mean"],
+                    row[statistic]["std"],
+                    row.get("residual"),
+                )
                 for row in result["empirical"]["rows"]
                 for statistic in WIDTH_STATISTICS
             ),

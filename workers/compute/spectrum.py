@@ -38,9 +38,15 @@ def spectrum_of(
     if isinstance(K, StoredKernel) and K.n <= FULL_SPECTRUM_MAX:
         return Eigenpairs(*eigendecompose(K.H))
     like = torch.empty(0, dtype=torch.float64, device=K.device)
-    rounding = ROUNDING * math.sqrt(K.n) * torch.finfo(K.dtype).eps
     k = min(k, K.n // 2)
-    return extreme_eigenpairs(K, K.n, k, like, tolerance, max_products, SKETCH_RANK, rounding, on_product)
+    return extreme_eigenpairs(
+        K, K.n, k, like, tolerance, max_products, SKETCH_RANK, rounding_level(K), on_product
+    )
+
+
+def rounding_level(K: KernelOperator) -> float:
+    """A residual below this times lambda_max is at the rounding of a product with K."""
+    return ROUNDING * math.sqrt(K.n) * torch.finfo(K.dtype).eps
 
 
 def effective_rank(values: torch.Tensor) -> float:

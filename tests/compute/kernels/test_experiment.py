@@ -187,7 +187,11 @@ def test_sizes_that_cannot_be_served_are_refused() -> None:
     with pytest.raises(ValidationError, match=f"hold the n x n kernel: at most {STORED_MAX} points"):
         KernelSpec.model_validate({"dataset": large, "regression": {}})
     with pytest.raises(ValidationError, match=f"at most {STORED_MAX} points"):
-        KernelSpec.model_validate({"dataset": large, "empirical": {"widths": [64]}})
+        KernelSpec.model_validate({"dataset": large, "empirical": {"widths": [64], "method": "autograd"}})
+    deep = {"name": "fully_connected", "depth": 3}
+    with pytest.raises(ValidationError, match=f"at most {STORED_MAX} points"):
+        KernelSpec.model_validate({"dataset": large, "network": deep, "empirical": {"widths": [64]}})
+    assert not KernelSpec.model_validate({"dataset": large, "empirical": {"widths": [64]}}).stored()
     spectrum_only = KernelSpec.model_validate({"dataset": {"name": "sphere", "n": 100_000}})
     assert not spectrum_only.stored()
 

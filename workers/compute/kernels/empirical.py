@@ -1,7 +1,7 @@
 """Finite-width tangent kernels H_ij = <df(x_i)/dtheta, df(x_j)/dtheta> over the trained
 parameters: closed forms without autograd, and the generic torch.func path for any network."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.func import jacrev, vmap
@@ -39,15 +39,24 @@ def two_layer_kernel_sum(
     2-4x faster than float64). Additive over neurons, so blocks of W can be summed.
     X: (n, d), W: (m, d), a: (m,) -> (n, n); with W: (R, m, d) and a: (R, m) for R stacked
     replicates (X possibly (R, n, d)) -> (R, n, n)."""
-    P = X @ W.mT
+    return two_layer_cross_sum(spec, X, X, W, a)
+
+
+def two_layer_cross_sum(
+    spec: TwoLayerNet, Y: torch.Tensor, X: torch.Tensor, W: torch.Tensor, a: torch.Tensor | None = None
+) -> torch.Tensor:
+    """two_layer_kernel_sum's entries between the points Y (t, d) and X (n, d): (t, n), rows of
+    the kernel when Y is a block of X's rows."""
+    P_rows, P = Y @ W.mT, X @ W.mT
     terms = []
     if spec.trained in ("first", "both"):
-        S = DERIVATIVES[spec.activation](P)
-        S = S if a is None else S.to(X.dtype) * a[..., None, :]
-        terms.append((X @ X.mT) * (S @ S.mT).to(X.dtype))
+        S_rows, S = (DERIVATIVES[spec.activation](Q) for Q in (P_rows, P))
+        if a is not None:
+            S_rows, S = (T.to(X.dtype) * a[..., None, :] for T in (S_rows, S))
+        terms.append((Y @ X.mT) * (S_rows @ S.mT).to(X.dtype))
     if spec.trained in ("second", "both"):
-        A = ACTIVATIONS[spec.activation](P)
-        terms.append(A @ A.mT)
+        activation = ACTIVATIONS[spec.activation]
+        terms.append(activation(P_rows) @ activation(P).mT)
     return sum(terms[1:], terms[0])
 
 
@@ -57,12 +66,20 @@ def two_layer_empirical(
     """H_m of m neurons w_r ~ N(0, kappa^2 I_d) drawn in blocks of EMPIRICAL_CHUNK: memory O(n^2 + n
     EMPIRICAL_CHUNK) whatever m is; `on_block(done)` runs after each block."""
     total = torch.zeros(X.shape[0], X.shape[0], dtype=X.dtype, device=X.device)
+    for done, W in neuron_blocks(spec, X, m, generator):
+        total += two_layer_kernel_sum(spec, X, W)
+        on_block(done)
+    return total / m
+
+
+def neuron_blocks(
+    spec: TwoLayerNet, X: torch.Tensor, m: int, generator: torch.Generator
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """The m first-layer rows w_r ~ N(0, kappa^2 I_d) of a random two-layer net, drawn in blocks
+    of EMPIRICAL_CHUNK: (neurons drawn so far, the block), in X's dtype and device."""
     for done in range(0, m, EMPIRICAL_CHUNK):
         block = min(EMPIRICAL_CHUNK, m - done)
-        W = spec.kappa * normal((block, X.shape[1]), generator, X.dtype, X.device)
-        total += two_layer_kernel_sum(spec, X, W)
-        on_block(done + block)
-    return total / m
+        yield done + block, spec.kappa * normal((block, X.shape[1]), generator, X.dtype, X.device)
 
 
 def two_layer_kernel_at(spec: TwoLayerNet, params: Params, X: torch.Tensor) -> torch.Tensor:

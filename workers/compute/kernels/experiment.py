@@ -14,7 +14,7 @@ from workers.compute.device import DTYPES, Clock, resolve_device
 from workers.compute.kernels.analytic import KernelBlocks, analytic_kernel, kernel_of
 from workers.compute.kernels.operator import BlockKernel, KernelOperator, StoredKernel
 from workers.compute.kernels.regression import joint_kernel, kernel_regression
-from workers.compute.kernels.width_study import empirical_study
+from workers.compute.kernels.width_study import Accuracy, empirical_study
 from workers.compute.progress import Progress
 from workers.compute.spectrum import alignment, label_energy, spectrum_of, summarize
 
@@ -73,8 +73,11 @@ def run_kernel(spec: KernelSpec, progress: Progress) -> KernelResult:
         regression = kernel_regression(H, K_test, data.y, data.y_test, spec.regression.ridge, kernel)
         clock.lap("regression")
     empirical = None
-    if spec.empirical is not None and H is not None:
-        empirical = empirical_study(spec.empirical, spec.network, data.X, H, float(pairs.values[0]), progress)
+    if spec.empirical is not None:
+        limits = Accuracy(spec.spectrum_tolerance, spec.spectrum_products)
+        empirical = empirical_study(
+            spec.empirical, spec.network, data.X, K, float(pairs.values[0]), limits, progress
+        )
         clock.lap("empirical")
     return KernelResult(
         kernel=spec.network.describe(),
