@@ -5,7 +5,7 @@ into a wrong state, and a result is written once."""
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Engine, Update, and_, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -107,19 +107,26 @@ def transition(job_id: str, *conditions: ColumnElement[bool], **values: Any) -> 
     )
 
 
+class Waiting(NamedTuple):
+    """A job waiting for a worker, as the dispatcher needs it."""
+
+    id: str
+    owner: str
+
+
 def fair_order(
-    waiting: Sequence[JobRow], in_flight: dict[str, int], last: dict[str, datetime | None], count: int
-) -> list[JobRow]:
+    waiting: Sequence[Waiting], in_flight: dict[str, int], last: dict[str, datetime | None], count: int
+) -> list[Waiting]:
     """Pick `count` of the `waiting` jobs (oldest first per owner): each pick from the owner with
     the fewest jobs in flight, ties to the owner served longest ago (never: first), who then
     counts one more in flight and as served last."""
-    queues: dict[str, list[JobRow]] = {}
+    queues: dict[str, list[Waiting]] = {}
     for row in waiting:
         queues.setdefault(row.owner, []).append(row)
     flying = {owner: in_flight.get(owner, 0) for owner in queues}
     served = {owner: last.get(owner) or NEVER for owner in queues}
     now = max([*served.values(), utcnow()])
-    picked: list[JobRow] = []
+    picked: list[Waiting] = []
     while len(picked) < count and any(queues.values()):
         owner = min((o for o, rows in queues.items() if rows), key=lambda o: (flying[o], served[o]))
         picked.append(queues[owner].pop(0))
@@ -291,36 +298,30 @@ class JobStore:
         with self._sessions() as session:
             return session.scalar(query) or 0
 
-    def next_fair(self, queue: str, count: int) -> list[JobRow]:
-        """Up to `count` waiting jobs of `queue`, fairly across owners: each pick goes to the
-        owner with the fewest jobs in flight on the queue, ties to the one whose last dispatch is
-        oldest (never dispatched: first), and takes that owner's oldest waiting job."""
+    def next_fair(self, queue: str, count: int) -> list[Waiting]:
+        """Up to `count` waiting jobs of `queue` (id and owner), fairly across owners: each pick
+        goes to the owner with the fewest jobs in flight on the queue, ties to the one whose last
+        dispatch is oldest (never dispatched: first), and takes that owner's oldest waiting job.
+        Two queries whatever the number of owners: the waiting jobs' ids, then per owner the
+        count in flight and the last dispatch together."""
         waiting = JobRow.status == JobStatus.queued.value
-        flying = JobRow.status.in_(ACTIVE) & JobRow.dispatched_at.is_not(None)
+        flying = JobRow.status.in_(ACTIVE) & JobRow.dispatched_at.is_not(None) & (JobRow.queue == queue)
         with self._sessions() as session:
-            rows = session.scalars(
-                select(JobRow)
+            rows = session.execute(
+                select(JobRow.id, JobRow.owner)
                 .where(JobRow.queue == queue, waiting, JobRow.dispatched_at.is_(None))
                 .order_by(JobRow.seq)
             ).all()
             if not rows:
                 return []
-            owners = {row.owner for row in rows}
-            counts = dict(
-                session.execute(
-                    select(JobRow.owner, func.count())
-                    .where(JobRow.queue == queue, flying, JobRow.owner.in_(owners))
-                    .group_by(JobRow.owner)
-                ).all()
-            )
-            last = dict(
-                session.execute(
-                    select(JobRow.owner, func.max(JobRow.dispatched_at))
-                    .where(JobRow.owner.in_(owners))
-                    .group_by(JobRow.owner)
-                ).all()
-            )
-        return fair_order(rows, counts, last, count)
+            served = session.execute(
+                select(JobRow.owner, func.count().filter(flying), func.max(JobRow.dispatched_at))
+                .where(JobRow.owner.in_({row.owner for row in rows}))
+                .group_by(JobRow.owner)
+            ).all()
+        in_flight = {owner: flying_count for owner, flying_count, _ in served}
+        last = {owner: when for owner, _, when in served}
+        return fair_order([Waiting(row.id, row.owner) for row in rows], in_flight, last, count)
 
     def mark_dispatched(self, job_id: str) -> bool:
         """queued and waiting -> dispatched, once; False if it was taken, cancelled or sent."""
@@ -345,19 +346,13 @@ class JobStore:
 
         Returns None when there is nothing to run: the job has finished (a redelivered task does
         nothing), a cancel was requested (it ends cancelled), or this delivery would exceed
-        `max_attempts` (it ends failed)."""
+        `max_attempts` (it ends failed). One transaction; the claim, the common case, is its
+        first statement (the three conditions exclude one another, so the order is free)."""
         active = JobRow.status.in_(ACTIVE)
         error = f"{failures.GAVE_UP} {max_attempts} attempts (the worker died or was killed each time)"
         now = utcnow()
         with self._sessions.begin() as session:  # one transaction: one commit on the hot path
-            if session.scalar(
-                transition(job_id, active, JobRow.cancel_requested, **finished(JobStatus.cancelled))
-            ):
-                return None
-            gave_up = finished(JobStatus.failed, error=error)
-            if session.scalar(transition(job_id, active, JobRow.attempts >= max_attempts, **gave_up)):
-                return None
-            return session.scalar(
+            claimed = session.scalar(
                 transition(
                     job_id,
                     active,
@@ -371,6 +366,14 @@ class JobStore:
                     updated_at=now,
                 )
             )
+            if claimed is not None:
+                return claimed
+            session.execute(
+                transition(job_id, active, JobRow.cancel_requested, **finished(JobStatus.cancelled))
+            )
+            gave_up = finished(JobStatus.failed, error=error)
+            session.execute(transition(job_id, active, JobRow.attempts >= max_attempts, **gave_up))
+            return None
 
     def report(self, job_id: str, progress: float, message: str) -> bool:
         """Write progress of a running job; returns True when a cancel was requested."""

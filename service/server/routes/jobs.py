@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, HTTPException, Query, Response
+from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 from pydantic import BeforeValidator, Field
 from redis.exceptions import LockError, RedisError
@@ -305,8 +306,8 @@ def get_result(
             raise field_error(
                 ["query", "table"], f"a table is chosen for csv or parquet, not {shape}", "value_error"
             )
-        if shape is ResultFormat.json:
-            return job.result
+        if shape is ResultFormat.json:  # as stored, without FastAPI's encoder walking it (~2x faster)
+            return JSONResponse(job.result)
         content = npz_bytes(tables.arrays(job.result))
         name = f"{job.id}.npz"
     else:
