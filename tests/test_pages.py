@@ -18,9 +18,11 @@ pytestmark = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)  # page
 DRAWN = """() => [...document.querySelectorAll('#figures figure')].map((box) => {
   const plot = box.querySelector('.js-plotly-plot');
   return {name: box.dataset.name, traces: plot.data.map((trace) => trace.name),
-          drawn: plot.querySelectorAll('.scatterlayer .trace').length};
+          drawn: plot.querySelectorAll('.scatterlayer .trace').length,
+          points: plot.querySelectorAll('.scatterlayer .point').length};
 })"""
-"""Per figure on the page: its name, its traces' names, and how many traces its SVG holds."""
+"""Per figure on the page: its name, its traces' names, how many traces its SVG holds, and how
+many markers it draws."""
 SWEEP = {
     "kind": "sweep",
     "base": {**SPECS["kernel"], "return_matrix": False},
@@ -170,6 +172,15 @@ def test_each_kind_draws_its_figures(
     drawn = page.evaluate(DRAWN)
     assert [{"name": one["name"], "traces": one["traces"]} for one in drawn] == expected
     assert all(one["drawn"] == len(one["traces"]) > 0 for one in drawn), drawn
+    for shown_figure, one in zip(served_figures["figures"], drawn, strict=True):  # markers on the axes
+        markers = [
+            y
+            for trace in shown_figure["figure"]["data"]
+            if "markers" in trace["mode"]
+            for y in trace["y"]
+            if y is not None and y > 0
+        ]
+        assert one["points"] >= (1 if markers else 0), (kind, one["name"])
     tables = page.locator("#tables table").all()
     assert [table.get_attribute("data-name") for table in tables] == [
         t["name"] for t in served_figures["tables"]

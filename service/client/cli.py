@@ -174,8 +174,8 @@ def plot(
     url: Url = DEFAULT_URL,
     token: Token = None,
 ) -> None:
-    """Draw a succeeded job's figures (those of its page) into one PNG or SVG image, here,
-    without a browser: needs the `plot` extra, pip install 'ntkdyn[plot]'."""
+    r"""Draw a succeeded job's figures (those of its page) into one PNG or SVG image, here,
+    without a browser: needs the `plot` extra, pip install 'ntkdyn\[plot]'."""
     image_format(output)
     with Client(url, token) as client:
         document = client.job(job_id).result()

@@ -26,7 +26,8 @@ def plotly(figure: Figure) -> dict[str, Any]:
     """`data`: one scatter trace per series, named as the series; a line's band comes before it
     (two traces named `<series> band`: the lower edge, then the upper one filled down to it, both
     out of the legend and toggled with the series), markers' band is their `error_y`; `layout`:
-    axis titles, log axes, and `meta.name`, the figure's name."""
+    axis titles, log axes, a category x axis when x holds labels, and `meta.name`, the figure's
+    name."""
     data = []
     colors = figure.colors()
     for series in figure.series:
@@ -45,8 +46,9 @@ def plotly(figure: Figure) -> dict[str, Any]:
         elif series.low is not None and series.high is not None:
             data += [band(series, series.low, color, None), band(series, series.high, color, "tonexty")]
         data.append(trace)
+    categorical = any(isinstance(x, str) for series in figure.series for x in series.x)
     layout = {
-        "xaxis": axis(figure.x_label, figure.x_log),
+        "xaxis": axis(figure.x_label, figure.x_log) | ({"type": "category"} if categorical else {}),
         "yaxis": axis(figure.y_label, figure.y_log),
         "meta": {"name": figure.name},
         "margin": {"t": 24, "r": 16},
