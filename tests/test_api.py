@@ -141,7 +141,10 @@ def test_long_poll_returns_when_the_job_ends(stack: Stack, monkeypatch: pytest.M
     job = stack.submit(slow(seed=120))
     started = time.monotonic()
     polled = stack.client.get(f"/v1/jobs/{job['id']}", params={"wait": 30}).json()
-    assert polled["status"] == "succeeded" and time.monotonic() - started < 20
+    # finished within the wait, which only the end's event can tell it (the store is looked at
+    # once at the start and then after STORE_CHECK); no tighter bound: a loaded machine runs the
+    # job itself for 20 s and more
+    assert polled["status"] == "succeeded" and time.monotonic() - started < 30
 
     long_job = stack.submit(slow(seed=102))
     started = time.monotonic()
