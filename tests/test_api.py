@@ -141,9 +141,9 @@ def test_long_poll_returns_when_the_job_ends(stack: Stack, monkeypatch: pytest.M
     job = stack.submit(slow(seed=120))
     started = time.monotonic()
     polled = stack.client.get(f"/v1/jobs/{job['id']}", params={"wait": 30}).json()
-    # finished within the wait, which only the end's event can tell it (the store is looked at
-    # once at the start and then after STORE_CHECK); no tighter bound: a loaded machine runs the
-    # job itself for 20 s and more
+    # answered before the wait's end: only the end's event can tell it then (without it, the
+    # store is read at the start and again when the 30 s are over); no tighter bound, since a
+    # loaded machine takes 20 s and more for the job itself
     assert polled["status"] == "succeeded" and time.monotonic() - started < 30
 
     long_job = stack.submit(slow(seed=102))
