@@ -46,18 +46,28 @@ def two_layer_cross_sum(
     spec: TwoLayerNet, Y: torch.Tensor, X: torch.Tensor, W: torch.Tensor, a: torch.Tensor | None = None
 ) -> torch.Tensor:
     """two_layer_kernel_sum's entries between the points Y (t, d) and X (n, d): (t, n), rows of
-    the kernel when Y is a block of X's rows."""
-    P_rows, P = Y @ W.mT, X @ W.mT
+    the kernel when Y is a block of X's rows; Y the same tensor as X: the kernel, each feature
+    computed once."""
+    P = X @ W.mT
+    P_rows = P if Y is X else Y @ W.mT
     terms = []
     if spec.trained in ("first", "both"):
-        S_rows, S = (DERIVATIVES[spec.activation](Q) for Q in (P_rows, P))
+        S_rows, S = rows_and_all(DERIVATIVES[spec.activation], P_rows, P)
         if a is not None:
-            S_rows, S = (T.to(X.dtype) * a[..., None, :] for T in (S_rows, S))
+            S_rows, S = rows_and_all(lambda T: T.to(X.dtype) * a[..., None, :], S_rows, S)
         terms.append((Y @ X.mT) * (S_rows @ S.mT).to(X.dtype))
     if spec.trained in ("second", "both"):
-        activation = ACTIVATIONS[spec.activation]
-        terms.append(activation(P_rows) @ activation(P).mT)
+        A_rows, A = rows_and_all(ACTIVATIONS[spec.activation], P_rows, P)
+        terms.append(A_rows @ A.mT)
     return sum(terms[1:], terms[0])
+
+
+def rows_and_all(
+    f: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor, whole: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(f(rows), f(whole)), computed once when they are the same tensor."""
+    at_whole = f(whole)
+    return (at_whole, at_whole) if rows is whole else (f(rows), at_whole)
 
 
 def two_layer_empirical(
