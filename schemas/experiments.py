@@ -139,10 +139,7 @@ class KernelSpec(SpecModel):
             raise ValueError(
                 "regression is scored on held-out points: set dataset.test_fraction > 0 (e.g. 0.25)"
             )
-        held = self.regression is not None or (
-            self.empirical is not None and not self.matrix_free_empirical()
-        )
-        if self.dataset.n > STORED_MAX and held:
+        if self.dataset.n > STORED_MAX and self.needs_matrix():
             raise ValueError(
                 f"regression and empirical comparisons other than the two-layer closed form hold the "
                 f"n x n kernel: at most {STORED_MAX} points, the dataset has {self.dataset.n} (the "
@@ -170,15 +167,18 @@ class KernelSpec(SpecModel):
             and self.regression is None
         )
 
-    def stored(self) -> bool:
-        """Whether the job holds the n x n kernel: up to FULL_SPECTRUM_MAX points, or to
-        STORED_MAX when regression or finite-width comparisons other than the matrix-free ones
-        need it."""
-        n = self.dataset.n
-        held = self.regression is not None or (
+    def needs_matrix(self) -> bool:
+        """Whether something besides the spectrum needs the n x n kernel: regression, or
+        finite-width comparisons other than the matrix-free ones."""
+        return self.regression is not None or (
             self.empirical is not None and not self.matrix_free_empirical()
         )
-        return n <= FULL_SPECTRUM_MAX or (n <= STORED_MAX and held)
+
+    def stored(self) -> bool:
+        """Whether the job holds the n x n kernel: up to FULL_SPECTRUM_MAX points, or to
+        STORED_MAX when `needs_matrix`."""
+        n = self.dataset.n
+        return n <= FULL_SPECTRUM_MAX or (n <= STORED_MAX and self.needs_matrix())
 
     def cost(self) -> Cost:
         """Analytic kernel (its upper triangle: n^2 d / 2 for the inner products, ARCCOS_WORK per
@@ -198,9 +198,10 @@ class KernelSpec(SpecModel):
         block = 3 * k + 8
         entries = n * n * (d + ARCCOS_WORK * (depth - 1)) / 2
         eigenpairs = 8.0 * n * (d + 5 * SKETCH_RANK + 12 * block)
+        stored = self.stored()
         if n <= FULL_SPECTRUM_MAX:
             flops, memory = entries + 10.0 * n**3, 8.0 * (5 * n * n + 2 * n * d)
-        elif self.stored():
+        elif stored:
             flops = entries + products * 2.0 * n * n * block
             memory = 8.0 * n * n + eigenpairs
         else:  # each product computes the upper triangle's entries again
@@ -213,7 +214,7 @@ class KernelSpec(SpecModel):
             memory += 8.0 * 2 * n_train**2
         if self.empirical is not None:
             for m in self.empirical.widths:
-                if self.stored():
+                if stored:
                     kernel_flops, kernel_bytes = self._empirical_cost(n, d, m)
                     flops += self.empirical.replicates * (kernel_flops + 8.0 * n**3)
                     memory = max(memory, 8.0 * 7 * n * n + kernel_bytes)
