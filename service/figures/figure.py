@@ -42,6 +42,14 @@ class Series:
         """Whether its band is drawn as error bars: markers without a line."""
         return self.low is not None and "lines" not in self.mode
 
+    def bar_lengths(self) -> tuple[list[Number], list[Number]]:
+        """Its band as error bar lengths: (y - low, high - y), None where any of them is missing
+        or not finite."""
+        y, low, high = finites(self.y), finites(self.low or []), finites(self.high or [])
+        below = [v - lo if v is not None and lo is not None else None for v, lo in zip(y, low, strict=True)]
+        above = [hi - v if v is not None and hi is not None else None for v, hi in zip(y, high, strict=True)]
+        return below, above
+
     @property
     def key(self) -> str:
         """What its colour is chosen by: its group, or its name."""

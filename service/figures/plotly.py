@@ -75,12 +75,12 @@ def band(series: Series, edge: list[Number], color: str, fill: str | None) -> di
 
 def error_bars(series: Series, color: str) -> dict[str, Any]:
     """Markers' band as asymmetric error bars: up to `high`, down to `low` (none where unknown)."""
-    y, low, high = clean(series.y), clean(series.low or []), clean(series.high or [])
+    below, above = series.bar_lengths()
     return {
         "type": "data",
         "symmetric": False,
-        "array": [None if None in (h, v) else h - v for v, h in zip(y, high, strict=True)],
-        "arrayminus": [None if None in (v, lo) else v - lo for v, lo in zip(y, low, strict=True)],
+        "array": above,
+        "arrayminus": below,
         "color": color,
         "thickness": 1.5,
     }

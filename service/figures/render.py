@@ -104,10 +104,9 @@ def plot(series: Series, panel: Any, color: str) -> None:
 
 def bars(series: Series, panel: Any, color: str) -> None:
     """Markers' band as error bars from `low` to `high` (none where either is unknown)."""
-    y, low, high = (numbers(values or []) for values in (series.y, series.low, series.high))
-    below = [value - edge for value, edge in zip(y, low, strict=True)]
-    above = [edge - value for value, edge in zip(y, high, strict=True)]
-    panel.errorbar(series.x, y, yerr=[below, above], fmt="none", ecolor=color, elinewidth=1, capsize=2)
+    below, above = series.bar_lengths()
+    yerr = [numbers(below), numbers(above)]
+    panel.errorbar(series.x, numbers(series.y), yerr=yerr, fmt="none", ecolor=color, elinewidth=1, capsize=2)
 
 
 def numbers(values: list[float | None]) -> list[float]:
