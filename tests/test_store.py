@@ -1,6 +1,7 @@
 """The job store on SQLite and PostgreSQL: transitions happen once, in the right order."""
 
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ from workers.dispatch import Dispatcher
 from workers.heartbeat import PREFIX, publish
 from workers.store import JobRow, JobStore, migrate
 from workers.store.access import AccessStore, User
-from workers.store.jobs import fair_order
+from workers.store.jobs import Usage, Waiting, fair_order
 from workers.store.jobs import new_job as make_job
 
 
@@ -287,15 +288,66 @@ def test_fair_order_serves_the_least_busy_and_least_recently_served_first() -> N
 def test_a_job_is_dispatched_once_and_only_while_it_waits(store: JobStore) -> None:
     waiting, cancelled = new_job(store), new_job(store)
     store.cancel(cancelled)
-    assert store.in_flight("cpu") == 0
+    assert store.queue_state("cpu") == ([Waiting(waiting, "anonymous")], Counter())
     assert (
         race(lambda: store.mark_dispatched(waiting), lambda: store.mark_dispatched(waiting)).count(True) == 1
     )
     assert store.mark_dispatched(cancelled) is False
-    assert store.in_flight("cpu") == 1 and store.next_fair("cpu", 5) == []
+    assert store.queue_state("cpu") == ([], Counter({"anonymous": 1}))
     store.start(waiting, 3)
+    assert store.queue_state("cpu") == ([], Counter({"anonymous": 1}))  # running: still in flight
     store.finish(waiting, JobStatus.succeeded, result={})
-    assert store.in_flight("cpu") == 0
+    assert store.queue_state("cpu") == ([], Counter())
+
+
+def test_last_served_is_each_owners_newest_dispatch(store: JobStore) -> None:
+    jobs = {owner: [store.create(unsaved(owner=owner)).id for _ in range(3)] for owner in ("a", "b")}
+    for job in jobs["a"][:2]:
+        store.mark_dispatched(job)
+    rows = {job: store.get(job) for job in jobs["a"]}
+    newest = max(row.dispatched_at for row in rows.values() if row is not None and row.dispatched_at)
+    assert store.last_served({"a", "b", "nobody"}) == {"a": newest, "b": None, "nobody": None}
+
+
+def test_usage_counts_active_jobs_and_sums_recent_flops(store: JobStore) -> None:
+    """Active: queued and running jobs, a sweep's parent aside; flops: the owner's jobs made
+    since the cut, whatever their status; other owners' jobs count for nobody else."""
+
+    def job(owner: str, kind: str = "kernel", flops: float = 1.0) -> str:
+        row = unsaved(owner=owner, kind=kind)
+        row.flops = flops
+        return store.create(row).id
+
+    running, done, _queued = job("a", flops=2.0), job("a", flops=3.0), job("a", flops=5.0)
+    job("a", kind="sweep", flops=0.0)
+    job("b", flops=100.0)
+    store.start(running, 3)
+    store.start(done, 3)
+    store.finish(done, JobStatus.succeeded, result={})
+    cut = datetime.now(UTC) - timedelta(hours=1)
+    assert store.usage("a", cut) == Usage(active=2, flops=10.0)
+    assert store.usage("a", datetime.now(UTC) + timedelta(hours=1)) == Usage(active=2, flops=0.0)
+    assert store.usage("nobody", cut) == Usage(active=0, flops=0.0)
+    assert [flops for _, flops in store.recent_runs("a", cut)] == [2.0, 3.0, 5.0]
+
+
+def test_per_user_reads_go_through_the_users_indexes(store: JobStore) -> None:
+    """A submit's usage and a pass's last dispatch must read what the user has active, not
+    their whole history: SQLite's plan names the (owner, status) and (owner, dispatched_at)
+    indexes (PostgreSQL's planner chooses by statistics, so only SQLite's plan is pinned)."""
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("plans are pinned on SQLite")
+    active = (
+        "SELECT count(*) FROM jobs WHERE owner = 'a' AND status IN ('queued', 'running') AND kind != 'sweep'"
+    )
+    newest = "SELECT max(dispatched_at) FROM jobs WHERE owner = 'a'"
+    with store.engine.connect() as connection:
+        plans = {
+            query: " ".join(str(row[-1]) for row in connection.execute(text("EXPLAIN QUERY PLAN " + query)))
+            for query in (active, newest)
+        }
+    assert "ix_jobs_owner_status" in plans[active], plans
+    assert "ix_jobs_owner_dispatched" in plans[newest], plans
 
 
 def test_a_job_the_broker_refused_waits_again(store: JobStore, redis_server) -> None:  # type: ignore[no-untyped-def]
@@ -313,7 +365,7 @@ def test_a_job_the_broker_refused_waits_again(store: JobStore, redis_server) -> 
             Dispatcher(store, client, nowhere).run_pass()
         row = store.get(job)
         assert row is not None and row.status == JobStatus.queued.value and row.dispatched_at is None
-        assert store.in_flight("cpu") == 0 and [waiting.id for waiting in store.next_fair("cpu", 5)] == [job]
+        assert store.queue_state("cpu") == ([Waiting(job, "anonymous")], Counter())
         assert store.undo_dispatch(job) is False  # only a dispatched job goes back
     finally:
         client.delete(PREFIX + "refused-test")  # no ghost worker for the tests after this one

@@ -19,9 +19,13 @@ from celery import Celery
 from workers.celery_app import QUEUES, send_job
 from workers.heartbeat import live_workers
 from workers.store import JobStore
+from workers.store.jobs import fair_order
 
 log = logging.getLogger(__name__)
 LOCK = "ntkdyn:dispatch"
+LOCK_POLL = 0.001
+"""Seconds between tries of a held lock (redis-py's default, 0.1 s, added up to 100 ms to a
+tiny job whenever a worker's pass after its last job overlapped the next submit's)."""
 
 
 def capacity(client: redis.Redis) -> Counter[str]:
@@ -39,20 +43,25 @@ class Dispatcher:
     def __init__(self, store: JobStore, client: redis.Redis, celery: Celery) -> None:
         self.store, self.client, self.celery = store, client, celery
 
-    def run_pass(self) -> list[str]:
-        """Dispatch what the free slots allow; the ids sent, in order."""
-        with self.client.lock(LOCK, timeout=30, blocking_timeout=30):
+    def run_pass(self, wait: float = 30.0) -> list[str]:
+        """Dispatch what the free slots allow; the ids sent, in order. LockError if another
+        pass holds the lock for `wait` seconds."""
+        with self.client.lock(LOCK, timeout=30, sleep=LOCK_POLL, blocking_timeout=wait):
             slots = capacity(self.client)
-            sent = []
-            for queue in QUEUES:
-                free = slots[queue] and slots[queue] - self.store.in_flight(queue)  # no worker: no query
-                if free > 0:
-                    sent += self.fill(queue, free)
-            return sent
+            return [job_id for queue in QUEUES if slots[queue] for job_id in self.fill(queue, slots[queue])]
 
-    def fill(self, queue: str, free: int) -> list[str]:
+    def fill(self, queue: str, slots: int) -> list[str]:
+        """Send the fair picks of `queue`'s waiting jobs to its free slots (a queue no worker
+        serves is never read); the ids sent. The owners' last dispatch breaks ties only when
+        more than one owner waits."""
+        waiting, in_flight = self.store.queue_state(queue)
+        free = slots - sum(in_flight.values())
+        owners = {row.owner for row in waiting}
+        if free <= 0 or not owners:
+            return []
+        last = self.store.last_served(owners) if len(owners) > 1 else {}
         sent = []
-        for row in self.store.next_fair(queue, free):
+        for row in fair_order(waiting, in_flight, last, free):
             if self.store.mark_dispatched(row.id):
                 try:
                     send_job(self.celery, row.id, queue)

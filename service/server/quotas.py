@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import redis
 from fastapi import HTTPException
 
+from workers.dispatch import LOCK_POLL
 from workers.store import JobStore
 from workers.store.access import AccessStore, User
 from workers.store.models import utcnow
@@ -53,19 +54,20 @@ def admit(store: JobStore, limits: Limits, owner: str, new_flops: list[float]) -
     stay within max_active_jobs, and their runs of the last 24 hours within max_daily_flops
     (Retry-After: when enough of those age out)."""
     now = utcnow()
-    active, recent = store.usage(owner, now - DAY)
+    active, spent = store.usage(owner, now - DAY)
     if active + len(new_flops) > limits.max_active_jobs:
         raise too_many(
             f"max_active_jobs: at most {limits.max_active_jobs} queued or running jobs; you have "
             f"{active} and this submit adds {len(new_flops)}",
             ACTIVE_RETRY_SECONDS,
         )
-    spent, need = sum(flops for _, flops in recent), sum(new_flops)
+    need = sum(new_flops)
     if spent + need > limits.max_daily_flops:
+        excess = spent + need - limits.max_daily_flops
         raise too_many(
             f"max_daily_flops: at most {limits.max_daily_flops:.3g} estimated flop in 24 hours; you "
             f"have used {spent:.3g} and this submit needs {need:.3g}",
-            seconds_until_room(recent, spent + need - limits.max_daily_flops, now),
+            seconds_until_room(store.recent_runs(owner, now - DAY), excess, now),
         )
 
 
@@ -95,5 +97,5 @@ def rate_limit(client: redis.Redis, user: User, per_minute: int) -> None:
 def admission(client: redis.Redis, owner: str) -> Iterator[None]:
     """One submit of a user at a time, across API processes, between counting their usage and
     storing the new jobs (so that a burst cannot overshoot a quota)."""
-    with client.lock(f"ntkdyn:admit:{owner}", timeout=60, blocking_timeout=60):
+    with client.lock(f"ntkdyn:admit:{owner}", timeout=60, sleep=LOCK_POLL, blocking_timeout=60):
         yield

@@ -3,6 +3,7 @@ SQLite and PostgreSQL alike, so concurrent or redelivered tasks and cancels cann
 into a wrong state, and a result is written once."""
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -114,6 +115,22 @@ class Waiting(NamedTuple):
     owner: str
 
 
+class QueueState(NamedTuple):
+    """A queue's jobs as the dispatcher needs them: those waiting, oldest first, and per owner
+    the number sent to the queue and not yet ended."""
+
+    waiting: list[Waiting]
+    in_flight: Counter[str]
+
+
+class Usage(NamedTuple):
+    """What counts against a user's quotas: their queued and running jobs and the estimated flop
+    of their recent ones."""
+
+    active: int
+    flops: float
+
+
 def fair_order(
     waiting: Sequence[Waiting], in_flight: dict[str, int], last: dict[str, datetime | None], count: int
 ) -> list[Waiting]:
@@ -192,20 +209,31 @@ class JobStore:
             rows = {row.id: row for row in session.scalars(select(JobRow).where(JobRow.id.in_(job_ids)))}
         return [rows[job_id] for job_id in job_ids if job_id in rows]
 
-    def usage(self, owner: str, since: datetime) -> tuple[int, list[tuple[datetime, float]]]:
-        """What counts against `owner`'s quotas: their queued and running jobs (a sweep's parent
-        aside: its children count), and the (creation time, estimated flop) of their jobs made
-        since `since`, oldest first (two queries)."""
+    def usage(self, owner: str, since: datetime) -> Usage:
+        """What counts against `owner`'s quotas, in one statement of two aggregates, each read
+        through an index of the owner's (so bounded by what they have active and ran since
+        `since`, not by their history): their queued and running jobs (a sweep's parent aside:
+        its children count) and the estimated flop of their jobs made since `since`."""
         active = select(func.count()).where(
             JobRow.owner == owner, JobRow.status.in_(ACTIVE), JobRow.kind != "sweep"
         )
+        spent = select(func.coalesce(func.sum(JobRow.flops), 0.0)).where(
+            JobRow.owner == owner, JobRow.created_at >= since, JobRow.flops > 0
+        )
+        with self._sessions() as session:
+            count, flops = session.execute(select(active.scalar_subquery(), spent.scalar_subquery())).one()
+        return Usage(count, float(flops))
+
+    def recent_runs(self, owner: str, since: datetime) -> list[tuple[datetime, float]]:
+        """(creation time, estimated flop) of `owner`'s jobs made since `since`, oldest first:
+        read only when a quota refuses a submit, for its Retry-After."""
         recent = (
             select(JobRow.created_at, JobRow.flops)
             .where(JobRow.owner == owner, JobRow.created_at >= since, JobRow.flops > 0)
             .order_by(JobRow.created_at)
         )
         with self._sessions() as session:
-            return session.scalar(active) or 0, [(at, flops) for at, flops in session.execute(recent)]
+            return [(at, flops) for at, flops in session.execute(recent)]
 
     def count_finished(self, job_ids: list[str]) -> int:
         """How many of the jobs with these ids have ended (one COUNT, no rows loaded)."""
@@ -290,38 +318,34 @@ class JobStore:
         with self._sessions() as session:
             return session.scalars(query.order_by(JobRow.seq)).all()
 
-    def in_flight(self, queue: str) -> int:
-        """Jobs of `queue` sent to it and not yet ended."""
-        query = select(func.count()).where(
-            JobRow.queue == queue, JobRow.status.in_(ACTIVE), JobRow.dispatched_at.is_not(None)
+    def queue_state(self, queue: str) -> QueueState:
+        """`queue`'s waiting jobs (oldest first) and, per owner, its jobs in flight: one read of
+        the queue's active jobs (through (queue, status): bounded by what is active)."""
+        query = (
+            select(JobRow.id, JobRow.owner, JobRow.status, JobRow.dispatched_at)
+            .where(JobRow.queue == queue, JobRow.status.in_(ACTIVE))
+            .order_by(JobRow.seq)
         )
+        waiting: list[Waiting] = []
+        in_flight: Counter[str] = Counter()
         with self._sessions() as session:
-            return session.scalar(query) or 0
+            for job_id, owner, status, dispatched_at in session.execute(query):
+                if dispatched_at is not None:
+                    in_flight[owner] += 1
+                elif status == JobStatus.queued.value:
+                    waiting.append(Waiting(job_id, owner))
+        return QueueState(waiting, in_flight)
 
-    def next_fair(self, queue: str, count: int) -> list[Waiting]:
-        """Up to `count` waiting jobs of `queue` (id and owner), fairly across owners: each pick
-        goes to the owner with the fewest jobs in flight on the queue, ties to the one whose last
-        dispatch is oldest (never dispatched: first), and takes that owner's oldest waiting job.
-        Two queries whatever the number of owners: the waiting jobs' ids, then per owner the
-        count in flight and the last dispatch together."""
-        waiting = JobRow.status == JobStatus.queued.value
-        flying = JobRow.status.in_(ACTIVE) & JobRow.dispatched_at.is_not(None) & (JobRow.queue == queue)
+    def last_served(self, owners: set[str]) -> dict[str, datetime | None]:
+        """When each owner's newest job was sent to a queue (None: never); one MAX per owner,
+        read from the end of the (owner, dispatched_at) index, in one statement."""
+        order = sorted(owners)
+        newest = [
+            select(func.max(JobRow.dispatched_at)).where(JobRow.owner == owner).scalar_subquery()
+            for owner in order
+        ]
         with self._sessions() as session:
-            rows = session.execute(
-                select(JobRow.id, JobRow.owner)
-                .where(JobRow.queue == queue, waiting, JobRow.dispatched_at.is_(None))
-                .order_by(JobRow.seq)
-            ).all()
-            if not rows:
-                return []
-            served = session.execute(
-                select(JobRow.owner, func.count().filter(flying), func.max(JobRow.dispatched_at))
-                .where(JobRow.owner.in_({row.owner for row in rows}))
-                .group_by(JobRow.owner)
-            ).all()
-        in_flight = {owner: flying_count for owner, flying_count, _ in served}
-        last = {owner: when for owner, _, when in served}
-        return fair_order([Waiting(row.id, row.owner) for row in rows], in_flight, last, count)
+            return dict(zip(order, session.execute(select(*newest)).one(), strict=True))
 
     def mark_dispatched(self, job_id: str) -> bool:
         """queued and waiting -> dispatched, once; False if it was taken, cancelled or sent."""

@@ -93,6 +93,8 @@ class JobRow(Base):
         Index("ix_jobs_parent_id", "parent_id"),
         Index("ix_jobs_owner_created", "owner", "created_at"),
         Index("ix_jobs_queue_status", "queue", "status"),
+        Index("ix_jobs_owner_status", "owner", "status"),
+        Index("ix_jobs_owner_dispatched", "owner", "dispatched_at"),
         Index(
             "ux_jobs_active_identity",
             "owner",

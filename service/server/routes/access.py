@@ -85,15 +85,15 @@ def summary(name: str, store: JobStore, access: AccessStore, settings: ServerSet
     if row is None:
         raise HTTPException(status_code=404, detail=f"no user {name!r}")
     limits = limits_of(access, settings, User(row.name, row.role))
-    active, recent = store.usage(name, utcnow() - DAY)
+    usage = store.usage(name, utcnow() - DAY)
     return UserSummary(
         name=row.name,
         role=row.role,  # type: ignore[arg-type]
         max_active_jobs=limits.max_active_jobs,
         max_daily_flops=limits.max_daily_flops,
         own_limits=row.max_active_jobs is not None or row.max_daily_flops is not None,
-        active_jobs=active,
-        flops_24h=sum(flops for _, flops in recent),
+        active_jobs=usage.active,
+        flops_24h=usage.flops,
     )
 
 
