@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python bench/convex.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/heartbeat.py
+	$(BIN)/python bench/user_reads.py
 
 clean:
 	rm -rf $(VENV) .ntkdyn
