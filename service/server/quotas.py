@@ -14,7 +14,7 @@ from fastapi import HTTPException
 
 from workers.dispatch import LOCK_POLL
 from workers.store import JobStore
-from workers.store.access import AccessStore, User
+from workers.store.access import User
 from workers.store.models import utcnow
 
 from .settings import ServerSettings
@@ -32,11 +32,9 @@ class Limits:
     max_daily_flops: float
 
 
-def limits_of(access: AccessStore, settings: ServerSettings, user: User) -> Limits:
-    """The user's own limits where set, else the service's defaults."""
-    row = access.user(user.name)
-    active = row.max_active_jobs if row is not None and row.max_active_jobs is not None else None
-    daily = row.max_daily_flops if row is not None and row.max_daily_flops is not None else None
+def limits_of(settings: ServerSettings, user: User) -> Limits:
+    """The user's own limits where set (read with their token), else the service's defaults."""
+    active, daily = user.max_active_jobs, user.max_daily_flops
     return Limits(
         max_active_jobs=settings.max_active_jobs_per_user if active is None else active,
         max_daily_flops=settings.max_daily_flops_per_user if daily is None else daily,

@@ -32,6 +32,10 @@ class User:
     role: str
     token: str | None = field(default=None, compare=False)
     """The id of the token the request came with (rate limits count per token)."""
+    max_active_jobs: int | None = field(default=None, compare=False)
+    """The user's own limit on queued and running jobs (None: the service's default)."""
+    max_daily_flops: float | None = field(default=None, compare=False)
+    """The user's own limit on a day's estimated flop (None: the service's default)."""
 
     @property
     def admin(self) -> bool:
@@ -78,16 +82,16 @@ class AccessStore:
         if parts is None:
             return None
         token_id, secret = parts
-        query = select(TokenRow, UserRow.role).join(UserRow, UserRow.name == TokenRow.user)
+        query = select(TokenRow, UserRow).join(UserRow, UserRow.name == TokenRow.user)
         with self._sessions() as session:
             found = session.execute(query.where(TokenRow.id == token_id)).first()
         if found is None:
             hmac.compare_digest(digest(secret), digest(""))  # the same work either way
             return None
-        row, role = found
+        row, user = found
         if not hmac.compare_digest(digest(secret), row.digest) or row.revoked_at is not None:
             return None
-        return User(row.user, role, row.id)
+        return User(user.name, user.role, row.id, user.max_active_jobs, user.max_daily_flops)
 
     def revoke(self, token_id: str) -> TokenRow | None:
         """Revoke a token (once); the row as it is afterwards, None if there is no such token."""

@@ -107,7 +107,7 @@ def submit(
     stores itself and one child job per distinct grid point, reusing identical jobs the same way."""
     spec = request.spec
     rate_limit(redis, user, settings.submit_rate_per_minute)
-    limits = limits_of(access, settings, user)
+    limits = limits_of(settings, user)
     if isinstance(spec, SweepSpec):
         answer = submit_sweep(spec, request, user, limits, response, later, store, settings, celery, redis)
     else:
