@@ -4,6 +4,7 @@ Those that only read app state or check what another returned are `async def`: F
 plain `def` dependency in its thread pool, and each such hop cost ~0.7 ms of a request on a
 2-core machine (bench/latency.py). Those that query the store stay `def`."""
 
+import logging
 from typing import Annotated
 
 import redis
@@ -11,8 +12,10 @@ import redis.asyncio
 from celery import Celery
 from fastapi import Depends, HTTPException, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from redis.exceptions import RedisError
 
 from schemas import JobStatus
+from workers.events import newest_id
 from workers.store import JobRow, JobStore
 from workers.store.access import AccessStore, User
 
@@ -44,6 +47,7 @@ async def _access(request: Request) -> AccessStore:
     return request.app.state.access
 
 
+log = logging.getLogger(__name__)
 BEARER = HTTPBearer(
     auto_error=False,
     description="an API token (`ntkdyn token create`; the first admin's is in the data folder)",
@@ -111,9 +115,30 @@ JobDep = Annotated[JobRow, Depends(_readable)]
 OwnJobDep = Annotated[JobRow, Depends(_own)]
 
 
-async def _waited(job: JobDep, store: StoreDep, client: AsyncRedisDep, wait: WaitQuery = 0) -> JobRow:
+async def _cursor(
+    job_id: Annotated[str, Path(max_length=64)], client: AsyncRedisDep, wait: WaitQuery = 0
+) -> str | None:
+    """With `wait`, the id of the job's newest event, read before the job itself (FastAPI solves
+    a route's dependencies in order), so that the wait misses no event after the job's read;
+    None without a wait, or while Redis is unreachable (the wait then polls the store)."""
+    if wait <= 0:
+        return None
+    try:
+        return await newest_id(client, job_id)
+    except RedisError as error:
+        log.warning("waiting on job %s without its events: %s", job_id, error)
+        return None
+
+
+async def _waited(
+    cursor: Annotated[str | None, Depends(_cursor)],
+    job: JobDep,
+    store: StoreDep,
+    client: AsyncRedisDep,
+    wait: WaitQuery = 0,
+) -> JobRow:
     """A readable job; with `wait`, once it has finished or after `wait` seconds."""
-    return await finished_within(job, store, client, wait)
+    return await finished_within(job, store, client, wait, cursor)
 
 
 WaitedJobDep = Annotated[JobRow, Depends(_waited)]

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from redis.exceptions import RedisError
 
 from schemas import JobStatus
-from workers.events import events_after, newest_id
+from workers.events import events_after
 from workers.store import JobRow, JobStore
 
 log = logging.getLogger(__name__)
@@ -29,22 +29,25 @@ STORE_CHECK = 1.0
 WaitQuery = Annotated[float, Query(ge=0, le=WAIT_MAX, description="seconds to wait for the job's end")]
 
 
-async def finished_within(job: JobRow, store: JobStore, client: Any, wait: float) -> JobRow:
-    """The job once it has finished, or as it is after `wait` seconds (at once for 0)."""
+async def finished_within(
+    job: JobRow, store: JobStore, client: Any, wait: float, cursor: str | None
+) -> JobRow:
+    """The job once it has finished, or as it is after `wait` seconds (at once for 0); `job` was
+    read after the newest event `cursor` (None: Redis did not answer, so the store is polled)."""
     if wait <= 0 or JobStatus(job.status).finished:
         return job
     deadline = time.monotonic() + wait
-    try:
-        return await until_finished(job, store, client, deadline)
-    except RedisError as error:  # the events are lost for now, the store is not: poll it
-        log.warning("waiting on job %s without its events: %s", job.id, error)
-        return await poll_until_finished(job, store, deadline)
+    if cursor is not None:
+        try:
+            return await until_finished(job, store, client, deadline, cursor)
+        except RedisError as error:  # the events are lost for now, the store is not: poll it
+            log.warning("waiting on job %s without its events: %s", job.id, error)
+    return await poll_until_finished(job, store, deadline)
 
 
-async def until_finished(job: JobRow, store: JobStore, client: Any, deadline: float) -> JobRow:
-    """The job once it has finished, or as it is at `deadline`, woken by its event stream."""
-    cursor = await newest_id(client, job.id)  # read before the store: no later event is missed
-    job = await run_in_threadpool(store.get, job.id) or job
+async def until_finished(job: JobRow, store: JobStore, client: Any, deadline: float, cursor: str) -> JobRow:
+    """The job once it has finished, or as it is at `deadline`, woken by its event stream after
+    `cursor`, the newest event before `job` was read."""
     while not JobStatus(job.status).finished and (left := deadline - time.monotonic()) > 0:
         events = await events_after(client, job.id, cursor, min(left, STORE_CHECK))
         cursor = events[-1].id if events else cursor
