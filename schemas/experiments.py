@@ -17,6 +17,8 @@ from schemas.costs import (
     LOBPCG_PRODUCTS,
     SKETCH_RANK,
     Cost,
+    sketch_bytes,
+    sketch_rank,
 )
 from schemas.datasets import DatasetSpec, SphereDataset, held_out_count
 from schemas.degeneracy import singular_kernel, zero_inputs, zero_labels
@@ -184,8 +186,9 @@ class KernelSpec(SpecModel):
         """Analytic kernel (its upper triangle: n^2 d / 2 for the inner products, ARCCOS_WORK per
         entry and hidden layer) and its eigendecomposition (~10 n^3), or above FULL_SPECTRUM_MAX points
         the extreme eigenpairs: LOBPCG_PRODUCTS products with a block of 3k + 8 vectors
-        (2 n^2 (3k + 8) each), on a kernel stored or computed again on each product (memory
-        O(n (d + r + k)), r = SKETCH_RANK);
+        (2 n^2 (3k + 8) each), on a kernel stored (memory O(n (d + r + k)), r = SKETCH_RANK) or
+        computed again on each product, after the float32 sketch of r = sketch_rank(n) vectors
+        (2 n^2 r, and `sketch_bytes`);
         per empirical width m and replicate, the kernel itself (below) plus two
         symmetric eigenvalue solves (~8 n^3) for lambda_min and the operator-norm distance.
         n counts every point, so the kernel term covers the joint kernel on the training and test
@@ -197,15 +200,17 @@ class KernelSpec(SpecModel):
         products = min(LOBPCG_PRODUCTS, self.spectrum_products)
         block = 3 * k + 8
         entries = n * n * (d + ARCCOS_WORK * (depth - 1)) / 2
-        eigenpairs = 8.0 * n * (d + 5 * SKETCH_RANK + 12 * block)
+        eigenpairs = 8.0 * n * (d + 12 * block)
         stored = self.stored()
         if n <= FULL_SPECTRUM_MAX:
             flops, memory = entries + 10.0 * n**3, 8.0 * (5 * n * n + 2 * n * d)
         elif stored:
             flops = entries + products * 2.0 * n * n * block
+            eigenpairs += 8.0 * n * 5 * SKETCH_RANK
             memory = 8.0 * n * n + eigenpairs
-        else:  # each product computes the upper triangle's entries again
-            flops = products * (entries + 2.0 * n * n * block)
+        else:  # each product computes the upper triangle's entries again; the sketch is one more
+            flops = (products + 1) * (entries + 2.0 * n * n * block) + 2.0 * n * n * sketch_rank(n)
+            eigenpairs += sketch_bytes(n)
             memory = eigenpairs + BLOCK_BYTES
         if self.regression is not None:
             n_test = held_out_count(n, self.dataset.test_fraction)
@@ -231,7 +236,7 @@ class KernelSpec(SpecModel):
         of 3 EMPIRICAL_K + 8 vectors; |H_m - H_inf|_2 KRYLOV_PRODUCTS products of KRYLOV_BLOCK
         vectors with both kernels (H_inf's entries again each time); |H_m - H_inf|_F both
         kernels' entries once (2 n^2 m for H_m's patterns). Memory: W, a chunk's Jacobian (about
-        BLOCK_ENTRIES numbers) and the Krylov basis with its images."""
+        BLOCK_ENTRIES numbers), the Krylov basis with its images and H_m's float64 sketch."""
         products = min(EMPIRICAL_PRODUCTS, self.spectrum_products)
         krylov = min(KRYLOV_PRODUCTS, self.spectrum_products)
 
@@ -241,7 +246,9 @@ class KernelSpec(SpecModel):
         bottom = jacobian_product(SKETCH_RANK) + products * jacobian_product(3 * EMPIRICAL_K + 8)
         operator = krylov * (jacobian_product(KRYLOV_BLOCK) + entries + 2.0 * n * n * KRYLOV_BLOCK)
         frobenius = entries + 2.0 * n * n * (m + d)
-        memory = 8.0 * (m * d + 2 * BLOCK_ENTRIES["cpu"] + 2 * n * KRYLOV_BLOCK * krylov)
+        memory = 8.0 * (
+            m * d + 2 * BLOCK_ENTRIES["cpu"] + 2 * n * KRYLOV_BLOCK * krylov + 5 * n * SKETCH_RANK
+        )
         return bottom + operator + frobenius, memory
 
     def _empirical_cost(self, n: int, d: int, m: int) -> tuple[float, float]:

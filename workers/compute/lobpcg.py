@@ -15,8 +15,10 @@ import torch
 
 Operator = Callable[[torch.Tensor], torch.Tensor]
 
-RANK_FLOOR = 1e-10
-"""Sketched eigenvalues below RANK_FLOOR times the largest count as zero."""
+RANK_FLOOR = {torch.float64: 1e-10, torch.float32: 1e-5}
+"""Sketched eigenvalues below RANK_FLOOR[dtype of the sketch] times the largest count as zero
+(float32: ~100 eps; H_inf's smallest sketched one at n = 32768, r = 3072 is 4.9e-5 of its largest,
+the rounding of a rank-55 quadratic kernel's null space ~1e-7)."""
 DROP = 1e-10
 """Directions whose Gram eigenvalue is below DROP times the largest are dropped from a basis:
 they are (numerically) spanned by the others."""
@@ -32,36 +34,59 @@ def orthonormal_combination(S: torch.Tensor) -> torch.Tensor:
     return vectors[:, keep] / values[keep].sqrt() / norms[:, None]
 
 
+@dataclass(frozen=True)
+class Sketch:
+    """What the bottom's Nystrom preconditioner is built from: `operator`, K itself or a copy of
+    it in a lower precision (a preconditioner need not be exact: float32 halves the sketch's
+    memory and time), applied to `rank` orthonormal vectors of `dtype`. When it is K itself
+    (`exact`), its products also start the iteration; else one product with K does."""
+
+    operator: Operator
+    rank: int
+    dtype: torch.dtype
+    exact: bool
+
+
 @dataclass
 class Nystrom:
     """K ~ U diag(lam) U^T from one sketch Y = K Omega (Omega orthonormal, r columns), stabilised
-    by the shift nu = eps |Y|_F (Frangella et al. 2023, Algorithm 2.1). As a preconditioner for
-    the bottom of K: T = U diag(1 / lam) U^T + (I - U U^T) / lam_r."""
+    by the shift nu = eps |Y|_F (Frangella et al. 2023, Algorithm 2.1), in the sketch's dtype. As
+    a preconditioner for the bottom of K: T = U diag(1 / lam) U^T + (I - U U^T) / lam_r."""
 
     U: torch.Tensor
     lam: torch.Tensor
 
     @classmethod
     def from_sketch(cls, omega: torch.Tensor, Y: torch.Tensor) -> "Nystrom":
+        """From Omega and Y = K Omega, both overwritten, so that no third n x r array is made:
+        Omega's memory takes B = (Y + nu Omega) C^-T (C C^T = Omega^T (Y + nu Omega)), then Y's
+        takes U = B V / S from the eigenvectors of B^T B = V S^2 V^T (both r x r in float64)."""
         shift = torch.finfo(Y.dtype).eps * float(torch.linalg.matrix_norm(Y))
-        shifted = Y + shift * omega
-        core = omega.T @ shifted
+        Y.add_(omega, alpha=shift)
+        core = (omega.T @ Y).double()
         factor = torch.linalg.cholesky((core + core.T) / 2)
-        B = torch.linalg.solve_triangular(factor, shifted.T, upper=False).T
-        U, sigma, _ = torch.linalg.svd(B, full_matrices=False)
-        return cls(U, (sigma.square() - shift).clamp_min(0.0))
+        identity = torch.eye(factor.shape[0], dtype=factor.dtype, device=factor.device)
+        inverse = torch.linalg.solve_triangular(factor, identity, upper=False)
+        B = torch.matmul(Y, inverse.T.to(Y.dtype), out=omega)
+        gram = (B.T @ B).double()
+        squares, V = torch.linalg.eigh((gram + gram.T) / 2)
+        squares, V = squares.flip(0).clamp_min(torch.finfo(squares.dtype).tiny), V.flip(1)
+        U = torch.matmul(B, (V / squares.sqrt()).to(B.dtype), out=Y)
+        return cls(U, (squares - shift).clamp_min(0.0).to(B.dtype))
 
     def full_rank(self) -> bool:
         """Whether the sketch left a part of the spectrum above rounding for T to work on: a
         kernel of rank < r (the quadratic one has rank <= d (d + 1) / 2) is captured whole, and
         its bottom is a null space that plain LOBPCG finds at once, while T would divide by 0."""
-        return float(self.lam[-1]) > RANK_FLOOR * float(self.lam[0])
+        return float(self.lam[-1]) > RANK_FLOOR[self.lam.dtype] * float(self.lam[0])
 
     def precondition(self, R: torch.Tensor) -> torch.Tensor:
+        """T R, computed in the sketch's dtype and returned in R's."""
         floor = float(self.lam[-1])
-        coefficients = self.U.T @ R
+        low = R.to(self.U.dtype)
+        coefficients = self.U.T @ low
         inside = self.U @ (coefficients / self.lam[:, None])
-        return inside + (R - self.U @ coefficients) / floor
+        return (inside + (low - self.U @ coefficients) / floor).to(R.dtype)
 
 
 class Lobpcg:
@@ -139,6 +164,16 @@ def converged_pairs(solver: Lobpcg, k: int, tolerance: float, floor: float) -> b
     return bool((solver.residual_norms[:k] <= bound).all())
 
 
+def ritz(X: torch.Tensor, KX: torch.Tensor, largest: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rayleigh-Ritz on span(X), X orthonormal: the Ritz vectors, their products and values, in
+    ascending order (descending when `largest`)."""
+    reduced = X.T @ KX
+    values, vectors = torch.linalg.eigh((reduced + reduced.T) / 2)
+    if largest:
+        values, vectors = values.flip(0), vectors.flip(1)
+    return X @ vectors, KX @ vectors, values
+
+
 def extreme_eigenpairs(
     K: Operator,
     n: int,
@@ -146,37 +181,44 @@ def extreme_eigenpairs(
     like: torch.Tensor,
     tolerance: float,
     max_products: int,
-    sketch: int,
+    sketch: Sketch,
     rounding: float,
     on_product: Callable[[int, float], None] = lambda _products, _residual: None,
 ) -> Eigenpairs:
     """The k largest and k smallest eigenpairs of K (n x n, symmetric PSD, applied only).
 
-    One product with a sketch Omega (n x r, orthonormal, seeded) builds the Nystrom
-    preconditioner and, by Rayleigh-Ritz on span(Omega), the starting blocks of both ends with
-    their products. Then LOBPCG at the top (block k + 8) and the preconditioned LOBPCG at the
-    bottom (block 2k, wider to converge through the cluster) share one product per iteration
-    until both ends meet `tolerance` (or a residual of `rounding` lambda_max, the accuracy of the
-    products) or `max_products` is spent. `like` gives the dtype and device of the iteration."""
+    One product of the sketch's operator with Omega (n x r, orthonormal, seeded) builds the
+    Nystrom preconditioner and, by Rayleigh-Ritz on span(Omega), the starting blocks of both ends
+    (their products with K from the sketch when it is exact, else from one product). Then LOBPCG
+    at the top (block k + 8) and the preconditioned LOBPCG at the bottom (block 2k, wider to
+    converge through the cluster) share one product per iteration until both ends meet
+    `tolerance` (or a residual of `rounding` lambda_max, the accuracy of the products) or
+    `max_products` is spent; the sketch counts as a product. `like` gives the dtype and device of
+    the iteration."""
     generator = torch.Generator().manual_seed(0)
-    r = min(n, sketch)
+    r = min(n, sketch.rank)
     top_block, bottom_block = min(n, k + 8), min(n, 2 * k)
-    gaussian = torch.randn(n, r, generator=generator, dtype=like.dtype).to(like.device)
+    gaussian = torch.randn(n, r, generator=generator, dtype=sketch.dtype).to(like.device)
     omega, _ = torch.linalg.qr(gaussian)
-    Y = K(omega)
+    del gaussian
+    Y = sketch.operator(omega)
+    reduced = (omega.T @ Y).to(like.dtype)
+    _, vectors = torch.linalg.eigh((reduced + reduced.T) / 2)
+    starts = torch.cat([vectors[:, -top_block:].flip(1), vectors[:, :bottom_block]], dim=1)
+    S, KS = omega @ starts.to(omega.dtype), Y @ starts.to(Y.dtype)
     nystrom = Nystrom.from_sketch(omega, Y)
-    reduced = omega.T @ Y
-    values, vectors = torch.linalg.eigh((reduced + reduced.T) / 2)
-    top_c, bottom_c = vectors[:, -top_block:].flip(1), vectors[:, :bottom_block]
-    top = Lobpcg(omega @ top_c, Y @ top_c, values[-top_block:].flip(0), largest=True)
+    del omega, Y
+    if sketch.exact:
+        products = 1
+    else:  # the float32 sketch only approximates K S: take the start's products from K
+        S, _ = torch.linalg.qr(S.to(like.dtype))  # keeps the top block's span first
+        KS, products = K(S), 2
+    top = Lobpcg(*ritz(S[:, :top_block], KS[:, :top_block], largest=True), largest=True)
     bottom = Lobpcg(
-        omega @ bottom_c,
-        Y @ bottom_c,
-        values[:bottom_block],
+        *ritz(S[:, top_block:], KS[:, top_block:], largest=False),
         largest=False,
         precondition=nystrom.precondition if nystrom.full_rank() else None,
     )
-    products = 1
 
     def finished() -> list[bool]:
         floor = rounding * float(top.values[0])

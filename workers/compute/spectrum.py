@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 import torch
 
-from schemas.costs import SKETCH_RANK
+from schemas.costs import SKETCH_RANK, sketch_rank
 from schemas.experiments import FULL_SPECTRUM_MAX, SPECTRUM_PRODUCTS
 from schemas.results import Spectrum
-from workers.compute.kernels.operator import KernelOperator, StoredKernel
-from workers.compute.lobpcg import Eigenpairs, extreme_eigenpairs
+from workers.compute.kernels.operator import BlockKernel, KernelOperator, StoredKernel
+from workers.compute.lobpcg import Eigenpairs, Sketch, extreme_eigenpairs
 
 DEFAULT_TOLERANCE = 1e-6
 """Relative residual |K v - lambda v| / lambda of the extreme pairs where a caller names none."""
@@ -40,8 +40,18 @@ def spectrum_of(
     like = torch.empty(0, dtype=torch.float64, device=K.device)
     k = min(k, K.n // 2)
     return extreme_eigenpairs(
-        K, K.n, k, like, tolerance, max_products, SKETCH_RANK, rounding_level(K), on_product
+        K, K.n, k, like, tolerance, max_products, sketch_of(K), rounding_level(K), on_product
     )
+
+
+def sketch_of(K: KernelOperator) -> Sketch:
+    """What the bottom's preconditioner is built from: for an analytic kernel computed block by
+    block, its float32 copy with `sketch_rank(n)` vectors (the wide sketch that a clustered
+    bottom needs, at half the memory and time of float64); for a stored or finite-width kernel,
+    the kernel itself with SKETCH_RANK."""
+    if isinstance(K, BlockKernel):
+        return Sketch(K.lowered(), sketch_rank(K.n), torch.float32, exact=False)
+    return Sketch(K, SKETCH_RANK, K.dtype, exact=True)
 
 
 def rounding_level(K: KernelOperator) -> float:

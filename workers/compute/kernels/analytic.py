@@ -219,7 +219,7 @@ class KernelBlocks:
     from a cosine of exactly 1 so that rounding cannot leave arccos's domain."""
 
     def __init__(self, kernel: DotProductKernel, X: torch.Tensor) -> None:
-        self.kernel = kernel
+        self.kernel, self.X = kernel, X
         self.directions = unit_rows(X)
         self.norms = X.norm(dim=1)
         self.scales = kernel.scales(X)
@@ -233,6 +233,10 @@ class KernelBlocks:
     def diagonal(self) -> torch.Tensor:
         """K_ii: (n,)."""
         return self.kernel.diagonal(self.norms, self.scales)
+
+    def to(self, dtype: torch.dtype) -> "KernelBlocks":
+        """The same kernel's blocks computed in `dtype`."""
+        return KernelBlocks(self.kernel, self.X.to(dtype))
 
 
 def assemble(blocks: KernelBlocks) -> torch.Tensor:
