@@ -5,7 +5,8 @@ For n points uniform on S^9 and the first-layer ReLU NTK H_inf (float64), each c
 fresh process (so that its peak resident memory is its own) and prints:
 
 - ours: the k = 32 largest and smallest eigenpairs by LOBPCG on the kernel applied block by block
-  (`spectrum_of` on a `BlockKernel`, relative residual 1e-4): seconds, products with the kernel,
+  (`spectrum_of` on a `BlockKernel`, relative residual 1e-4, the bottom preconditioned from a
+  float32 sketch of n / 10 vectors): seconds, products with the kernel (the sketch counts one),
   seconds per product, the worst relative residual reached, and peak memory;
 - the alternative: the kernel assembled and `torch.linalg.eigvalsh` on it (all eigenvalues),
   where its 8 n^2 bytes (and the solver's workspace) fit; its lambda_min against ours.

@@ -19,6 +19,11 @@ RANK_FLOOR = {torch.float64: 1e-10, torch.float32: 1e-5}
 """Sketched eigenvalues below RANK_FLOOR[dtype of the sketch] times the largest count as zero
 (float32: ~100 eps; H_inf's smallest sketched one at n = 32768, r = 3072 is 4.9e-5 of its largest,
 the rounding of a rank-55 quadratic kernel's null space ~1e-7)."""
+ROW_CHUNK = 4096
+"""Rows per step of an in-place product A <- A M (its temporary: ROW_CHUNK x r)."""
+SKETCH_CHUNK = 1024
+"""Sketch vectors per product with the sketch's operator (each product copies and scales its
+vectors and makes its output: n x 1024 each, not n x r)."""
 DROP = 1e-10
 """Directions whose Gram eigenvalue is below DROP times the largest are dropped from a basis:
 they are (numerically) spanned by the others."""
@@ -58,21 +63,21 @@ class Nystrom:
 
     @classmethod
     def from_sketch(cls, omega: torch.Tensor, Y: torch.Tensor) -> "Nystrom":
-        """From Omega and Y = K Omega, both overwritten, so that no third n x r array is made:
-        Omega's memory takes B = (Y + nu Omega) C^-T (C C^T = Omega^T (Y + nu Omega)), then Y's
-        takes U = B V / S from the eigenvectors of B^T B = V S^2 V^T (both r x r in float64)."""
+        """From Omega and Y = K Omega; Y's memory becomes U (no other n x r array is made), and
+        the r x r algebra runs in the sketch's dtype: B = (Y + nu Omega) C^-T (C C^T =
+        Omega^T (Y + nu Omega)), then U = B V / S from the eigenvectors of B^T B = V S^2 V^T."""
         shift = torch.finfo(Y.dtype).eps * float(torch.linalg.matrix_norm(Y))
         Y.add_(omega, alpha=shift)
-        core = (omega.T @ Y).double()
+        core = omega.T @ Y
         factor = torch.linalg.cholesky((core + core.T) / 2)
-        identity = torch.eye(factor.shape[0], dtype=factor.dtype, device=factor.device)
-        inverse = torch.linalg.solve_triangular(factor, identity, upper=False)
-        B = torch.matmul(Y, inverse.T.to(Y.dtype), out=omega)
-        gram = (B.T @ B).double()
+        del core
+        B = right_multiply_(Y, lower_inverse(factor).T)
+        gram = B.T @ B
         squares, V = torch.linalg.eigh((gram + gram.T) / 2)
+        del gram
         squares, V = squares.flip(0).clamp_min(torch.finfo(squares.dtype).tiny), V.flip(1)
-        U = torch.matmul(B, (V / squares.sqrt()).to(B.dtype), out=Y)
-        return cls(U, (squares - shift).clamp_min(0.0).to(B.dtype))
+        U = right_multiply_(B, V.div_(squares.sqrt()))
+        return cls(U, (squares - shift).clamp_min(0.0))
 
     def full_rank(self) -> bool:
         """Whether the sketch left a part of the spectrum above rounding for T to work on: a
@@ -164,6 +169,29 @@ def converged_pairs(solver: Lobpcg, k: int, tolerance: float, floor: float) -> b
     return bool((solver.residual_norms[:k] <= bound).all())
 
 
+def right_multiply_(A: torch.Tensor, M: torch.Tensor) -> torch.Tensor:
+    """A <- A M in place, ROW_CHUNK rows at a time (M: (r, r)): no second n x r array."""
+    for start in range(0, A.shape[0], ROW_CHUNK):
+        A[start : start + ROW_CHUNK] = A[start : start + ROW_CHUNK] @ M
+    return A
+
+
+def lower_inverse(L: torch.Tensor) -> torch.Tensor:
+    """L^-1 of a lower triangular L (r, r)."""
+    identity = torch.eye(L.shape[0], dtype=L.dtype, device=L.device)
+    return torch.linalg.solve_triangular(L, identity, upper=False)
+
+
+def orthonormal_columns(G: torch.Tensor) -> torch.Tensor:
+    """G's columns made orthonormal in place by Cholesky QR twice, G <- G R^-1 with R^T R =
+    G^T G (the second pass brings a Gaussian's float32 columns to ~1e-7 of orthonormal; Householder
+    QR held three n x r arrays). G: (n, r), well conditioned."""
+    for _ in range(2):
+        gram = G.T @ G
+        right_multiply_(G, lower_inverse(torch.linalg.cholesky((gram + gram.T) / 2)).T)
+    return G
+
+
 def ritz(X: torch.Tensor, KX: torch.Tensor, largest: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rayleigh-Ritz on span(X), X orthonormal: the Ritz vectors, their products and values, in
     ascending order (descending when `largest`)."""
@@ -198,10 +226,10 @@ def extreme_eigenpairs(
     generator = torch.Generator().manual_seed(0)
     r = min(n, sketch.rank)
     top_block, bottom_block = min(n, k + 8), min(n, 2 * k)
-    gaussian = torch.randn(n, r, generator=generator, dtype=sketch.dtype).to(like.device)
-    omega, _ = torch.linalg.qr(gaussian)
-    del gaussian
-    Y = sketch.operator(omega)
+    omega = orthonormal_columns(torch.randn(n, r, generator=generator, dtype=sketch.dtype).to(like.device))
+    Y = torch.empty_like(omega)  # the product in column chunks: its temporaries stay small
+    for start in range(0, r, SKETCH_CHUNK):
+        Y[:, start : start + SKETCH_CHUNK] = sketch.operator(omega[:, start : start + SKETCH_CHUNK])
     reduced = (omega.T @ Y).to(like.dtype)
     _, vectors = torch.linalg.eigh((reduced + reduced.T) / 2)
     starts = torch.cat([vectors[:, -top_block:].flip(1), vectors[:, :bottom_block]], dim=1)
