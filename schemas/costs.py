@@ -46,27 +46,36 @@ KRYLOV_PRODUCTS = 30
 """Products that iteration takes at the default tolerance 1e-4 (the estimate's count): 7 for
 H_m - H_inf at n = 4200, m = 512 to 1e-3 (residual 5e-4); 21 for a Wigner matrix at n = 400."""
 SKETCH_RANK = 256
-"""Columns of the random sketch behind the Nystrom preconditioner of the bottom of a spectrum of a
-stored or finite-width kernel (float64), and the fewest for an analytic one (`sketch_rank`)."""
+"""Columns of the random sketch behind the Nystrom preconditioner of the bottom of a stored
+kernel's spectrum (float64), and the fewest for one applied matrix-free (`sketch_rank`)."""
 SKETCH_MAX = 4096
 """The most columns of an analytic kernel's float32 sketch (`sketch_rank`)."""
 
 
-def sketch_rank(n: int) -> int:
-    """Columns of the float32 sketch behind the Nystrom preconditioner of an analytic kernel's
-    bottom, about n / 10 within [SKETCH_RANK, SKETCH_MAX]. The preconditioned bottom converges
+ANALYTIC_SKETCH = 10
+"""An analytic kernel's sketch has n / ANALYTIC_SKETCH vectors (`sketch_rank`)."""
+EMPIRICAL_SKETCH = 4
+"""A finite-width kernel's sketch has n / EMPIRICAL_SKETCH vectors (`sketch_rank`): at n = 4200
+(sphere, d = 10), m = 2048 took 181 products with 256 float64 vectors, 177 with n / 10 and 132
+with n / 4; m = 512 (m d near n) stopped at the 400-product cap at residual 1.5e-2, 5.5e-3 and
+3.9e-4."""
+
+
+def sketch_rank(n: int, divisor: int) -> int:
+    """Columns of the float32 sketch behind the Nystrom preconditioner of a matrix-free kernel's
+    bottom, n / divisor within [SKETCH_RANK, SKETCH_MAX]. The preconditioned bottom converges
     at a rate set by lambda_r / lambda_min, and a dot-product kernel's top directions grow with
     n (on S^9, the harmonics up to degree 5 are 2717 directions above the bottom's cluster at
     n = 32768): measured at n = 32768, r = 1024 left the worst residual at 7e-3 after 120
     products (~3 s each), r = 3072 reached 1e-4 in ~80; at n = 8192, r = 256 took 145 products
     and r = 1024 took 89 (bench/spectrum.py)."""
-    return max(SKETCH_RANK, min(SKETCH_MAX, n // 10))
+    return max(SKETCH_RANK, min(SKETCH_MAX, n // divisor))
 
 
-def sketch_bytes(n: int) -> float:
-    """Peak bytes of an analytic kernel's float32 sketch: three n x r arrays at once (the test
-    vectors, the product's scaled copy and its output; then the product, its triangular solve)."""
-    return 3 * 4.0 * n * sketch_rank(n)
+def sketch_bytes(n: int, divisor: int) -> float:
+    """Peak bytes of a float32 sketch: its vectors and their product, and the product's
+    temporaries for one chunk of vectors (`workers.compute.lobpcg`), bounded by 3 n r."""
+    return 3 * 4.0 * n * sketch_rank(n, divisor)
 
 
 LOBPCG_PRODUCTS = 120

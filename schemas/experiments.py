@@ -7,11 +7,13 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 from schemas.common import Device, SpecModel, device_field, seed_field
 from schemas.convex import ConvexSpec
 from schemas.costs import (
+    ANALYTIC_SKETCH,
     ARCCOS_WORK,
     BLOCK_ENTRIES,
     EMPIRICAL_CHUNK,
     EMPIRICAL_K,
     EMPIRICAL_PRODUCTS,
+    EMPIRICAL_SKETCH,
     KRYLOV_BLOCK,
     KRYLOV_PRODUCTS,
     LOBPCG_PRODUCTS,
@@ -209,8 +211,9 @@ class KernelSpec(SpecModel):
             eigenpairs += 8.0 * n * 5 * SKETCH_RANK
             memory = 8.0 * n * n + eigenpairs
         else:  # each product computes the upper triangle's entries again; the sketch is one more
-            flops = (products + 1) * (entries + 2.0 * n * n * block) + 2.0 * n * n * sketch_rank(n)
-            eigenpairs += sketch_bytes(n)
+            sketch = 2.0 * n * n * sketch_rank(n, ANALYTIC_SKETCH)
+            flops = (products + 1) * (entries + 2.0 * n * n * block) + sketch
+            eigenpairs += sketch_bytes(n, ANALYTIC_SKETCH)
             memory = eigenpairs + BLOCK_BYTES
         if self.regression is not None:
             n_test = held_out_count(n, self.dataset.test_fraction)
@@ -232,23 +235,23 @@ class KernelSpec(SpecModel):
     def _matrix_free_cost(self, n: int, d: int, m: int, entries: float) -> tuple[float, float]:
         """One matrix-free comparison at width m: a product with H_m through its Jacobian costs
         2 n m d (X W^T) plus 4 n m c b for b vectors, c = d + 1 columns per neuron at most;
-        lambda_min(H_m) takes the Nystrom sketch (SKETCH_RANK vectors) and EMPIRICAL_PRODUCTS products
+        lambda_min(H_m) takes the Nystrom sketch (n / EMPIRICAL_SKETCH vectors) and EMPIRICAL_PRODUCTS products
         of 3 EMPIRICAL_K + 8 vectors; |H_m - H_inf|_2 KRYLOV_PRODUCTS products of KRYLOV_BLOCK
         vectors with both kernels (H_inf's entries again each time); |H_m - H_inf|_F both
         kernels' entries once (2 n^2 m for H_m's patterns). Memory: W, a chunk's Jacobian (about
-        BLOCK_ENTRIES numbers), the Krylov basis with its images and H_m's float64 sketch."""
+        BLOCK_ENTRIES numbers), the Krylov basis with its images and H_m's float32 sketch."""
         products = min(EMPIRICAL_PRODUCTS, self.spectrum_products)
         krylov = min(KRYLOV_PRODUCTS, self.spectrum_products)
 
         def jacobian_product(vectors: int) -> float:
             return 2.0 * n * m * d + 4.0 * n * m * (d + 1) * vectors
 
-        bottom = jacobian_product(SKETCH_RANK) + products * jacobian_product(3 * EMPIRICAL_K + 8)
+        sketch = jacobian_product(sketch_rank(n, EMPIRICAL_SKETCH))
+        bottom = sketch + (products + 1) * jacobian_product(3 * EMPIRICAL_K + 8)
         operator = krylov * (jacobian_product(KRYLOV_BLOCK) + entries + 2.0 * n * n * KRYLOV_BLOCK)
         frobenius = entries + 2.0 * n * n * (m + d)
-        memory = 8.0 * (
-            m * d + 2 * BLOCK_ENTRIES["cpu"] + 2 * n * KRYLOV_BLOCK * krylov + 5 * n * SKETCH_RANK
-        )
+        memory = 8.0 * (m * d + 2 * BLOCK_ENTRIES["cpu"] + 2 * n * KRYLOV_BLOCK * krylov)
+        memory += sketch_bytes(n, EMPIRICAL_SKETCH)
         return bottom + operator + frobenius, memory
 
     def _empirical_cost(self, n: int, d: int, m: int) -> tuple[float, float]:

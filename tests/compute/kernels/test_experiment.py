@@ -18,7 +18,7 @@ import torch
 from pydantic import ValidationError
 
 from schemas import InlineDataset, KernelSpec, SphereDataset
-from schemas.costs import ARCCOS_WORK, LOBPCG_PRODUCTS, sketch_bytes, sketch_rank
+from schemas.costs import ANALYTIC_SKETCH, ARCCOS_WORK, LOBPCG_PRODUCTS, sketch_bytes, sketch_rank
 from schemas.experiments import FULL_SPECTRUM_MAX, STORED_MAX
 from workers.compute import run_experiment
 from workers.compute.datasets import make_data
@@ -204,9 +204,9 @@ def test_the_estimate_prices_the_matrix_free_path_by_its_products() -> None:
     cost = spec.cost()
     assert cost.memory_bytes < 2**31
     n = 32768
-    assert sketch_rank(n) == 3276 and sketch_bytes(n) == 12.0 * n * 3276
+    assert sketch_rank(n, ANALYTIC_SKETCH) == 3276 and sketch_bytes(n, ANALYTIC_SKETCH) == 12.0 * n * 3276
     one_product = n * n * (10 + ARCCOS_WORK) / 2 + 2.0 * n * n * (3 * 32 + 8)
-    sketch = 2.0 * n * n * sketch_rank(n)
+    sketch = 2.0 * n * n * sketch_rank(n, ANALYTIC_SKETCH)
     assert cost.flops == pytest.approx((LOBPCG_PRODUCTS + 1) * one_product + sketch)
     cheaper = KernelSpec.model_validate({"dataset": {"name": "sphere", "n": 32768}, "spectrum_products": 10})
     assert cheaper.cost().flops == pytest.approx(11 * one_product + sketch)

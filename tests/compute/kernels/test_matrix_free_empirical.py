@@ -97,7 +97,7 @@ def test_a_kernel_job_above_the_stored_size_compares_widths_matrix_free() -> Non
         "empirical": {"widths": [64]},
     }
     big = KernelSpec.model_validate(body)
-    assert not big.stored() and big.cost().memory_bytes < 2**30
+    assert not big.stored() and big.cost().memory_bytes < 2**31  # the float32 sketches: 1.4 GB
     with pytest.raises(ValueError, match="hold the n x n kernel"):
         KernelSpec.model_validate(body | {"empirical": {"widths": [64], "method": "autograd"}})
     assert KernelSpec.model_validate(

@@ -133,6 +133,11 @@ class NeuronKernel:
         trained = ("first", "second") if self.spec.trained == "both" else (self.spec.trained,)
         return sum(columns[layer] for layer in trained)
 
+    def lowered(self) -> "NeuronKernel":
+        """This kernel computed in float32: what a preconditioner, which need not be exact, is
+        built from."""
+        return NeuronKernel(self.spec, self.X.float(), self.W.float())
+
     def jacobians(self) -> Iterator[torch.Tensor]:
         """J_c for each chunk of neurons: (n, columns of the chunk)."""
         n = self.n
