@@ -7,13 +7,11 @@ redis-server holding one worker and N job event streams (a job's stream lives a 
 """
 
 import json
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
+from timing import median_ms
 
 from service.server.embedded import EmbeddedRedis
 from workers.heartbeat import PREFIX, live_workers, publish
@@ -26,15 +24,6 @@ def scanned(client: redis.Redis) -> list[dict]:
     """The keyspace walk: every key is visited, SCAN's COUNT at a time."""
     keys = list(client.scan_iter(match=PREFIX + "*", count=100))
     return [json.loads(raw) for raw in client.mget(keys) if raw] if keys else []
-
-
-def median_ms(read: Callable[[redis.Redis], list[dict]], client: redis.Redis) -> float:
-    seconds = []
-    for _ in range(CALLS):
-        start = time.perf_counter()
-        read(client)
-        seconds.append(time.perf_counter() - start)
-    return 1000 * statistics.median(seconds)
 
 
 def main() -> None:
@@ -52,7 +41,10 @@ def main() -> None:
                         pipe.xadd(f"ntkdyn:events:{job}", {"status": "queued"})
                     pipe.execute()
                 assert live_workers(client) == scanned(client)
-                ours, walk = median_ms(live_workers, client), median_ms(scanned, client)
+                ours, walk = (
+                    median_ms(lambda: live_workers(client), CALLS),
+                    median_ms(lambda: scanned(client), CALLS),
+                )
                 print(f"| {count} | {ours:.3f} | {walk:.3f} | {walk / ours:.1f}x |")
         finally:
             server.stop()

@@ -2,6 +2,7 @@
 included (`python bench/<name>.py` puts this folder on the import path)."""
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -27,3 +28,14 @@ def best_time(compute: Callable[[], R], device: torch.device | None = None) -> t
             synchronize(device)
         seconds = min(seconds, time.perf_counter() - start)
     return seconds, result
+
+
+def median_ms(call: Callable[[], object], calls: int) -> float:
+    """Median wall-clock milliseconds of `calls` calls: for reads of a millisecond or less, where
+    the best of a few says little."""
+    seconds = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return 1000 * statistics.median(seconds)

@@ -8,14 +8,13 @@ dispatched_at)), on SQLite with one user holding H finished jobs of the last day
     python bench/user_reads.py
 """
 
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
+from timing import median_ms
 
 from schemas import JobStatus
 from workers.store import JobRow, JobStore, make_engine, migrate
@@ -93,15 +92,6 @@ def ours_pass(store: JobStore) -> None:
     store.last_served({row.owner for row in waiting})
 
 
-def median_ms(read: Callable[[JobStore], None], store: JobStore) -> float:
-    seconds = []
-    for _ in range(CALLS):
-        start = time.perf_counter()
-        read(store)
-        seconds.append(time.perf_counter() - start)
-    return 1000 * statistics.median(seconds)
-
-
 def main() -> None:
     print(
         f"one user's finished jobs of the last day (H) and 3 waiting of each of 2 users; median of {CALLS} reads (ms)"
@@ -114,8 +104,14 @@ def main() -> None:
             migrate(engine)
             store = JobStore(engine)
             fill(store, history)
-            usage = median_ms(before_usage, store), median_ms(ours_usage, store)
-            passes = median_ms(before_pass, store), median_ms(ours_pass, store)
+            usage = (
+                median_ms(partial(before_usage, store), CALLS),
+                median_ms(partial(ours_usage, store), CALLS),
+            )
+            passes = (
+                median_ms(partial(before_pass, store), CALLS),
+                median_ms(partial(ours_pass, store), CALLS),
+            )
             engine.dispose()
         cells = [f"{before:.3f} | {ours:.3f} | {before / ours:.1f}x" for before, ours in (usage, passes)]
         print(f"| {history:,} | " + " | ".join(cells) + " |")
