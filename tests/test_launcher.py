@@ -15,10 +15,10 @@ import pytest
 
 from service.server.embedded import EmbeddedRedis
 from service.server.settings import ServerSettings
-from workers.store import make_engine
+from workers.store import make_engine, migrate
 from workers.store.access import AccessStore
 
-from .conftest import POSTGRES_ENV, database_url_for
+from .conftest import POSTGRES_ENV, database_url_for, empty
 from .processes import alive, descendants
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "kernel_sphere.json"
@@ -162,6 +162,12 @@ def test_external_redis_and_store_start_nothing_embedded(
         scheme, rest = database.split("://", 1)
         user, host = rest.split("@", 1)
         database = f"{scheme}://{user.split(':')[0]}:{SECRET}@{host}"
+    # a shared database may hold earlier tests' jobs, and one of them queued or running on cpu
+    # (dispatched by a stack that is gone) fills this stack's only slot: the job waited forever
+    engine = make_engine(ServerSettings(database_url=database).effective_database_url)
+    migrate(engine)
+    empty(engine)
+    engine.dispose()
     process, url = launch(data_dir, REDIS_URL=redis_server.url, DATABASE_URL=database)
     try:  # an external store has its admin already: a token made for this test, as an admin would
         engine = make_engine(ServerSettings(database_url=database).effective_database_url)
