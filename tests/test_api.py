@@ -28,8 +28,9 @@ def sphere(n: int = 32, seed: int = 0, empirical_width: int | None = None) -> di
 
 
 def slow(seed: int) -> dict:
-    """A few seconds of work with a progress check every few milliseconds."""
-    return sphere(n=256, seed=seed, empirical_width=2**20)
+    """Seconds of work with a progress check every few milliseconds (1.7 s on an idle 2-core
+    machine: 2^20 neurons took 0.87 s, and a submit now starts its job before answering)."""
+    return sphere(n=256, seed=seed, empirical_width=2**21)
 
 
 def test_submit_runs_to_a_result(stack: Stack) -> None:
@@ -146,6 +147,7 @@ def test_long_poll_returns_when_the_job_ends(stack: Stack, monkeypatch: pytest.M
     # loaded machine takes 20 s and more for the job itself
     assert polled["status"] == "succeeded" and time.monotonic() - started < 30
 
+    stack.submit(slow(seed=106))  # the only worker is busy with it: the next job waits behind it
     long_job = stack.submit(slow(seed=102))
     started = time.monotonic()
     polled = stack.client.get(f"/v1/jobs/{long_job['id']}", params={"wait": 0.5}).json()

@@ -116,11 +116,15 @@ OwnJobDep = Annotated[JobRow, Depends(_own)]
 
 
 async def _cursor(
-    job_id: Annotated[str, Path(max_length=64)], client: AsyncRedisDep, wait: WaitQuery = 0
+    job_id: Annotated[str, Path(max_length=64)],
+    client: AsyncRedisDep,
+    _user: CurrentUser,
+    wait: WaitQuery = 0,
 ) -> str | None:
-    """With `wait`, the id of the job's newest event, read before the job itself (FastAPI solves
-    a route's dependencies in order), so that the wait misses no event after the job's read;
-    None without a wait, or while Redis is unreachable (the wait then polls the store)."""
+    """With `wait`, the id of the job's newest event, read after the token and before the job
+    itself (FastAPI solves a route's dependencies in order), so that the wait misses no event
+    after the job's read; None without a wait, or while Redis is unreachable (the wait then
+    polls the store)."""
     if wait <= 0:
         return None
     try:
