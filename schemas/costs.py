@@ -49,7 +49,7 @@ SKETCH_RANK = 256
 """Columns of the random sketch behind the Nystrom preconditioner of the bottom of a stored
 kernel's spectrum (float64), and the fewest for one applied matrix-free (`sketch_rank`)."""
 SKETCH_MAX = 4096
-"""The most columns of an analytic kernel's float32 sketch (`sketch_rank`)."""
+"""The most columns of a matrix-free kernel's float32 sketch (`sketch_rank`)."""
 
 
 ANALYTIC_SKETCH = 10

@@ -43,13 +43,12 @@ def orthonormal_combination(S: torch.Tensor) -> torch.Tensor:
 class Sketch:
     """What the bottom's Nystrom preconditioner is built from: `operator`, K itself or a copy of
     it in a lower precision (a preconditioner need not be exact: float32 halves the sketch's
-    memory and time), applied to `rank` orthonormal vectors of `dtype`. When it is K itself
-    (`exact`), its products also start the iteration; else one product with K does."""
+    memory and time), applied to `rank` orthonormal vectors of `dtype`. When it is K itself,
+    its products also start the iteration; else one product with K does."""
 
     operator: Operator
     rank: int
     dtype: torch.dtype
-    exact: bool
 
 
 @dataclass
@@ -217,7 +216,7 @@ def extreme_eigenpairs(
 
     One product of the sketch's operator with Omega (n x r, orthonormal, seeded) builds the
     Nystrom preconditioner and, by Rayleigh-Ritz on span(Omega), the starting blocks of both ends
-    (their products with K from the sketch when it is exact, else from one product). Then LOBPCG
+    (their products with K from the sketch when it is K itself, else from one product). Then LOBPCG
     at the top (block k + 8) and the preconditioned LOBPCG at the bottom (block 2k, wider to
     converge through the cluster) share one product per iteration until both ends meet
     `tolerance` (or a residual of `rounding` lambda_max, the accuracy of the products) or
@@ -236,7 +235,7 @@ def extreme_eigenpairs(
     S, KS = omega @ starts.to(omega.dtype), Y @ starts.to(Y.dtype)
     nystrom = Nystrom.from_sketch(omega, Y)
     del omega, Y
-    if sketch.exact:
+    if sketch.operator is K:
         products = 1
     else:  # the float32 sketch only approximates K S: take the start's products from K
         S, _ = torch.linalg.qr(S.to(like.dtype))  # keeps the top block's span first

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from schemas.costs import ANALYTIC_SKETCH, EMPIRICAL_SKETCH, SKETCH_RANK, sketch_rank
+from schemas.costs import SKETCH_RANK, sketch_rank
 from schemas.experiments import FULL_SPECTRUM_MAX, SPECTRUM_PRODUCTS
 from schemas.results import Spectrum
 from workers.compute.kernels.operator import BlockKernel, KernelOperator, NeuronKernel, StoredKernel
@@ -47,13 +47,12 @@ def spectrum_of(
 def sketch_of(K: KernelOperator) -> Sketch:
     """What the bottom's preconditioner is built from: for a kernel applied matrix-free (an
     analytic one block by block, a finite-width one through its Jacobian), its float32 copy
-    with n / 10 or n / 4 vectors (`sketch_rank`: the wide sketch that a clustered bottom needs,
-    at half the memory and time of float64); for a stored kernel, itself with SKETCH_RANK."""
-    if isinstance(K, BlockKernel):
-        return Sketch(K.lowered(), sketch_rank(K.n, ANALYTIC_SKETCH), torch.float32, exact=False)
-    if isinstance(K, NeuronKernel):
-        return Sketch(K.lowered(), sketch_rank(K.n, EMPIRICAL_SKETCH), torch.float32, exact=False)
-    return Sketch(K, SKETCH_RANK, K.dtype, exact=True)
+    with n / its `sketch_divisor` vectors (`sketch_rank`: the wide sketch that a clustered
+    bottom needs, at half the memory and time of float64); for a stored kernel, itself with
+    SKETCH_RANK."""
+    if isinstance(K, BlockKernel | NeuronKernel):
+        return Sketch(K.lowered(), sketch_rank(K.n, K.sketch_divisor), torch.float32)
+    return Sketch(K, SKETCH_RANK, K.dtype)
 
 
 def rounding_level(K: KernelOperator) -> float:

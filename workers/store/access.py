@@ -37,6 +37,11 @@ class User:
     max_daily_flops: float | None = field(default=None, compare=False)
     """The user's own limit on a day's estimated flop (None: the service's default)."""
 
+    @classmethod
+    def of(cls, row: UserRow, token: str | None = None) -> "User":
+        """The user of a stored row, with their own limits (and the request's token id)."""
+        return cls(row.name, row.role, token, row.max_active_jobs, row.max_daily_flops)
+
     @property
     def admin(self) -> bool:
         return self.role == "admin"
@@ -91,7 +96,7 @@ class AccessStore:
         row, user = found
         if not hmac.compare_digest(digest(secret), row.digest) or row.revoked_at is not None:
             return None
-        return User(user.name, user.role, row.id, user.max_active_jobs, user.max_daily_flops)
+        return User.of(user, row.id)
 
     def revoke(self, token_id: str) -> TokenRow | None:
         """Revoke a token (once); the row as it is afterwards, None if there is no such token."""

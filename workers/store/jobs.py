@@ -97,15 +97,20 @@ def reused(row: JobRow, source: JobRow) -> JobRow:
     return copy
 
 
+def conditional_update(job_id: str, *conditions: ColumnElement[bool], **values: Any) -> Update:
+    """UPDATE the job WHERE all conditions hold."""
+    statement = update(JobRow).where(JobRow.id == job_id, *conditions).values(**values)
+    return statement.execution_options(synchronize_session=False)
+
+
 def transition(job_id: str, *conditions: ColumnElement[bool], **values: Any) -> Update:
     """UPDATE the job WHERE all conditions hold, RETURNING the updated row."""
-    return (
-        update(JobRow)
-        .where(JobRow.id == job_id, *conditions)
-        .values(**values)
-        .returning(JobRow)
-        .execution_options(synchronize_session=False)
-    )
+    return conditional_update(job_id, *conditions, **values).returning(JobRow)
+
+
+def recent(owner: str, since: datetime) -> tuple[ColumnElement[bool], ...]:
+    """`owner`'s runs made since `since` (what their daily compute quota counts)."""
+    return JobRow.owner == owner, JobRow.created_at >= since, JobRow.flops > 0
 
 
 class Waiting(NamedTuple):
@@ -217,9 +222,7 @@ class JobStore:
         active = select(func.count()).where(
             JobRow.owner == owner, JobRow.status.in_(ACTIVE), JobRow.kind != "sweep"
         )
-        spent = select(func.coalesce(func.sum(JobRow.flops), 0.0)).where(
-            JobRow.owner == owner, JobRow.created_at >= since, JobRow.flops > 0
-        )
+        spent = select(func.coalesce(func.sum(JobRow.flops), 0.0)).where(*recent(owner, since))
         with self._sessions() as session:
             count, flops = session.execute(select(active.scalar_subquery(), spent.scalar_subquery())).one()
         return Usage(count, float(flops))
@@ -227,13 +230,9 @@ class JobStore:
     def recent_runs(self, owner: str, since: datetime) -> list[tuple[datetime, float]]:
         """(creation time, estimated flop) of `owner`'s jobs made since `since`, oldest first:
         read only when a quota refuses a submit, for its Retry-After."""
-        recent = (
-            select(JobRow.created_at, JobRow.flops)
-            .where(JobRow.owner == owner, JobRow.created_at >= since, JobRow.flops > 0)
-            .order_by(JobRow.created_at)
-        )
+        runs = select(JobRow.created_at, JobRow.flops).where(*recent(owner, since))
         with self._sessions() as session:
-            return [(at, flops) for at, flops in session.execute(recent)]
+            return [(at, flops) for at, flops in session.execute(runs.order_by(JobRow.created_at))]
 
     def count_finished(self, job_ids: list[str]) -> int:
         """How many of the jobs with these ids have ended (one COUNT, no rows loaded)."""
@@ -362,9 +361,8 @@ class JobStore:
     def _changed(self, job_id: str, *conditions: ColumnElement[bool], **values: Any) -> bool:
         """UPDATE the job WHERE all conditions hold, in a transaction of its own, without reading
         it back (a pass's hot path: 0.42 -> 0.24 ms on SQLite); whether it matched."""
-        statement = update(JobRow).where(JobRow.id == job_id, *conditions).values(**values)
         with self._sessions.begin() as session:
-            changed = session.execute(statement.execution_options(synchronize_session=False))
+            changed = session.execute(conditional_update(job_id, *conditions, **values))
             return changed.rowcount == 1  # type: ignore[attr-defined]
 
     def _transition(self, job_id: str, *conditions: ColumnElement[bool], **values: Any) -> JobRow | None:

@@ -84,7 +84,7 @@ def summary(name: str, store: JobStore, access: AccessStore, settings: ServerSet
     row = access.user(name)
     if row is None:
         raise HTTPException(status_code=404, detail=f"no user {name!r}")
-    limits = limits_of(settings, User(row.name, row.role, None, row.max_active_jobs, row.max_daily_flops))
+    limits = limits_of(settings, User.of(row))
     usage = store.usage(name, utcnow() - DAY)
     return UserSummary(
         name=row.name,

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import torch
 
-from schemas.costs import BLOCK_ENTRIES, EMPIRICAL_CHUNK
+from schemas.costs import ANALYTIC_SKETCH, BLOCK_ENTRIES, EMPIRICAL_CHUNK, EMPIRICAL_SKETCH
 from schemas.networks import TwoLayerNet
 from workers.compute.kernels.analytic import BLOCK_ROWS, KernelBlocks
 from workers.compute.kernels.empirical import DERIVATIVES, two_layer_cross_sum
@@ -56,6 +56,9 @@ class BlockKernel:
     F[a:b, a:] of the upper triangle serves both halves, (K V)[a:b] += F[a:b, a:] (D V)[a:] and
     (K V)[b:] += F[a:b, b:]^T (D V)[a:b], so each entry is computed once per product (half the
     arccos of full rows) while the products cost 2 n^2 b flop. |K|_F comes with the first product."""
+
+    sketch_divisor = ANALYTIC_SKETCH
+    """Its bottom's preconditioner is sketched with n / sketch_divisor vectors."""
 
     def __init__(self, blocks: KernelBlocks) -> None:
         self.blocks, self.n = blocks, blocks.n
@@ -112,6 +115,9 @@ class NeuronKernel:
     ((n, c d) per chunk), sigma(x_i.w_r) for a trained second one. A product costs 4 n m (d + 1) b
     flop for b vectors, against n^2 m for the entries: far fewer when (d + 1) b < n. Memory
     O(n c d) with c chosen so that a chunk's Jacobian holds about BLOCK_ENTRIES numbers."""
+
+    sketch_divisor = EMPIRICAL_SKETCH
+    """Its bottom's preconditioner is sketched with n / sketch_divisor vectors."""
 
     def __init__(self, spec: TwoLayerNet, X: torch.Tensor, W: torch.Tensor) -> None:
         self.spec, self.X, self.W = spec, X, W
