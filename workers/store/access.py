@@ -10,12 +10,13 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Row, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from workers.store import prepared
 from workers.store.models import AuditRow, TokenRow, UserRow, newest_first, utcnow
 
 Role = Literal["admin", "member"]
@@ -38,8 +39,9 @@ class User:
     """The user's own limit on a day's estimated flop (None: the service's default)."""
 
     @classmethod
-    def of(cls, row: UserRow, token: str | None = None) -> "User":
-        """The user of a stored row, with their own limits (and the request's token id)."""
+    def of(cls, row: UserRow | Row[Any], token: str | None = None) -> "User":
+        """The user of a stored row (or of a row read with its columns), with their own limits
+        (and the request's token id)."""
         return cls(row.name, row.role, token, row.max_active_jobs, row.max_daily_flops)
 
     @property
@@ -64,6 +66,7 @@ class AccessStore:
     """Users, tokens and the audit trail, in the job store's database."""
 
     def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     def create_token(self, user: str, role: Role | None, label: str = "") -> tuple[TokenRow, str]:
@@ -87,16 +90,14 @@ class AccessStore:
         if parts is None:
             return None
         token_id, secret = parts
-        query = select(TokenRow, UserRow).join(UserRow, UserRow.name == TokenRow.user)
-        with self._sessions() as session:
-            found = session.execute(query.where(TokenRow.id == token_id)).first()
+        with self.engine.connect() as connection:
+            found = connection.execute(prepared.TOKEN_USER, {"token_id": token_id}).first()
         if found is None:
             hmac.compare_digest(digest(secret), digest(""))  # the same work either way
             return None
-        row, user = found
-        if not hmac.compare_digest(digest(secret), row.digest) or row.revoked_at is not None:
+        if not hmac.compare_digest(digest(secret), found.digest) or found.revoked_at is not None:
             return None
-        return User.of(user, row.id)
+        return User.of(found, token_id)
 
     def revoke(self, token_id: str) -> TokenRow | None:
         """Revoke a token (once); the row as it is afterwards, None if there is no such token."""
@@ -152,8 +153,9 @@ class AccessStore:
 
     def record(self, actor: str, action: str, target: str, detail: str = "") -> None:
         """Append to the audit trail."""
-        with self._sessions.begin() as session:
-            session.add(AuditRow(actor=actor, action=action, target=target, detail=detail[:2000]))
+        entry = {"actor": actor, "action": action, "target": target, "detail": detail[:2000]}
+        with self.engine.begin() as connection:
+            connection.execute(prepared.INSERT_AUDIT, entry)
 
     def audit(
         self, *, actor: str | None, action: str | None, limit: int, before_seq: int | None

@@ -14,9 +14,10 @@ from sqlalchemy.orm import sessionmaker
 
 from schemas.jobs import JobStatus
 from workers import failures
+from workers.store import prepared
 from workers.store.models import JobRow, newest_first, utcnow
+from workers.store.prepared import ACTIVE, columns_of, job_of
 
-ACTIVE = tuple(status.value for status in JobStatus if not status.finished)
 REUSABLE = (*ACTIVE, JobStatus.succeeded.value)
 NEVER = datetime.min.replace(tzinfo=UTC)
 """When a user who was never dispatched to was last served: before everyone else."""
@@ -170,11 +171,10 @@ class JobStore:
             connection.execute(text("SELECT 1"))
 
     def create(self, row: JobRow) -> JobRow:
-        """Store a new job. A shared job whose identity another shared job holds while queued or
-        running violates the unique index: IntegrityError, and nothing is stored."""
-        with self._sessions.begin() as session:
-            session.add(row)
-        return row
+        """Store a new job; the stored row. A shared job whose identity another shared job holds
+        while queued or running violates the unique index: IntegrityError, and nothing is stored."""
+        with self.engine.begin() as connection:
+            return job_of(connection.execute(prepared.INSERT_JOB, columns_of(row)).one())
 
     def find_or_create(self, row: JobRow, admit: Callable[[], None] = lambda: None) -> tuple[JobRow, bool]:
         """The job that answers a submit: for a shared `row`, its owner's identical job that has
@@ -219,12 +219,8 @@ class JobStore:
         through an index of the owner's (so bounded by what they have active and ran since
         `since`, not by their history): their queued and running jobs (a sweep's parent aside:
         its children count) and the estimated flop of their jobs made since `since`."""
-        active = select(func.count()).where(
-            JobRow.owner == owner, JobRow.status.in_(ACTIVE), JobRow.kind != "sweep"
-        )
-        spent = select(func.coalesce(func.sum(JobRow.flops), 0.0)).where(*recent(owner, since))
-        with self._sessions() as session:
-            count, flops = session.execute(select(active.scalar_subquery(), spent.scalar_subquery())).one()
+        with self.engine.connect() as connection:
+            count, flops = connection.execute(prepared.USAGE, {"owner": owner, "since": since}).one()
         return Usage(count, float(flops))
 
     def recent_runs(self, owner: str, since: datetime) -> list[tuple[datetime, float]]:
@@ -240,10 +236,9 @@ class JobStore:
         with self._sessions() as session:
             return session.scalar(query) or 0
 
-    def running_sweeps(self) -> Sequence[JobRow]:
-        query = select(JobRow).where(JobRow.kind == "sweep", RUNNING).order_by(JobRow.seq)
-        with self._sessions() as session:
-            return session.scalars(query).all()
+    def running_sweeps(self) -> list[JobRow]:
+        with self.engine.connect() as connection:
+            return [job_of(row) for row in connection.execute(prepared.RUNNING_SWEEPS)]
 
     def sweeps_waiting_for(self, job_id: str) -> list[JobRow]:
         """The running sweeps that list this job among their children: its parent, and sweeps
@@ -251,8 +246,9 @@ class JobStore:
         return [sweep for sweep in self.running_sweeps() if job_id in (sweep.children or [])]
 
     def get(self, job_id: str) -> JobRow | None:
-        with self._sessions() as session:
-            return session.scalar(select(JobRow).where(JobRow.id == job_id))
+        with self.engine.connect() as connection:
+            row = connection.execute(prepared.GET_JOB, {"job_id": job_id}).first()
+        return None if row is None else job_of(row)
 
     def find_reusable(self, spec_hash: str, owner: str) -> JobRow | None:
         """The job that answers this identity for `owner`, if any (`find_reusable_many`)."""
@@ -320,15 +316,12 @@ class JobStore:
     def queue_state(self, queue: str) -> QueueState:
         """`queue`'s waiting jobs (oldest first) and, per owner, its jobs in flight: one read of
         the queue's active jobs (through (queue, status): bounded by what is active)."""
-        query = (
-            select(JobRow.id, JobRow.owner, JobRow.status, JobRow.dispatched_at)
-            .where(JobRow.queue == queue, JobRow.status.in_(ACTIVE))
-            .order_by(JobRow.seq)
-        )
         waiting: list[Waiting] = []
         in_flight: Counter[str] = Counter()
-        with self._sessions() as session:
-            for job_id, owner, status, dispatched_at in session.execute(query):
+        with self.engine.connect() as connection:
+            for job_id, owner, status, dispatched_at in connection.execute(
+                prepared.QUEUE_STATE, {"queue": queue}
+            ):
                 if dispatched_at is not None:
                     in_flight[owner] += 1
                 elif status == JobStatus.queued.value:
@@ -348,22 +341,19 @@ class JobStore:
 
     def mark_dispatched(self, job_id: str) -> bool:
         """queued and waiting -> dispatched, once; False if it was taken, cancelled or sent."""
-        now = utcnow()
-        waiting = (JobRow.status == JobStatus.queued.value, JobRow.dispatched_at.is_(None))
-        return self._changed(job_id, *waiting, dispatched_at=now, updated_at=now)
+        with self.engine.begin() as connection:
+            marked = connection.execute(prepared.MARK_DISPATCHED, {"job_id": job_id, "now": utcnow()})
+            return marked.rowcount == 1
 
     def undo_dispatch(self, job_id: str) -> bool:
         """dispatched and still queued -> waiting again (its message never reached the broker),
         for the next pass to send; False if a worker has it already or it ended."""
         queued = (JobRow.status == JobStatus.queued.value, JobRow.dispatched_at.is_not(None))
-        return self._changed(job_id, *queued, dispatched_at=None, updated_at=utcnow())
-
-    def _changed(self, job_id: str, *conditions: ColumnElement[bool], **values: Any) -> bool:
-        """UPDATE the job WHERE all conditions hold, in a transaction of its own, without reading
-        it back (a pass's hot path: 0.42 -> 0.24 ms on SQLite); whether it matched."""
-        with self._sessions.begin() as session:
-            changed = session.execute(conditional_update(job_id, *conditions, **values))
-            return changed.rowcount == 1  # type: ignore[attr-defined]
+        with self.engine.begin() as connection:
+            undone = connection.execute(
+                conditional_update(job_id, *queued, dispatched_at=None, updated_at=utcnow())
+            )
+            return undone.rowcount == 1
 
     def _transition(self, job_id: str, *conditions: ColumnElement[bool], **values: Any) -> JobRow | None:
         """UPDATE the job WHERE all conditions hold, in a transaction of its own; the updated
@@ -380,29 +370,15 @@ class JobStore:
         first statement (the three conditions exclude one another, so the order is free)."""
         active = JobRow.status.in_(ACTIVE)
         error = f"{failures.GAVE_UP} {max_attempts} attempts (the worker died or was killed each time)"
-        now = utcnow()
-        with self._sessions.begin() as session:  # one transaction: one commit on the hot path
-            claimed = session.scalar(
-                transition(
-                    job_id,
-                    active,
-                    ~JobRow.cancel_requested,
-                    JobRow.attempts < max_attempts,
-                    status=JobStatus.running.value,
-                    attempts=JobRow.attempts + 1,
-                    progress=0.0,
-                    message="started",
-                    started_at=now,
-                    updated_at=now,
-                )
-            )
+        claim = {"job_id": job_id, "max_attempts": max_attempts, "now": utcnow()}
+        with self.engine.begin() as connection:  # one transaction: one commit on the hot path
+            claimed = connection.execute(prepared.START, claim).first()
             if claimed is not None:
-                return claimed
-            session.execute(
-                transition(job_id, active, JobRow.cancel_requested, **finished(JobStatus.cancelled))
-            )
+                return job_of(claimed)
+            cancelled = finished(JobStatus.cancelled)
+            connection.execute(conditional_update(job_id, active, JobRow.cancel_requested, **cancelled))
             gave_up = finished(JobStatus.failed, error=error)
-            session.execute(transition(job_id, active, JobRow.attempts >= max_attempts, **gave_up))
+            connection.execute(conditional_update(job_id, active, JobRow.attempts >= max_attempts, **gave_up))
             return None
 
     def report(self, job_id: str, progress: float, message: str) -> bool:
@@ -425,7 +401,17 @@ class JobStore:
         error: str | None = None,
     ) -> JobRow | None:
         """running -> a finished status, once: the finished row; None if the job was not running."""
-        return self._transition(job_id, RUNNING, **finished(status, result=result, error=error))
+        ending = {
+            "job_id": job_id,
+            "end": status.value,
+            "end_message": FINISHED_MESSAGE[status],
+            "end_result": result,
+            "end_error": error,
+            "now": utcnow(),
+        }
+        with self.engine.begin() as connection:
+            row = connection.execute(prepared.FINISH, ending).first()
+        return None if row is None else job_of(row)
 
     def cancel(self, job_id: str) -> JobRow | None:
         """A queued job ends cancelled at once; a running one is flagged and stops at its next
