@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from timing import median_ms
 
@@ -55,6 +55,15 @@ class OrmStatements:
     def get(self, job_id: str) -> None:
         with self.sessions() as session:
             session.scalar(select(JobRow).where(JobRow.id == job_id))
+
+    def find_reusable(self, spec_hash: str) -> None:
+        succeeded = JobRow.status == JobStatus.succeeded.value
+        mine = and_(JobRow.owner == OWNER, JobRow.status.in_((*ACTIVE, JobStatus.succeeded.value)))
+        query = select(JobRow).where(
+            JobRow.spec_hash.in_([spec_hash]), or_(mine, and_(JobRow.visibility == "lab", succeeded))
+        )
+        with self.sessions() as session:
+            session.scalars(query.order_by(JobRow.seq.desc())).all()
 
     def mark_dispatched(self, job_id: str) -> None:
         now = utcnow()
@@ -116,6 +125,10 @@ def main() -> None:
             "create (INSERT)": (
                 lambda: orm.create(unsaved(next(numbers))),
                 lambda: store.create(unsaved(next(numbers))),
+            ),
+            "reusable jobs of an identity": (
+                lambda: orm.find_reusable("h1"),
+                lambda: store.find_reusable("h1", OWNER),
             ),
             "usage (two aggregates)": (orm.usage, lambda: store.usage(OWNER, utcnow() - timedelta(days=1))),
             "mark dispatched": (

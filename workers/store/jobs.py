@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Engine, Update, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Engine, Update, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
@@ -18,7 +18,6 @@ from workers.store import prepared
 from workers.store.models import JobRow, newest_first, utcnow
 from workers.store.prepared import ACTIVE, columns_of, job_of
 
-REUSABLE = (*ACTIVE, JobStatus.succeeded.value)
 NEVER = datetime.min.replace(tzinfo=UTC)
 """When a user who was never dispatched to was last served: before everyone else."""
 RACE_TRIES = 5
@@ -258,18 +257,6 @@ class JobStore:
         """identity -> the job that answers it for `owner`: their newest succeeded job with it,
         else the newest lab-visible success of another user, else their oldest job still queued
         or running; for those of `spec_hashes` that have one (one query)."""
-        succeeded = JobRow.status == JobStatus.succeeded.value
-        query = (
-            select(JobRow)
-            .where(
-                JobRow.spec_hash.in_(spec_hashes),
-                or_(
-                    and_(JobRow.owner == owner, JobRow.status.in_(REUSABLE)),
-                    and_(JobRow.visibility == "lab", succeeded),
-                ),
-            )
-            .order_by(JobRow.seq.desc())
-        )
 
         def rank(row: JobRow) -> int:
             if row.status != JobStatus.succeeded.value:
@@ -277,8 +264,9 @@ class JobStore:
             return 0 if row.owner == owner else 1
 
         found: dict[str, JobRow] = {}
-        with self._sessions() as session:
-            for row in session.scalars(query):  # newest first; an older active job replaces a newer
+        with self.engine.connect() as connection:
+            candidates = connection.execute(prepared.REUSABLE, {"hashes": spec_hashes, "owner": owner})
+            for row in map(job_of, candidates):  # newest first; an older active job replaces a newer
                 held = found.get(row.spec_hash)
                 if held is None or rank(row) < rank(held) or (rank(row) == rank(held) == 2):
                     found[row.spec_hash] = row

@@ -1,8 +1,9 @@
 """The statements of a job's life, built once with bind parameters and run on Core connections.
 
 A tiny job passes through about a dozen statements between its submit and its answer: the
-token's lookup at each request, the owner's usage, the insert, the audit entry, the queue's
-state, the dispatch mark, the worker's claim and finish, the reads that answer. Built anew at
+token's lookup at each request, the identity's reusable jobs, the owner's usage, the insert, the
+audit entry, the queue's state, the dispatch mark, the worker's claim and finish, the reads that
+answer. Built anew at
 each call through the ORM, each spent 0.15-0.45 ms building SQL, deriving its cache key and
 loading objects around 0.05-0.13 ms of SQLite work; built once and run on a connection, the claim
 takes 0.15 ms instead of 0.60 (`bench/store.py`). Every other statement of the store is written
@@ -11,7 +12,7 @@ through the ORM where it is used.
 
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, case, func, insert, or_, select, update
 
 from schemas.jobs import JobStatus
 from workers.store.models import AuditRow, JobRow, TokenRow, UserRow
@@ -21,6 +22,20 @@ ACTIVE = tuple(status.value for status in JobStatus if not status.finished)
 
 INSERT_JOB = insert(JobRow.__table__).returning(*JOBS)
 """A new job from its column values (those left out take their defaults); the stored row."""
+
+REUSABLE = (
+    select(*JOBS)
+    .where(
+        JOBS.spec_hash.in_(bindparam("hashes", expanding=True)),
+        or_(
+            and_(JOBS.owner == bindparam("owner"), JOBS.status.in_((*ACTIVE, JobStatus.succeeded.value))),
+            and_(JOBS.visibility == "lab", JOBS.status == JobStatus.succeeded.value),
+        ),
+    )
+    .order_by(JOBS.seq.desc())
+)
+"""The jobs that may answer these identities for `owner`, newest first: theirs that succeeded or
+are still queued or running, and the lab-visible successes of everyone."""
 
 GET_JOB = select(*JOBS).where(JOBS.id == bindparam("job_id"))
 
