@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/heartbeat.py
 	$(BIN)/python bench/user_reads.py
+	$(BIN)/python bench/store.py
 
 clean:
 	rm -rf $(VENV) .ntkdyn
