@@ -9,8 +9,9 @@ import pytest
 import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from schemas.jobs import JobStatus
 from workers.dispatch import Dispatcher
@@ -64,6 +65,36 @@ def test_lifecycle_writes_the_result_once(store: JobStore) -> None:
     row = store.get(job_id)
     assert (row.status, row.result, row.error, row.progress) == ("succeeded", {"answer": 42}, None, 1.0)
     assert row.finished_at >= row.started_at >= row.created_at
+
+
+def test_a_failure_keeps_the_progress_it_reached_and_says_why(store: JobStore) -> None:
+    job_id = new_job(store)
+    store.start(job_id, max_attempts=3)
+    store.report(job_id, 0.25, "a quarter")
+    ended = store.finish(job_id, JobStatus.failed, error="boom")
+    assert (ended.status, ended.progress, ended.message, ended.error, ended.result) == (
+        "failed",
+        0.25,
+        "failed",
+        "boom",
+        None,
+    )
+    assert ended.finished_at is not None and ended.finished_at.tzinfo is not None
+
+
+def test_prepared_reads_give_every_column_as_the_orm_reads_it(store: JobStore) -> None:
+    """The rows of the hot path's prepared statements (workers.store.prepared) against the ORM's
+    own read of the same job: every column, with its type (zone-aware times, JSON, booleans)."""
+    job_id = new_job(store)
+    store.mark_dispatched(job_id)
+    returned = store.start(job_id, max_attempts=3)
+    finished = store.finish(job_id, JobStatus.succeeded, result={"eigenvalues": [1.5, 2.0], "ok": True})
+    with Session(store.engine) as session:
+        orm = session.scalar(select(JobRow).where(JobRow.id == job_id))
+    columns = [column.key for column in JobRow.__table__.columns]
+    assert {c: getattr(store.get(job_id), c) for c in columns} == {c: getattr(orm, c) for c in columns}
+    assert {c: getattr(finished, c) for c in columns} == {c: getattr(orm, c) for c in columns}
+    assert returned.status == "running" and returned.dispatched_at == orm.dispatched_at
 
 
 def test_redelivery_counts_attempts_and_gives_up(store: JobStore) -> None:
