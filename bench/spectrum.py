@@ -12,7 +12,8 @@ fresh process (so that its peak resident memory is its own) and prints:
   where its 8 n^2 bytes (and the solver's workspace) fit; its lambda_min against ours.
 
 Above `--dense-max` points only ours runs, with at most `--products` products: at n = 32768 the
-dense kernel is 8 GiB before the solver's copies.
+dense kernel is 8 GiB before the solver's copies. Peak memory is resident memory on the CPU, the
+GPU's peak allocation on cuda.
 """
 
 import argparse
@@ -27,6 +28,7 @@ import torch
 
 from schemas.networks import TwoLayerNet
 from workers.compute.datasets import uniform_sphere
+from workers.compute.device import synchronize
 from workers.compute.kernels.analytic import KernelBlocks, analytic_kernel, kernel_of
 from workers.compute.kernels.operator import BlockKernel
 from workers.compute.spectrum import spectrum_of
@@ -34,7 +36,10 @@ from workers.compute.spectrum import spectrum_of
 D, K, TOLERANCE = 10, 32, 1e-4
 
 
-def peak_mib() -> float:
+def peak_mib(device: torch.device) -> float:
+    """Peak memory of this process: the GPU's allocations on cuda, else resident memory."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -44,12 +49,14 @@ def case(method: str, n: int, device: torch.device, products: int) -> dict[str, 
     start = time.perf_counter()
     if method == "dense":
         values = torch.linalg.eigvalsh(analytic_kernel(TwoLayerNet(), X))
+        synchronize(device)
         return {
             "seconds": time.perf_counter() - start,
             "lambda_min": float(values[0]),
-            "peak_mib": peak_mib(),
+            "peak_mib": peak_mib(device),
         }
     pairs = spectrum_of(BlockKernel(KernelBlocks(kernel_of(TwoLayerNet(), D), X)), K, TOLERANCE, products)
+    synchronize(device)
     seconds = time.perf_counter() - start
     assert pairs.residuals is not None
     return {
@@ -59,7 +66,7 @@ def case(method: str, n: int, device: torch.device, products: int) -> dict[str, 
         "residual": float((pairs.residuals / pairs.values.abs()).max()),
         "converged": pairs.converged,
         "lambda_min": float(pairs.values[-1]),
-        "peak_mib": peak_mib(),
+        "peak_mib": peak_mib(device),
     }
 
 
