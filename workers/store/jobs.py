@@ -16,7 +16,7 @@ from schemas.jobs import JobStatus
 from workers import failures
 from workers.store import prepared
 from workers.store.models import JobRow, newest_first, utcnow
-from workers.store.prepared import ACTIVE, columns_of, job_of
+from workers.store.prepared import ACTIVE, columns_of, job_of, recent
 
 NEVER = datetime.min.replace(tzinfo=UTC)
 """When a user who was never dispatched to was last served: before everyone else."""
@@ -106,11 +106,6 @@ def conditional_update(job_id: str, *conditions: ColumnElement[bool], **values: 
 def transition(job_id: str, *conditions: ColumnElement[bool], **values: Any) -> Update:
     """UPDATE the job WHERE all conditions hold, RETURNING the updated row."""
     return conditional_update(job_id, *conditions, **values).returning(JobRow)
-
-
-def recent(owner: str, since: datetime) -> tuple[ColumnElement[bool], ...]:
-    """`owner`'s runs made since `since` (what their daily compute quota counts)."""
-    return JobRow.owner == owner, JobRow.created_at >= since, JobRow.flops > 0
 
 
 class Waiting(NamedTuple):
