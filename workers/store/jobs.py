@@ -384,16 +384,11 @@ class JobStore:
         error: str | None = None,
     ) -> JobRow | None:
         """running -> a finished status, once: the finished row; None if the job was not running."""
-        ending = {
-            "job_id": job_id,
-            "end": status.value,
-            "end_message": FINISHED_MESSAGE[status],
-            "end_result": result,
-            "end_error": error,
-            "now": utcnow(),
+        ending = {"end_progress": None} | {
+            f"end_{column}": value for column, value in finished(status, result=result, error=error).items()
         }
         with self.engine.begin() as connection:
-            row = connection.execute(prepared.FINISH, ending).first()
+            row = connection.execute(prepared.FINISH, {"job_id": job_id, **ending}).first()
         return None if row is None else job_of(row)
 
     def cancel(self, job_id: str) -> JobRow | None:

@@ -19,7 +19,6 @@ from sqlalchemy import (
     Row,
     and_,
     bindparam,
-    case,
     func,
     insert,
     or_,
@@ -113,17 +112,18 @@ FINISH = (
     update(JobRow.__table__)
     .where(JOBS.id == bindparam("job_id"), JOBS.status == JobStatus.running.value)
     .values(
-        status=bindparam("end"),
-        progress=case((bindparam("end") == JobStatus.succeeded.value, 1.0), else_=JOBS.progress),
+        status=bindparam("end_status"),
+        progress=func.coalesce(bindparam("end_progress", type_=JOBS.progress.type), JOBS.progress),
         message=bindparam("end_message"),
         result=bindparam("end_result"),
         error=bindparam("end_error"),
-        finished_at=bindparam("now"),
-        updated_at=bindparam("now"),
+        finished_at=bindparam("end_finished_at"),
+        updated_at=bindparam("end_updated_at"),
     )
     .returning(*JOBS)
 )
-"""running -> the status `end`, once; a success also completes the progress."""
+"""running -> finished, once, with the values of `jobs.finished` as `end_<column>` (a progress
+it leaves out stays as it was)."""
 
 TOKEN_USER = (
     select(
